@@ -1,0 +1,19 @@
+"""The canonical spectral grid shared by the diffusion model and the RTM emulator, and the held-out split."""
+
+from __future__ import annotations
+
+import numpy as np
+
+CANONICAL_START_NM = 400.0
+CANONICAL_STOP_NM = 2500.0
+CANONICAL_STEP_NM = 10.0
+#: 400, 410, ..., 2500 nm: 211 canonical wavelengths.
+CANONICAL_NM: np.ndarray = np.arange(CANONICAL_START_NM, CANONICAL_STOP_NM + CANONICAL_STEP_NM / 2, CANONICAL_STEP_NM)
+
+#: Fraction of each scene's columns (the right-hand side along ``x``) held out from training for validation.
+HOLDOUT_FRACTION = 0.25
+
+
+def holdout_start(width: int) -> int:
+    """First held-out column index for a scene ``width`` pixels wide (columns ``[start:]`` are validation)."""
+    return int(round(width * (1.0 - HOLDOUT_FRACTION)))

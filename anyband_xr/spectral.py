@@ -1,0 +1,181 @@
+"""The wavelength contract: find, validate and normalise the spectral axis of xarray objects.
+
+The spectral axis is a ``wavelength`` dimension, or a ``band`` dimension carrying a ``wavelength``
+(or STAC-style ``center_wavelength``) coordinate. Wavelengths are nanometres; micrometres (attrs
+``units`` or values below 30) are converted. An optional ``fwhm`` coordinate is converted alike.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import xarray as xr
+
+WAVELENGTH = "wavelength"
+BAND = "band"
+FWHM = "fwhm"
+_WAVELENGTH_COORDS = (WAVELENGTH, "center_wavelength")
+_MICROMETRE_UNITS = {"um", "µm", "μm", "micrometer", "micrometers", "micrometre", "micrometres", "micron", "microns"}
+_NANOMETRE_UNITS = {"nm", "nanometer", "nanometers", "nanometre", "nanometres"}
+_MICROMETRE_MAX = 30.0
+
+
+class SpectralAxisError(ValueError):
+    """The object has no usable spectral axis; the message names the problem and the fix."""
+
+
+class SpectralDataError(ValueError):
+    """The spectral values cannot be used as they are; the message names the problem and the fix."""
+
+
+class AnyBandWarning(UserWarning):
+    """Something was repaired on the way in (sorted, rechunked, dropped); the message says what."""
+
+
+def spectral_dim(obj: xr.DataArray | xr.Dataset) -> str:
+    """Name of the spectral dimension of ``obj``: ``wavelength`` or ``band`` (with a wavelength coordinate)."""
+    if WAVELENGTH in obj.dims:
+        return WAVELENGTH
+    if BAND in obj.dims:
+        if _wavelength_coord_name(obj, BAND) is not None:
+            return BAND
+        raise SpectralAxisError(
+            f"dimension 'band' has no wavelength coordinate (coords: {sorted(map(str, obj.coords))}). "
+            "Attach one in nm: anyband_xr.assign_wavelengths(da, [490, 560, 665, ...], dim='band')."
+        )
+    raise SpectralAxisError(
+        f"no spectral axis among dims {tuple(map(str, obj.dims))}: expected a 'wavelength' dimension or a "
+        "'band' dimension with a 'wavelength' coordinate. Fix: da.rename({'<your dim>': 'wavelength'}) and "
+        "anyband_xr.assign_wavelengths(da, wavelengths_nm)."
+    )
+
+
+def _wavelength_coord_name(obj: xr.DataArray | xr.Dataset, dim: str) -> str | None:
+    for name in _WAVELENGTH_COORDS:
+        if name in obj.coords and obj.coords[name].dims == (dim,):
+            return name
+    if dim == WAVELENGTH and WAVELENGTH in obj.dims:
+        return WAVELENGTH
+    return None
+
+
+def _to_nanometres(values: np.ndarray, units: str | None, what: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    unit = (units or "").strip().lower()
+    if unit in _MICROMETRE_UNITS:
+        return values * 1000.0
+    if unit in _NANOMETRE_UNITS:
+        return values
+    if unit:
+        raise SpectralAxisError(
+            f"{what} has units {units!r}; anyband_xr understands nm and µm. Convert to nm and set attrs['units'] = 'nm'."
+        )
+    finite = values[np.isfinite(values)]
+    if finite.size and np.nanmax(np.abs(finite)) < _MICROMETRE_MAX:
+        return values * 1000.0
+    return values
+
+
+def wavelengths(obj: xr.DataArray | xr.Dataset) -> np.ndarray:
+    """Validated centre wavelengths of the spectral axis in nm (float64, in the object's own order)."""
+    dim = spectral_dim(obj)
+    coord = obj.coords[_wavelength_coord_name(obj, dim)]
+    nm = _to_nanometres(coord.values, coord.attrs.get("units"), "the wavelength coordinate")
+    bad = ~np.isfinite(nm)
+    if bad.any():
+        raise SpectralAxisError(
+            f"{int(bad.sum())} wavelength(s) are missing or NaN (positions {np.flatnonzero(bad)[:10].tolist()}). "
+            "Drop those bands (da.isel({dim!r}=...)) or fill in their centre wavelengths."
+        )
+    if (nm <= 0).any():
+        raise SpectralAxisError(
+            f"wavelengths must be positive nm; got {nm[nm <= 0][:5].tolist()}. Check the coordinate's values and units."
+        )
+    values, counts = np.unique(nm, return_counts=True)
+    if (counts > 1).any():
+        raise SpectralAxisError(
+            f"duplicate wavelengths {values[counts > 1][:10].tolist()} nm: each band needs its own wavelength. "
+            "Drop or average the duplicated bands, e.g. da.groupby('wavelength').mean()."
+        )
+    return nm
+
+
+def fwhm(obj: xr.DataArray | xr.Dataset) -> np.ndarray | None:
+    """Full width at half maximum of each band in nm, or None when the object carries no ``fwhm``."""
+    dim = spectral_dim(obj)
+    if FWHM not in obj.coords or obj.coords[FWHM].dims != (dim,):
+        return None
+    coord = obj.coords[FWHM]
+    units = coord.attrs.get("units") or obj.coords[_wavelength_coord_name(obj, dim)].attrs.get("units")
+    return _to_nanometres(coord.values, units, "the fwhm coordinate")
+
+
+def assign_wavelengths(
+    obj: xr.DataArray | xr.Dataset,
+    wavelength: np.ndarray | list[float],
+    fwhm: np.ndarray | list[float] | None = None,
+    dim: str | None = None,
+) -> xr.DataArray | xr.Dataset:
+    """Attach centre wavelengths (nm or µm) and optionally FWHM to the spectral dimension ``dim``."""
+    if dim is None:
+        dim = WAVELENGTH if WAVELENGTH in obj.dims else BAND
+    if dim not in obj.dims:
+        raise SpectralAxisError(f"dimension {dim!r} not in {tuple(map(str, obj.dims))}; pass dim='<spectral dim>'.")
+    wl = np.asarray(wavelength, dtype=np.float64)
+    if wl.shape != (obj.sizes[dim],):
+        raise SpectralAxisError(f"{wl.size} wavelengths given for {obj.sizes[dim]} entries of dimension {dim!r}.")
+    units = "nm" if np.nanmax(wl) >= _MICROMETRE_MAX else "um"
+    coords = {WAVELENGTH: (dim, wl, {"units": units})}
+    if fwhm is not None:
+        coords[FWHM] = (dim, np.asarray(fwhm, dtype=np.float64), {"units": units})
+    return obj.assign_coords(coords)
+
+
+def _check_values(da: xr.DataArray) -> None:
+    scale_keys = {"scale_factor", "add_offset", "scale", "offset"}
+    if np.issubdtype(da.dtype, np.integer) and scale_keys & (set(da.attrs) | set(da.encoding)):
+        raise SpectralDataError(
+            f"integer DN data ({da.dtype}) with a scale factor/offset in its attrs: the values are not yet physical. "
+            "Decode them first: da = xr.decode_cf(da.to_dataset(name='x'))['x'], or "
+            "da * da.attrs['scale_factor'] + da.attrs.get('add_offset', 0)."
+        )
+
+
+def standardize(obj: xr.DataArray, rechunk: bool = True) -> xr.DataArray:
+    """Return ``obj`` with wavelengths in nm (sorted ascending), ``fwhm`` in nm, and one dask chunk along the spectral axis.
+
+    Non-monotonic wavelengths (e.g. where AVIRIS spectrometers overlap) are sorted with a warning; a spectral axis
+    split across dask chunks is rechunked with a warning. Nothing is computed.
+    """
+    if not isinstance(obj, xr.DataArray):
+        raise TypeError(f"expected an xarray.DataArray, got {type(obj).__name__}")
+    dim = spectral_dim(obj)
+    _check_values(obj)
+    nm = wavelengths(obj)
+    coords = {WAVELENGTH: (dim, nm, {"units": "nm", "long_name": "centre wavelength"})}
+    widths = fwhm(obj)
+    if widths is not None:
+        coords[FWHM] = (dim, widths, {"units": "nm", "long_name": "full width at half maximum"})
+    out = obj.assign_coords(coords)
+    if "center_wavelength" in out.coords and dim == BAND:
+        out = out.drop_vars("center_wavelength")
+    order = np.argsort(nm, kind="stable")
+    if (np.diff(nm) < 0).any():
+        warnings.warn(
+            f"wavelengths along {dim!r} are not monotonic (e.g. overlapping spectrometers); sorted them ascending.",
+            AnyBandWarning,
+            stacklevel=2,
+        )
+        out = out.isel({dim: order})
+    if rechunk and out.chunks is not None:
+        axis = out.get_axis_num(dim)
+        if len(out.chunks[axis]) > 1:
+            warnings.warn(
+                f"the spectral axis {dim!r} was split across {len(out.chunks[axis])} dask chunks; rechunked it to one "
+                f"chunk (spectral operations need whole spectra). Do da.chunk({{{dim!r}: -1}}) upstream to avoid this.",
+                AnyBandWarning,
+                stacklevel=2,
+            )
+            out = out.chunk({dim: -1})
+    return out
