@@ -65,6 +65,7 @@ def sample(
     steps: int = 50,
     eta: float = 0.0,
     generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
     guidance: float = 0.0,
     operators: Sequence[nn.Module] = (),
     to_physical: ToPhysical | None = None,
@@ -81,6 +82,7 @@ def sample(
         alphas_cumprod: the training schedule's cumulative alphas (T,).
         steps: number of DDIM steps (50 in the paper). ``eta``: 0 deterministic DDIM, 1 DDPM-like.
         generator: torch generator for the initial noise and eta > 0 noise (seeded for determinism).
+        noise: the initial x_T (e.g. position-derived noise, see ``anyband_xr.tiling``); drawn when None.
         guidance: PGS scale ``s`` (0 = plain DDIM).
         operators: differentiable physical operators; each maps a physical spectrum (N, K, H, W) to a loss map
             (N, H, W). ``to_physical`` maps the diffused variable to that spectrum.
@@ -99,7 +101,7 @@ def sample(
     abar = alphas_cumprod.to(dtype=torch.float64)
     device = alphas_cumprod.device
     ts = ddim_timesteps(len(abar), steps)
-    x = torch.randn(shape, generator=generator, device=device)
+    x = torch.randn(shape, generator=generator, device=device) if noise is None else noise.to(device)
     for i, t in enumerate(ts):
         a_t = float(abar[t])
         a_prev = float(abar[ts[i + 1]]) if i + 1 < len(ts) else 1.0

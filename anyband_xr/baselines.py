@@ -1,0 +1,167 @@
+"""Classical spectral repair baselines on plain arrays: linear / PCHIP interpolation and a Gaussian conditional mean.
+
+Arrays are (B, P): B wavelengths (ascending nm) by P pixels; ``missing`` is True where a value is missing. Pixels
+sharing one missing pattern are solved together, so whole-band loss costs one solve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from scipy.interpolate import PchipInterpolator, interp1d
+from safetensors.numpy import load_file, save_file
+
+from anyband_xr.grid import CANONICAL_NM
+
+INTERPOLATION_METHODS = ("linear", "pchip")
+PRIOR_FILE = "gaussian_prior.safetensors"
+
+
+def _patterns(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique missing patterns (n, B) and the pattern index of every pixel (P,)."""
+    patterns, inverse = np.unique(missing.T, axis=0, return_inverse=True)
+    return patterns, inverse.reshape(-1)
+
+
+def _check_observed(missing: np.ndarray, minimum: int) -> None:
+    observed = (~missing).sum(axis=0)
+    bad = np.flatnonzero(observed < minimum)
+    if bad.size:
+        raise ValueError(
+            f"{bad.size} pixel(s) have fewer than {minimum} observed value(s) (first pixel index {int(bad[0])}); "
+            "nothing can be inferred there. Mask those pixels out or provide at least one observed band."
+        )
+
+
+def interpolate(
+    values: np.ndarray,
+    wavelength_nm: np.ndarray,
+    missing: np.ndarray,
+    method: str = "linear",
+    target_nm: np.ndarray | None = None,
+) -> np.ndarray:
+    """Interpolate each pixel's observed values along wavelength (flat beyond the first/last observed band).
+
+    Returns (len(target_nm), P), by default on ``wavelength_nm``. ``method`` is ``"linear"`` or ``"pchip"``.
+    """
+    if method not in INTERPOLATION_METHODS:
+        raise ValueError(f"method must be one of {INTERPOLATION_METHODS}, got {method!r}.")
+    _check_observed(missing, 1)
+    target = wavelength_nm if target_nm is None else np.asarray(target_nm, dtype=np.float64)
+    out = np.empty((target.size, values.shape[1]), dtype=np.float64)
+    patterns, inverse = _patterns(missing)
+    for k, pattern in enumerate(patterns):
+        pixels = np.flatnonzero(inverse == k)
+        obs = ~pattern
+        x, y = wavelength_nm[obs], values[obs][:, pixels].astype(np.float64)
+        if x.size == 1:
+            out[:, pixels] = y
+            continue
+        inside = (target >= x[0]) & (target <= x[-1])
+        if method == "pchip":
+            out[np.ix_(inside, pixels)] = PchipInterpolator(x, y, axis=0)(target[inside])
+        else:
+            out[np.ix_(inside, pixels)] = interp1d(x, y, axis=0, assume_sorted=True)(target[inside])
+        out[np.ix_(target < x[0], pixels)] = y[0]
+        out[np.ix_(target > x[-1], pixels)] = y[-1]
+    return out
+
+
+def linear_operator(source_nm: np.ndarray, target_nm: np.ndarray) -> np.ndarray:
+    """Matrix (len(target_nm), len(source_nm)) of linear interpolation with flat extrapolation."""
+    eye = np.eye(source_nm.size)
+    return interp1d(source_nm, eye, axis=0, bounds_error=False, fill_value=(eye[0], eye[-1]))(target_nm)
+
+
+@dataclass(frozen=True)
+class GaussianPrior:
+    """Mean and covariance of brightness-normalised spectra (each divided by its mean) on the canonical grid."""
+
+    wavelength_nm: np.ndarray
+    mean: np.ndarray
+    cov: np.ndarray
+
+    def on_grid(self, wavelength_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (B,) and covariance (B, B) linearly resampled onto ``wavelength_nm``."""
+        op = linear_operator(self.wavelength_nm, wavelength_nm)
+        return op @ self.mean, op @ self.cov @ op.T
+
+
+def fit_gaussian_prior(spectra: list[tuple[np.ndarray, np.ndarray]], shrinkage: float = 1e-4) -> GaussianPrior:
+    """Fit the prior from ``(values (B, P), wavelength_nm (B,))`` pairs of real scenes.
+
+    Each scene is resampled to the canonical grid within its own coverage; moments use every scene covering a pair
+    of wavelengths (pairwise-complete), then the covariance is projected onto the positive semi-definite cone.
+    """
+    k = CANONICAL_NM.size
+    total, count = np.zeros(k), np.zeros(k)
+    cross, pair = np.zeros((k, k)), np.zeros((k, k))
+    resampled = []
+    for values, wl in spectra:
+        norm = values / np.maximum(values.mean(axis=0, keepdims=True), 1e-6)
+        inside = (CANONICAL_NM >= wl[0]) & (CANONICAL_NM <= wl[-1])
+        z = np.zeros((k, values.shape[1]))
+        z[inside] = interp1d(wl, norm, axis=0, assume_sorted=True)(CANONICAL_NM[inside])
+        resampled.append((z, inside))
+        total[inside] += z[inside].sum(axis=1)
+        count[inside] += values.shape[1]
+    mean = np.divide(total, count, out=np.zeros(k), where=count > 0)
+    for z, inside in resampled:
+        d = np.where(inside[:, None], z - mean[:, None], 0.0)
+        cross += d @ d.T
+        pair += np.outer(inside, inside) * z.shape[1]
+    cov = np.divide(cross, pair, out=np.zeros((k, k)), where=pair > 1)
+    uncovered = count == 0
+    mean[uncovered] = np.interp(CANONICAL_NM[uncovered], CANONICAL_NM[~uncovered], mean[~uncovered])
+    cov[uncovered, uncovered] = np.median(np.diag(cov)[~uncovered])
+    eigval, eigvec = np.linalg.eigh((cov + cov.T) / 2)
+    cov = (eigvec * np.clip(eigval, shrinkage * eigval.max(), None)) @ eigvec.T
+    return GaussianPrior(CANONICAL_NM.copy(), mean, cov)
+
+
+def save_gaussian_prior(prior: GaussianPrior, path: str | Path) -> None:
+    """Write the prior as safetensors."""
+    save_file({"wavelength_nm": prior.wavelength_nm, "mean": prior.mean, "cov": prior.cov}, str(path))
+
+
+@lru_cache(maxsize=1)
+def load_gaussian_prior() -> GaussianPrior:
+    """The shipped prior fitted on the real training scenes (``scripts/fit_gaussian_prior.py``)."""
+    with resources.as_file(resources.files("anyband_xr") / "data" / PRIOR_FILE) as path:
+        tensors = load_file(str(path))
+    return GaussianPrior(tensors["wavelength_nm"], tensors["mean"], tensors["cov"])
+
+
+def gaussian_conditional_mean(
+    values: np.ndarray,
+    wavelength_nm: np.ndarray,
+    missing: np.ndarray,
+    prior: GaussianPrior | None = None,
+    ridge: float = 1e-3,
+) -> np.ndarray:
+    """Ridge-regularised conditional mean of the missing values given the observed ones, per pixel.
+
+    Brightness-equivariant: each pixel's scale is the ratio of its observed mean to the prior's mean on the same
+    bands; the prior is applied to the scaled spectrum and the result scaled back. Returns (B, P).
+    """
+    _check_observed(missing, 1)
+    prior = prior or load_gaussian_prior()
+    mu, cov = prior.on_grid(wavelength_nm)
+    cov = cov + ridge * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
+    out = values.astype(np.float64).copy()
+    patterns, inverse = _patterns(missing)
+    for k, pattern in enumerate(patterns):
+        if not pattern.any():
+            continue
+        pixels = np.flatnonzero(inverse == k)
+        obs, mis = ~pattern, pattern
+        x_obs = values[obs][:, pixels].astype(np.float64)
+        scale = np.maximum(x_obs.mean(axis=0), 1e-12) / max(mu[obs].mean(), 1e-12)
+        z_obs = x_obs / scale
+        gain = np.linalg.solve(cov[np.ix_(obs, obs)], cov[np.ix_(obs, mis)]).T
+        out[np.ix_(mis, pixels)] = (mu[mis, None] + gain @ (z_obs - mu[obs, None])) * scale
+    return out

@@ -1,0 +1,39 @@
+"""Fit the Gaussian (ridge conditional-mean) baseline's prior on the training columns of the real scenes.
+
+    python scripts/fit_gaussian_prior.py [--root ../shared/data/hsi]
+
+Writes ``anyband_xr/data/gaussian_prior.safetensors``. Held-out columns (``anyband_xr.grid.holdout_start``) are
+never used.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from anyband_xr import baselines, datasets
+from anyband_xr.grid import holdout_start
+
+OUT = Path(__file__).resolve().parents[1] / "anyband_xr" / "data" / baselines.PRIOR_FILE
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "hsi"))
+    args = parser.parse_args()
+    spectra = []
+    for name, scene in datasets.training_scenes(args.root).items():
+        train = scene.isel(x=slice(0, holdout_start(scene.sizes["x"])))
+        values = train.transpose("wavelength", ...).values.reshape(train.sizes["wavelength"], -1)
+        values = values[:, np.isfinite(values).all(axis=0)]
+        spectra.append((values, train["wavelength"].values))
+        print(f"{name}: {values.shape[1]} training pixels, {train['wavelength'].values[0]:.0f}-"
+              f"{train['wavelength'].values[-1]:.0f} nm")
+    baselines.save_gaussian_prior(baselines.fit_gaussian_prior(spectra), OUT)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
