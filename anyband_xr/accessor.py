@@ -65,4 +65,11 @@ class AnyBandDatasetAccessor:
 
     def standardize(self) -> xr.Dataset:
         """Standardise every spectral variable (see ``DataArray.anyband.standardize``)."""
-        return self._obj.assign({n: self._obj[n].anyband.standardize() for n in self._spectral_vars()})
+        return self._map(lambda da: da.anyband.standardize())
+
+    def _map(self, func) -> xr.Dataset:
+        """Apply ``func`` to every spectral variable, keep the others; a new Dataset (no re-alignment on the old
+        spectral index)."""
+        names = self._spectral_vars()
+        variables = {n: func(v) if n in names else v for n, v in self._obj.data_vars.items()}
+        return xr.Dataset(variables, attrs=self._obj.attrs)

@@ -1,0 +1,102 @@
+"""The wavelength contract: finding, converting, validating and standardising the spectral axis."""
+
+import dask.array as dsa
+import numpy as np
+import pytest
+import xarray as xr
+
+import anyband_xr
+from anyband_xr import spectral
+
+
+def cube(wavelength, dims=("wavelength", "y", "x"), dtype="float32", **attrs):
+    values = np.arange(len(wavelength) * 12, dtype=dtype).reshape(len(wavelength), 3, 4)
+    spectral_dim = dims[0]
+    return xr.DataArray(values, dims=dims, coords={spectral_dim: np.arange(len(wavelength))}, attrs=attrs).assign_coords(
+        wavelength=(spectral_dim, np.asarray(wavelength, dtype=float))
+    )
+
+
+def test_wavelength_dimension_found():
+    da = cube([450.0, 550.0, 650.0])
+    assert da.anyband.spectral_dim == "wavelength"
+    np.testing.assert_array_equal(da.anyband.wavelength, [450, 550, 650])
+
+
+def test_band_dimension_with_stac_center_wavelength_in_micrometres():
+    da = xr.DataArray(np.ones((2, 3, 3)), dims=("band", "y", "x"), coords={"band": ["B04", "B08"]})
+    da = da.assign_coords(center_wavelength=("band", [0.665, 0.842]))
+    assert spectral.spectral_dim(da) == "band"
+    np.testing.assert_allclose(spectral.wavelengths(da), [665.0, 842.0])
+    out = spectral.standardize(da)
+    assert out["wavelength"].attrs["units"] == "nm" and "center_wavelength" not in out.coords
+
+
+def test_micrometre_units_attribute_converted():
+    da = cube([0.45, 0.55, 0.65])
+    da["wavelength"].attrs["units"] = "µm"
+    np.testing.assert_allclose(spectral.wavelengths(da), [450, 550, 650])
+
+
+def test_fwhm_converted_with_wavelength_units():
+    da = cube([0.45, 0.55, 0.65]).assign_coords(fwhm=("wavelength", [0.01, 0.01, 0.01]))
+    np.testing.assert_allclose(spectral.standardize(da)["fwhm"].values, [10, 10, 10])
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: xr.DataArray(np.ones((2, 2, 2)), dims=("channel", "y", "x")), "no spectral axis"),
+        (lambda: xr.DataArray(np.ones((2, 2, 2)), dims=("band", "y", "x")), "no wavelength coordinate"),
+        (lambda: cube([450.0, np.nan, 650.0]), "missing or NaN"),
+        (lambda: cube([450.0, -5.0, 650.0]), "must be positive"),
+        (lambda: cube([450.0, 550.0, 550.0]), "duplicate wavelengths"),
+    ],
+)
+def test_bad_spectral_axes_raise_clear_errors(make, message):
+    with pytest.raises(spectral.SpectralAxisError, match=message):
+        spectral.standardize(make())
+
+
+def test_unknown_units_rejected():
+    da = cube([450.0, 550.0, 650.0])
+    da["wavelength"].attrs["units"] = "cm-1"
+    with pytest.raises(spectral.SpectralAxisError, match="understands nm and µm"):
+        spectral.wavelengths(da)
+
+
+def test_non_monotonic_wavelengths_sorted_with_warning():
+    da = cube([675.6, 664.1, 685.0])
+    with pytest.warns(anyband_xr.AnyBandWarning, match="not monotonic"):
+        out = da.anyband.standardize()
+    np.testing.assert_array_equal(out["wavelength"].values, [664.1, 675.6, 685.0])
+    np.testing.assert_array_equal(out.isel(y=0, x=0).values, da.isel(y=0, x=0).values[[1, 0, 2]])
+
+
+def test_integer_dn_with_scale_factor_rejected():
+    da = cube([450.0, 550.0, 650.0], dtype="uint16", scale_factor=1e-4)
+    with pytest.raises(spectral.SpectralDataError, match="scale factor"):
+        spectral.standardize(da)
+
+
+def test_split_spectral_chunks_rechunked_lazily():
+    da = cube([450.0, 550.0, 650.0]).chunk({"wavelength": 1})
+    with pytest.warns(anyband_xr.AnyBandWarning, match="rechunked"):
+        out = spectral.standardize(da)
+    assert isinstance(out.data, dsa.Array) and out.chunks[0] == (3,)
+
+
+def test_assign_wavelengths_by_hand():
+    da = xr.DataArray(np.ones((3, 2, 2)), dims=("band", "y", "x"))
+    out = anyband_xr.assign_wavelengths(da, [0.49, 0.56, 0.665], fwhm=[0.065, 0.035, 0.03])
+    np.testing.assert_allclose(spectral.wavelengths(out), [490, 560, 665])
+    np.testing.assert_allclose(spectral.fwhm(out), [65, 35, 30])
+    with pytest.raises(spectral.SpectralAxisError, match="3 entries"):
+        anyband_xr.assign_wavelengths(da, [490, 560])
+
+
+def test_dataset_accessor_standardises_spectral_variables():
+    ds = xr.Dataset({"refl": cube([0.65, 0.45, 0.55]), "label": (("y", "x"), np.zeros((3, 4)))})
+    with pytest.warns(anyband_xr.AnyBandWarning):
+        out = ds.anyband.standardize()
+    np.testing.assert_allclose(out["refl"]["wavelength"].values, [450, 550, 650])
