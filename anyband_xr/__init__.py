@@ -3,8 +3,10 @@
 ``import anyband_xr`` registers the ``.anyband`` accessor on ``xarray.DataArray`` and ``xarray.Dataset``.
 """
 
-from anyband_xr import accessor as _accessor  # noqa: F401  (registers the .anyband accessor)
-from anyband_xr.spectral import (
+__version__ = "0.1.0"
+
+from anyband_xr import accessor as _accessor  # noqa: E402,F401  (registers the .anyband accessor)
+from anyband_xr.spectral import (  # noqa: E402
     AnyBandWarning,
     SpectralAxisError,
     SpectralDataError,
@@ -13,8 +15,6 @@ from anyband_xr.spectral import (
     standardize,
     wavelengths,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AnyBandWarning",
