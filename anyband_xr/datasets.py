@@ -1,0 +1,58 @@
+"""Real scenes: the bundled Jasper Ridge cube and the scenes of a user-given data folder."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from anyband_xr.io.mat import _load, detect_layout, read_mat
+
+BUNDLED = "jasper_ridge.nc"
+
+
+def _bundled() -> xr.Dataset:
+    """The shipped Jasper Ridge file, decoded (DN * 1e-4), loaded in memory, int64 pixel indices."""
+    with resources.as_file(resources.files("anyband_xr") / "data" / BUNDLED) as path:
+        with xr.open_dataset(path, engine="scipy") as ds:
+            ds = ds.load()
+    return ds.assign_coords(y=np.arange(ds.sizes["y"]), x=np.arange(ds.sizes["x"]))
+
+
+def jasper_ridge() -> xr.DataArray:
+    """AVIRIS Jasper Ridge, float32 reflectance (DN / 10000), dims (wavelength: 198, y: 100, x: 100), 399-2457 nm."""
+    da = _bundled()["reflectance"]
+    return da.astype("float32").assign_attrs(da.attrs)
+
+
+def jasper_ridge_abundances() -> xr.DataArray:
+    """Reference abundances of Jasper Ridge, float32 fractions, dims (endmember: tree/water/soil/road, y, x)."""
+    return _bundled()["abundance"]
+
+
+def jasper_ridge_endmembers() -> xr.DataArray:
+    """Reference endmember spectra of Jasper Ridge, float32 reflectance, dims (endmember, wavelength nm)."""
+    return _bundled()["endmember_spectra"]
+
+
+def training_scenes(root: str | Path) -> dict[str, xr.DataArray]:
+    """Every real scene under ``root`` (laid out like the project's ``hsi/`` folder), keyed by ``<folder>/<stem>``.
+
+    Reads each ``.mat`` file whose variables match a known layout (:func:`anyband_xr.io.mat.read_mat`); files
+    with labels only (e.g. ground truth maps) are skipped.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"scene folder {root} does not exist: pass the folder that holds the scene sub-folders "
+            "(e.g. <data>/hsi with jasper_ridge/, houston_crop/, indian_pines_simulated/)."
+        )
+    scenes = {}
+    for path in sorted(root.rglob("*.mat")):
+        if detect_layout(_load(path)) is not None:
+            scenes[path.relative_to(root).with_suffix("").as_posix()] = read_mat(path)
+    if not scenes:
+        raise FileNotFoundError(f"no readable .mat scene under {root}; see docs/data.md for the supported layouts.")
+    return scenes
