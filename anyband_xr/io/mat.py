@@ -18,7 +18,6 @@ import xarray as xr
 from anyband_xr.spectral import WAVELENGTH, assign_wavelengths, standardize
 
 AVIRIS_CHANNELS = 224
-HYDICE_CHANNELS = 210
 HYPERION_CHANNELS = 242
 JASPER_ENDMEMBERS = ("tree", "water", "soil", "road")
 _ACADEMIC = "none stated (widely used academic benchmark); cite the original data providers"
@@ -34,7 +33,7 @@ class Layout:
     n_bands: int
     table: str | None
     channels: tuple[int, ...] | None
-    scale: float
+    scale: float  # integer DN are divided by it; float data is kept as stored
     units: str
     licence: str = _ACADEMIC
 
@@ -45,7 +44,6 @@ def _kept(n: int, removed: list[tuple[int, int]]) -> tuple[int, ...]:
     return tuple(c for c in range(1, n + 1) if c not in drop)
 
 
-_INDIAN_PINES_220 = tuple(range(1, 221))
 _DN = "reflectance-like: DN / 10000"
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
@@ -54,49 +52,56 @@ LAYOUTS: dict[str, Layout] = {
                1e4, "at-sensor radiance DN / 10000 (reflectance-like magnitude, not surface reflectance)",
                "GPL-3.0 (JuanMarcosRamirez/featurefusion_igarss2021)"),
         Layout("indian_pines_simulated", ("simu_indian",), "AVIRIS (simulated low-rank Indian Pines)", 224,
-               "indian_pines_92av3c", None, 1.0, "normalised reflectance-like (unitless, as stored)"),
-        Layout("indian_pines", ("indian_pines",), "AVIRIS", 220, "indian_pines_92av3c", _INDIAN_PINES_220, 1e4,
+               "aviris_92av3c", None, 1e4, "normalised reflectance-like (unitless, as stored)"),
+        Layout("indian_pines", ("indian_pines",), "AVIRIS", 220, "indian_pines_92av3c", None, 1e4,
                "at-sensor radiance DN / 10000 (reflectance-like magnitude)"),
         Layout("indian_pines_corrected", ("indian_pines_corrected",), "AVIRIS", 200, "indian_pines_92av3c",
                _kept(220, [(104, 108), (150, 163), (220, 220)]), 1e4,
                "at-sensor radiance DN / 10000 (reflectance-like magnitude)"),
-        Layout("salinas", ("salinas",), "AVIRIS", 224, "aviris", _kept(224, []), 1e4, _DN),
+        Layout("salinas", ("salinas",), "AVIRIS", 224, "aviris", None, 1e4, _DN),
         Layout("salinas_corrected", ("salinas_corrected",), "AVIRIS", 204, "aviris",
-               _kept(224, [(108, 112), (154, 167), (224, 224)]), 1e4, _DN),
-        Layout("pavia_university", ("paviau", "pavia_university"), "ROSIS", 103, "rosis", _kept(103, []), 1e4, _DN),
+               _kept(AVIRIS_CHANNELS, [(108, 112), (154, 167), (224, 224)]), 1e4, _DN),
+        Layout("pavia_university", ("paviau", "pavia_university"), "ROSIS", 103, "rosis", None, 1e4, _DN),
         Layout("pavia_centre", ("pavia", "pavia_centre", "paviac"), "ROSIS", 102, None, None, 1e4, _DN),
         Layout("washington_dc_mall", ("dc", "dcmall", "dc_mall", "washington", "washington_dc_mall"), "HYDICE",
                191, None, None, 1e4, _DN),
         Layout("ksc", ("ksc",), "AVIRIS", 176, None, None, 1e4, _DN),
         Layout("botswana", ("botswana",), "EO-1 Hyperion", 145, "hyperion",
-               _kept(242, [(1, 9), (56, 81), (98, 101), (120, 133), (165, 186), (221, 242)]), 1e4, _DN),
+               _kept(HYPERION_CHANNELS, [(1, 9), (56, 81), (98, 101), (120, 133), (165, 186), (221, 242)]), 1e4, _DN),
     )
 }
 
 
 def _table(name: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Centre wavelengths (nm) and FWHM (nm, or None) of a shipped table, indexed by channel - 1."""
+    """Centre wavelengths (nm) and FWHM (nm, or None) of a shipped table, one row per band of the usual file.
+
+    ``aviris_92av3c`` spreads the 220 calibrated Indian Pines channels over the 224 AVIRIS channels (NaN where absent).
+    """
     if name == "linspace_380_1050":
         return np.linspace(380.0, 1050.0, 48), None
-    path = resources.files("anyband_xr") / "data" / "wavelengths" / f"{name}.csv"
+    folder = resources.files("anyband_xr") / "data" / "wavelengths"
     if name == "indian_pines_92av3c":
-        rows = np.loadtxt(str(path), delimiter=",", skiprows=1)
+        rows = np.loadtxt(str(folder / f"{name}.csv"), delimiter=",", skiprows=1)
+        return rows[:, 1], rows[:, 2]
+    if name == "aviris_92av3c":
+        rows = np.loadtxt(str(folder / "indian_pines_92av3c.csv"), delimiter=",", skiprows=1)
         centre = np.full(AVIRIS_CHANNELS, np.nan)
         width = np.full(AVIRIS_CHANNELS, np.nan)
         channel = rows[:, 0].astype(int) - 1
         centre[channel], width[channel] = rows[:, 1], rows[:, 2]
         return centre, width
-    return np.genfromtxt(str(path), skip_header=1, delimiter=","), None
+    return np.genfromtxt(str(folder / f"{name}.csv"), skip_header=1, delimiter=","), None
 
 
 def _load(path: str | Path) -> dict[str, np.ndarray]:
     """All numeric arrays of a ``.mat`` file by name, in MATLAB's (row, col, ...) index order."""
-    try:
-        raw = scipy.io.loadmat(str(path))
-        return {k: v for k, v in raw.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
-    except NotImplementedError:
+    if h5py.is_hdf5(path):
         with h5py.File(path, "r") as f:
-            return {k: np.asarray(v).T for k, v in f.items() if isinstance(v, h5py.Dataset)}
+            return {
+                k: np.asarray(v).T for k, v in f.items() if isinstance(v, h5py.Dataset) and v.dtype.kind in "iufb"
+            }
+    raw = scipy.io.loadmat(str(path))
+    return {k: v for k, v in raw.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
 
 
 def _layout_error(path: str | Path, arrays: dict[str, np.ndarray], why: str) -> ValueError:
@@ -142,9 +147,11 @@ def _wavelengths(layout: Layout, n_bands: int, wavelengths: np.ndarray | None) -
 def _cube(
     data: np.ndarray, wl: np.ndarray, fwhm: np.ndarray | None, scale: float, attrs: dict[str, str]
 ) -> xr.DataArray:
-    """float32 (wavelength, y, x) DataArray from a (bands, rows, cols) array scaled by ``1 / scale``."""
+    """float32 (wavelength, y, x) DataArray from a (bands, rows, cols) array; integer DN are divided by ``scale``."""
+    if not np.issubdtype(data.dtype, np.integer):
+        scale = 1.0
     values = (data.astype(np.float64) / scale).astype(np.float32)
-    n, rows, cols = values.shape
+    rows, cols = values.shape[1:]
     da = xr.DataArray(
         values,
         dims=(WAVELENGTH, "y", "x"),
@@ -165,15 +172,16 @@ def _read_layout(
         raise _layout_error(path, arrays, f"the cube of layout {layout.name!r} must be (rows, cols, bands)")
     wl, width = _wavelengths(layout, cube.shape[2], wavelengths)
     data = np.moveaxis(cube, 2, 0)
-    if layout.name == "indian_pines_simulated" and wavelengths is None:
-        known = np.isfinite(wl)
-        data, wl, width = data[known], wl[known], width[known]
+    known = np.isfinite(wl)
+    if wl.size == data.shape[0] and not known.all():
+        data, wl, width = data[known], wl[known], None if width is None else width[known]
     if wl.size != data.shape[0]:
-        raise _layout_error(path, arrays, f"{data.shape[0]} bands but {wl.size} wavelengths for {layout.name!r}")
+        why = f"{data.shape[0]} bands but {wl.size} wavelengths (layout {layout.name!r} has {layout.n_bands})"
+        raise _layout_error(path, arrays, why)
     attrs = {"sensor": layout.sensor, "source": f"{Path(path).name} (layout {layout.name})",
              "licence": layout.licence, "units": layout.units}
-    if layout.name == "indian_pines_simulated" and wavelengths is None:
-        attrs["note"] = "AVIRIS channels 1, 33, 97, 161 dropped: absent from the 92AV3C calibration"
+    if not known.all():
+        attrs["note"] = f"bands {(np.flatnonzero(~known) + 1).tolist()} (1-based) dropped: no calibrated wavelength"
     return _cube(data, wl, width, layout.scale, attrs)
 
 
@@ -197,8 +205,7 @@ def read_mat(
         if variable not in arrays or wavelengths is None:
             raise _layout_error(path, arrays, f"layout {name!r} needs an existing variable and wavelengths=")
         custom = Layout("custom", (variable.lower(),), "unknown", arrays[variable].shape[-1], None, None,
-                        1e4 if np.issubdtype(arrays[variable].dtype, np.integer) else 1.0,
-                        "reflectance-like (as given)", "unknown")
+                        1e4, "reflectance-like (integer DN / 10000, float as stored)", "unknown")
         return _read_layout(path, arrays, custom, variable, wavelengths)
     if name not in LAYOUTS:
         raise _layout_error(path, arrays, f"unknown layout {name!r}")
@@ -213,7 +220,8 @@ def read_jasper_ridge(path: str | Path) -> xr.Dataset:
 
     ``Y`` (198 x 10000) is MATLAB column-major: pixel ``p`` is row ``p % 100``, column ``p // 100``. Channel
     wavelengths come from ``SlectBands`` (1-based AVIRIS channels) and are sorted ascending (the AVIRIS
-    spectrometers overlap). Endmembers: tree, water, soil, road; their spectra ``M`` (stored as DN / maxValue) are rescaled to DN / 10000.
+    spectrometers overlap). Endmembers: tree, water, soil, road; their spectra ``M`` (stored as DN / maxValue)
+    are rescaled to DN / 10000.
     """
     arrays = _load(path)
     if not {"Y", "SlectBands", "M", "A"} <= set(arrays):
@@ -242,3 +250,32 @@ def read_jasper_ridge(path: str | Path) -> xr.Dataset:
                "scale_note": f"M is stored as DN / maxValue ({max_value:g}); multiplied by maxValue / 10000"},
     )
     return xr.Dataset({"reflectance": reflectance, "abundance": abundance, "endmember_spectra": spectra})
+
+
+_LABEL_SUFFIXES = ("_gt", "gt")
+_LABEL_NAMES = ("claslabs", "labels", "gt")
+
+
+def read_labels(path: str | Path, variable: str | None = None) -> xr.DataArray:
+    """Class-label map of a ``.mat`` file as int32 ``(y, x)`` (0 = unlabelled in the usual benchmarks).
+
+    The variable is detected (``clasLabs``, ``*_gt``) when ``variable`` is None. Houston's ``clasLabs`` lies on a
+    grid 4x finer than ``hyprImg`` (512 vs 128 pixels).
+    """
+    arrays = _load(path)
+    if variable is None:
+        found = [k for k in arrays if k.lower() in _LABEL_NAMES or k.lower().endswith(_LABEL_SUFFIXES)]
+        if len(found) != 1:
+            raise _layout_error(path, arrays, "no single label variable (clasLabs, *_gt); pass variable='<name>'")
+        variable = found[0]
+    labels = arrays[variable]
+    if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+        raise _layout_error(path, arrays, f"{variable!r} is not a 2-D integer label map")
+    rows, cols = labels.shape
+    return xr.DataArray(
+        labels.astype(np.int32),
+        dims=("y", "x"),
+        coords={"y": np.arange(rows), "x": np.arange(cols)},
+        name=variable,
+        attrs={"source": f"{Path(path).name}:{variable}", "long_name": "class label", "flag_meaning": "0 = unlabelled"},
+    )
