@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from anyband_xr.io.mat import _load, detect_layout, read_mat
+from anyband_xr.io.mat import detect_layout, load_arrays, read_mat
 
 BUNDLED = "jasper_ridge.nc"
 
@@ -51,7 +51,7 @@ def training_scenes(root: str | Path) -> dict[str, xr.DataArray]:
         )
     scenes = {}
     for path in sorted(root.rglob("*.mat")):
-        if detect_layout(_load(path)) is not None:
+        if detect_layout(load_arrays(path)) is not None:
             scenes[path.relative_to(root).with_suffix("").as_posix()] = read_mat(path)
     if not scenes:
         raise FileNotFoundError(f"no readable .mat scene under {root}; see docs/data.md for the supported layouts.")

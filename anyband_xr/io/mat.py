@@ -93,8 +93,8 @@ def _table(name: str) -> tuple[np.ndarray, np.ndarray | None]:
     return np.genfromtxt(str(folder / f"{name}.csv"), skip_header=1, delimiter=","), None
 
 
-def _load(path: str | Path) -> dict[str, np.ndarray]:
-    """All numeric arrays of a ``.mat`` file by name, in MATLAB's (row, col, ...) index order."""
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """All numeric arrays of a ``.mat`` file (v5 or v7.3) by name, in MATLAB's (row, col, ...) index order."""
     if h5py.is_hdf5(path):
         with h5py.File(path, "r") as f:
             return {
@@ -194,7 +194,7 @@ def read_mat(
     or ``'cube:<variable>'`` (any (rows, cols, bands) array; needs ``wavelengths``). ``wavelengths`` (nm, one per
     band) overrides the layout's table. Integer DN are divided by the layout's scale (see attrs ``scale_note``).
     """
-    arrays = _load(path)
+    arrays = load_arrays(path)
     name = layout or detect_layout(arrays)
     if name is None:
         raise _layout_error(path, arrays, "no known layout matches the variable names")
@@ -223,7 +223,7 @@ def read_jasper_ridge(path: str | Path) -> xr.Dataset:
     spectrometers overlap). Endmembers: tree, water, soil, road; their spectra ``M`` (stored as DN / maxValue)
     are rescaled to DN / 10000.
     """
-    arrays = _load(path)
+    arrays = load_arrays(path)
     if not {"Y", "SlectBands", "M", "A"} <= set(arrays):
         raise _layout_error(path, arrays, "Jasper Ridge needs the variables Y, SlectBands, M and A")
     rows, cols = int(np.ravel(arrays.get("nRow", [100]))[0]), int(np.ravel(arrays.get("nCol", [100]))[0])
@@ -262,7 +262,7 @@ def read_labels(path: str | Path, variable: str | None = None) -> xr.DataArray:
     The variable is detected (``clasLabs``, ``*_gt``) when ``variable`` is None. Houston's ``clasLabs`` lies on a
     grid 4x finer than ``hyprImg`` (512 vs 128 pixels).
     """
-    arrays = _load(path)
+    arrays = load_arrays(path)
     if variable is None:
         found = [k for k in arrays if k.lower() in _LABEL_NAMES or k.lower().endswith(_LABEL_SUFFIXES)]
         if len(found) != 1:
