@@ -132,6 +132,8 @@ def test_unknown_layout_lists_variables(tmp_path, scene):
     np.testing.assert_allclose(da.wavelength, [500, 600, 700, 800, 900])
     with pytest.raises(ValueError, match="unknown layout 'nope'"):
         read_mat(tmp_path / "odd.mat", layout="nope")
+    with pytest.raises(ValueError, match="none of the variables"):
+        read_mat(tmp_path / "odd.mat", layout="salinas")
 
 
 def test_layout_without_known_wavelengths_needs_them(tmp_path, scene):
@@ -188,7 +190,7 @@ def test_envi_round_trip(tmp_path, scene):
     expected = np.where(dn == -9999, np.nan, dn / 1e4)[np.argsort(um)]
     np.testing.assert_allclose(da.values, expected, rtol=1e-6)
     assert np.isnan(da.values[0, 2, 3])
-    assert da.attrs["description"] == "cut of Jasper Ridge for tests"
+    assert da.attrs["description"] == "cut of Jasper Ridge, for tests"
     assert da.y.dtype.kind == "i" and da.rio.crs is None
 
 
@@ -201,7 +203,7 @@ def test_envi_georeferenced_keeps_crs(tmp_path, scene):
         dst.write(dn)
     hdr = tmp_path / "geo.hdr"
     hdr.write_text(hdr.read_text() + "wavelength units = Nanometers\nwavelength = {500, 600, 700}\n")
-    da = read_envi(path, chunks=None)
+    da = read_envi(tmp_path / "geo.hdr", chunks=None)
     assert da.rio.crs.to_epsg() == 32610
     np.testing.assert_allclose(da.x[:2], [560010, 560030])
     np.testing.assert_allclose(da.values, dn.astype(np.float32))

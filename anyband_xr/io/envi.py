@@ -30,8 +30,7 @@ def _data_path(path: Path) -> Path:
     """The binary file of an ENVI raster given either it or its ``.hdr``."""
     if path.suffix != ".hdr":
         return path
-    candidates = [p for p in path.parent.glob(path.stem + "*") if p.suffix != ".hdr" and p.stem == path.stem]
-    candidates += [path.with_suffix("")] if path.with_suffix("").is_file() else []
+    candidates = sorted(p for p in path.parent.glob(path.stem + "*") if p.suffix != ".hdr" and p.stem == path.stem)
     if not candidates:
         raise FileNotFoundError(f"no data file beside {path} (expected {path.stem}.img, .dat, .bsq, ...)")
     return candidates[0]
@@ -93,7 +92,7 @@ def read_envi(path: str | Path, chunks: dict | str | None = "auto") -> xr.DataAr
         values = values / np.float32(float(scale))
     description = fields.get("description", "")
     values.attrs = {
-        "description": " ".join(description) if isinstance(description, list) else description,
+        "description": ", ".join(description) if isinstance(description, list) else description,
         "sensor": str(fields.get("sensor type", "unknown")),
         "source": Path(path).name,
         "licence": "unknown (user file)",

@@ -124,9 +124,9 @@ def detect_layout(arrays: dict[str, np.ndarray]) -> str | None:
     return None
 
 
-def _variable(arrays: dict[str, np.ndarray], candidates: tuple[str, ...]) -> np.ndarray:
+def _variable(arrays: dict[str, np.ndarray], candidates: tuple[str, ...]) -> np.ndarray | None:
     by_lower = {k.lower(): v for k, v in arrays.items()}
-    return next(by_lower[c] for c in candidates if c in by_lower)
+    return next((by_lower[c] for c in candidates if c in by_lower), None)
 
 
 def _wavelengths(layout: Layout, n_bands: int, wavelengths: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -164,10 +164,10 @@ def _cube(
     return standardize(da)
 
 
-def _read_layout(
-    path: str | Path, arrays: dict[str, np.ndarray], layout: Layout, variable: str | None, wavelengths
-) -> xr.DataArray:
-    cube = arrays[variable] if variable else _variable(arrays, layout.variables)
+def _read_layout(path: str | Path, arrays: dict[str, np.ndarray], layout: Layout, wavelengths) -> xr.DataArray:
+    cube = _variable(arrays, layout.variables)
+    if cube is None:
+        raise _layout_error(path, arrays, f"none of the variables {layout.variables} of {layout.name!r} is present")
     if cube.ndim != 3:
         raise _layout_error(path, arrays, f"the cube of layout {layout.name!r} must be (rows, cols, bands)")
     wl, width = _wavelengths(layout, cube.shape[2], wavelengths)
@@ -206,13 +206,10 @@ def read_mat(
             raise _layout_error(path, arrays, f"layout {name!r} needs an existing variable and wavelengths=")
         custom = Layout("custom", (variable.lower(),), "unknown", arrays[variable].shape[-1], None, None,
                         1e4, "reflectance-like (integer DN / 10000, float as stored)", "unknown")
-        return _read_layout(path, arrays, custom, variable, wavelengths)
+        return _read_layout(path, arrays, custom, wavelengths)
     if name not in LAYOUTS:
         raise _layout_error(path, arrays, f"unknown layout {name!r}")
-    try:
-        return _read_layout(path, arrays, LAYOUTS[name], None, wavelengths)
-    except StopIteration:
-        raise _layout_error(path, arrays, f"none of the variables {LAYOUTS[name].variables} is present") from None
+    return _read_layout(path, arrays, LAYOUTS[name], wavelengths)
 
 
 def read_jasper_ridge(path: str | Path) -> xr.Dataset:
