@@ -1,0 +1,1 @@
+"""Differentiable physics in torch: spectral indices, RTM emulator, physics-guided sampling operators."""
