@@ -56,7 +56,7 @@ def interpolate(
     _check_observed(missing, 1)
     target = wavelength_nm if target_nm is None else np.asarray(target_nm, dtype=np.float64)
     if method == "linear":
-        as_image = lambda a: torch.from_numpy(np.ascontiguousarray(a))[None, :, :, None]  # noqa: E731
+        as_image = lambda a: torch.from_numpy(np.array(a))[None, :, :, None]  # noqa: E731
         interp, _ = interpolate_observed(as_image(values.astype(np.float64)), wavelength_nm, as_image(missing), target)
         return interp[0, :, :, 0].numpy()
     out = np.empty((target.size, values.shape[1]), dtype=np.float64)

@@ -13,7 +13,11 @@ import dask.array as dsa
 import numpy as np
 import xarray as xr
 
+from tqdm.auto import tqdm
+
 from anyband_xr import __version__, baselines, spectral, tiling
+from anyband_xr.model.weights import weights_hash
+from anyband_xr.sampling.conditional import diffuse
 
 METHODS = ("diffusion", "linear", "pchip", "gaussian")
 
@@ -78,19 +82,34 @@ def _check_pixels(missing: np.ndarray) -> None:
 
 
 def fill_block(
-    values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, settings: RepairSettings, y0: int, x0: int
+    values: np.ndarray,
+    missing: np.ndarray,
+    wavelength_nm: np.ndarray,
+    settings: RepairSettings,
+    y0: int,
+    x0: int,
+    target_nm: np.ndarray | None = None,
+    responses: xr.DataArray | None = None,
+    progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Repair one (B, H, W) block whose top-left pixel sits at global (y0, x0): (mean, std), observed restored."""
+    """Repair one (B, H, W) block whose top-left pixel sits at global (y0, x0): (mean, std).
+
+    On the own grid (``target_nm`` None) observed values are restored exactly; otherwise the block is a generation
+    onto ``target_nm`` from band values whose SRFs are ``responses`` (diffusion only).
+    """
     _check_pixels(missing)
     filled = np.where(missing, 0.0, values)
     b, h, w = values.shape
     if settings.method == "diffusion":
-        from anyband_xr.sampling.conditional import diffuse
+        n_out = b if target_nm is None else len(target_nm)
+        n_tiles = sum(1 for _ in tiling.tiles(h, w, settings.tile, settings.overlap))
+        with tqdm(total=n_tiles * settings.samples * settings.steps, disable=not progress, desc="AnyBand-Diff") as bar:
 
-        def run(ys: slice, xs: slice) -> np.ndarray:
-            return diffuse(filled[:, ys, xs], missing[:, ys, xs], wavelength_nm, settings, y0 + ys.start, x0 + xs.start)
+            def run(ys: slice, xs: slice) -> np.ndarray:
+                return diffuse(filled[:, ys, xs], missing[:, ys, xs], wavelength_nm, settings, y0 + ys.start,
+                               x0 + xs.start, target_nm=target_nm, responses=responses, progress=bar.update)
 
-        stacked = tiling.blend_tiles(h, w, settings.tile, settings.overlap, run, (2, b))
+            stacked = tiling.blend_tiles(h, w, settings.tile, settings.overlap, run, (2, n_out))
         mean, std = stacked[0], stacked[1]
     else:
         flat, flat_missing = filled.reshape(b, -1), missing.reshape(b, -1)
@@ -99,13 +118,16 @@ def fill_block(
         else:
             mean = baselines.interpolate(flat, wavelength_nm, flat_missing, settings.method).reshape(b, h, w)
         std = np.zeros_like(mean)
+    if target_nm is not None:
+        return mean.astype(values.dtype), std.astype(values.dtype)
     mean = np.where(missing, mean, values).astype(values.dtype)
     std = np.where(missing, std, 0.0).astype(values.dtype)
     return mean, std
 
 
-def _block(values, missing, y_index, x_index, wavelength_nm, settings):
-    mean, std = fill_block(values, missing, wavelength_nm, settings, int(y_index.ravel()[0]), int(x_index.ravel()[0]))
+def _block(values, missing, y_index, x_index, wavelength_nm, settings, target_nm, responses):
+    y0, x0 = int(y_index.ravel()[0]), int(x_index.ravel()[0])
+    mean, std = fill_block(values, missing, wavelength_nm, settings, y0, x0, target_nm, responses)
     return np.concatenate([mean, std], axis=0)
 
 
@@ -115,8 +137,8 @@ def _with_halo(chunks: tuple[int, ...], depth: int) -> tuple[int, ...]:
     return tuple(c + depth * ((i > 0) + (i < last)) for i, c in enumerate(chunks))
 
 
-def _repair_dask(data, missing, wavelength_nm, settings):
-    b = data.shape[0]
+def _repair_dask(data, missing, wavelength_nm, settings, target_nm=None, responses=None):
+    b = data.shape[0] if target_nm is None else len(target_nm)
     ny, nx = data.shape[1], data.shape[2]
     chunks = data.chunks
     plane = ((1,), chunks[1], chunks[2])
@@ -137,12 +159,52 @@ def _repair_dask(data, missing, wavelength_nm, settings):
         meta=np.array((), dtype=data.dtype),
         wavelength_nm=wavelength_nm,
         settings=settings,
+        target_nm=target_nm,
+        responses=responses,
     )
     return out[:b], out[b:]
 
 
-def _repair_numpy(data, missing, wavelength_nm, settings):
-    return fill_block(data, missing, wavelength_nm, settings, 0, 0)
+def _repair_numpy(data, missing, wavelength_nm, settings, target_nm=None, responses=None):
+    return fill_block(data, missing, wavelength_nm, settings, 0, 0, target_nm, responses, progress=True)
+
+
+def spatial_layout(data: xr.DataArray, dim: str) -> tuple[list[str], str, str]:
+    """(loop dims, y dim, x dim) of a spectral DataArray: ``y``/``x`` or its last two non-spectral dims."""
+    others = [d for d in data.dims if d != dim]
+    if len(others) < 2:
+        raise spectral.SpectralAxisError(
+            f"repair needs two spatial dims besides {dim!r}; got dims {tuple(map(str, data.dims))}. "
+            "For a single spectrum use da.expand_dims(y=1, x=1)."
+        )
+    y, x = ("y", "x") if {"y", "x"} <= set(others) else tuple(others[-2:])
+    return [d for d in others if d not in (y, x)], y, x
+
+
+def run_blocks(
+    values: xr.DataArray,
+    missing: xr.DataArray,
+    settings: RepairSettings,
+    target_nm: np.ndarray | None = None,
+    responses: xr.DataArray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std arrays for ``values`` ordered (*loop, spectral, y, x): lazy on dask, eager on numpy."""
+    loop = list(values.dims[:-3])
+    lazy = values.chunks is not None
+    engine = _repair_dask if lazy else _repair_numpy
+    wavelength_nm = values["wavelength"].values
+    means, stds = [], []
+    for index in np.ndindex(*(values.sizes[d] for d in loop)):
+        select = dict(zip(loop, index))
+        block_missing = missing.isel(select).data
+        block_missing = dsa.asarray(block_missing) if lazy else np.asarray(block_missing)
+        mean, std = engine(values.isel(select).data, block_missing, wavelength_nm, settings, target_nm, responses)
+        means.append(mean)
+        stds.append(std)
+    stack = dsa.stack if lazy else np.stack
+    n_out = values.shape[-3] if target_nm is None else len(target_nm)
+    shape = (*values.shape[:-3], n_out, *values.shape[-2:])
+    return stack(means).reshape(shape), stack(stds).reshape(shape)
 
 
 def repair(
@@ -212,36 +274,10 @@ def repair(
     data = spectral.standardize(da)
     dim = spectral.spectral_dim(data)
     missing = missing_mask(data, mask)
-    others = [d for d in data.dims if d != dim]
-    if len(others) < 2:
-        raise spectral.SpectralAxisError(
-            f"repair needs two spatial dims besides {dim!r}; got dims {tuple(map(str, data.dims))}. "
-            "For a single spectrum use da.expand_dims(y=1, x=1)."
-        )
-    y, x = ("y", "x") if {"y", "x"} <= set(others) else tuple(others[-2:])
-    loop = [d for d in others if d not in (y, x)]
+    loop, y, x = spatial_layout(data, dim)
     order = (*loop, dim, y, x)
     values = data.transpose(*order)
-    miss = missing.transpose(*order)
-    wavelength_nm = data["wavelength"].values
-    lazy = values.chunks is not None
-    engine = _repair_dask if lazy else _repair_numpy
-    means, stds = [], []
-    for index in np.ndindex(*(values.sizes[d] for d in loop)):
-        select = dict(zip(loop, index))
-        block = values.isel(select).data
-        block_missing = miss.isel(select).data
-        if lazy:
-            block_missing = dsa.asarray(block_missing)
-        else:
-            block_missing = np.asarray(block_missing)
-        mean, std = engine(block, block_missing, wavelength_nm, settings)
-        means.append(mean)
-        stds.append(std)
-    stack = dsa.stack if lazy else np.stack
-    shape = tuple(values.sizes[d] for d in order)
-    mean = stack(means).reshape(shape)
-    std = stack(stds).reshape(shape)
+    mean, std = run_blocks(values, missing.transpose(*order), settings)
     attrs = {**data.attrs, **_provenance(settings)}
     repaired = values.copy(data=mean).transpose(*data.dims).assign_attrs(attrs)
     if not return_std:
@@ -264,7 +300,5 @@ def _provenance(settings: RepairSettings) -> dict[str, str | int | float]:
     out = {f"anyband_{k}": v for k, v in record.items()}
     out["anyband_version"] = __version__
     if settings.method == "diffusion":
-        from anyband_xr.model.weights import weights_hash
-
         out["anyband_weights_sha256"] = weights_hash()
     return out

@@ -1,0 +1,102 @@
+"""Full spectra from multispectral observations: ``generate`` (e.g. Sentinel-2 to a 400-2500 nm grid)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from anyband_xr import repair as _repair
+from anyband_xr import spectral, srf
+from anyband_xr.grid import CANONICAL_NM
+from anyband_xr.simulate import simulate
+
+DEFAULT_OPERATORS = ("sensor", "ndvi", "ndwi", "range")
+
+
+def observation_responses(da: xr.DataArray) -> xr.DataArray:
+    """SRFs (band, wavelength) of the observed bands: the library's when ``attrs['sensor']`` names a sensor whose
+    bands match, Gaussian from ``wavelength``/``fwhm`` otherwise."""
+    name = da.attrs.get("sensor")
+    if name:
+        try:
+            library = srf.get(str(name))
+        except KeyError:
+            library = None
+        dim = spectral.spectral_dim(da)
+        if library is not None and dim == "band" and set(map(str, da["band"].values)) <= set(map(str, library["band"].values)):
+            return library.sel(band=list(map(str, da["band"].values)))
+    return srf.from_dataarray(da)
+
+
+def target_grid(target: str | np.ndarray | list | xr.DataArray | None) -> tuple[np.ndarray, str | None]:
+    """(wavelengths nm, sensor to simulate afterwards or None) for a ``generate`` target."""
+    if target is None:
+        return CANONICAL_NM.copy(), None
+    if isinstance(target, str):
+        srf.get(target)
+        return CANONICAL_NM.copy(), target
+    if isinstance(target, xr.DataArray):
+        return spectral.wavelengths(target), None
+    grid = np.asarray(target, dtype=np.float64)
+    if grid.ndim != 1 or grid.size < 2 or (np.diff(grid) <= 0).any():
+        raise ValueError("target wavelengths must be a 1-D ascending array of at least two values (nm).")
+    return (grid * 1000.0 if grid.max() < 30 else grid), None
+
+
+def generate(
+    da: xr.DataArray,
+    target: str | np.ndarray | list | xr.DataArray | None = None,
+    guidance: float = 1.0,
+    steps: int = 50,
+    samples: int = 1,
+    seed: int | None = None,
+    operators: list | tuple | None = None,
+    device: str | None = None,
+    tile: int = 256,
+    overlap: int = 32,
+    grad: str = "x0",
+    eta: float = 0.0,
+    return_std: bool = False,
+) -> xr.DataArray | xr.Dataset:
+    """Generate full spectra on ``target`` from a (multispectral) observation, with SRF consistency guidance.
+
+    Args:
+        da: observed bands (``band`` dim with ``wavelength`` centroids, nm; ``fwhm`` or ``attrs['sensor']`` for the
+            band responses), two spatial dims. NaN values count as missing.
+        target: None (the canonical 400-2500 nm, 10 nm grid), a wavelength array (nm or µm), a DataArray whose
+            wavelengths to use, or a sensor name (the full spectrum is then simulated through that sensor's SRFs).
+        Other arguments as in ``repair``; the default operators include ``"sensor"`` (SRF consistency).
+
+    Example:
+        >>> s2 = anyband_xr.datasets.jasper_ridge().anyband.simulate("sentinel-2a")
+        >>> hyper = s2.anyband.generate()            # (wavelength: 211, y, x), 400-2500 nm
+    """
+    grid, then_simulate = target_grid(target)
+    data = spectral.standardize(da)
+    dim = spectral.spectral_dim(data)
+    responses = observation_responses(data)
+    settings = _repair.RepairSettings(
+        guidance=float(guidance), steps=int(steps), samples=int(samples), seed=0 if seed is None else int(seed),
+        eta=float(eta), operators=tuple(o for o in (operators or DEFAULT_OPERATORS) if isinstance(o, str)),
+        grad=grad, tile=int(tile), overlap=int(overlap), device=device,
+        reflectance=_repair._looks_like_reflectance(data),
+        user_operators=tuple(o for o in (operators or ()) if not isinstance(o, str)),
+    )
+    missing = _repair.missing_mask(data, None)
+    loop, y, x = _repair.spatial_layout(data, dim)
+    order = (*loop, dim, y, x)
+    values = data.transpose(*order)
+    mean, std = _repair.run_blocks(values, missing.transpose(*order), settings, target_nm=grid, responses=responses)
+    spectral_coords = [n for n, c in values.coords.items() if dim in c.dims]
+    template = values.drop_vars(spectral_coords).isel({dim: 0}, drop=True)
+    coords = {**template.coords, "wavelength": ("wavelength", grid, {"units": "nm"})}
+    dims = (*loop, "wavelength", y, x)
+    attrs = {**data.attrs, **_repair._provenance(settings), "anyband_generated_from": str(data.attrs.get("sensor", "bands"))}
+    out = xr.DataArray(mean, dims=dims, coords=coords, attrs=attrs, name=data.name)
+    std_da = xr.DataArray(std, dims=dims, coords=coords, name="std")
+    if then_simulate is not None:
+        out = simulate(out, then_simulate).assign_attrs(attrs)
+        std_da = simulate(std_da, then_simulate)
+    if return_std:
+        return xr.Dataset({out.name or "generated": out, "std": std_da}, attrs=attrs)
+    return out

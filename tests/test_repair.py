@@ -1,0 +1,107 @@
+"""The user-facing repair on the bundled real scene: contract, laziness, determinism, errors, baselines."""
+
+import numpy as np
+import pytest
+import rioxarray  # noqa: F401
+import xarray as xr
+
+import anyband_xr
+from anyband_xr import datasets
+from tests.helpers import count_dask_computes
+
+FAST = {"steps": 4, "tile": 64, "overlap": 16}
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return datasets.jasper_ridge().isel(y=slice(0, 40), x=slice(60, 100))
+
+
+@pytest.fixture(scope="module")
+def band_mask(scene):
+    mask = np.zeros(scene.sizes["wavelength"], dtype=bool)
+    mask[np.random.default_rng(0).choice(mask.size, mask.size // 3, replace=False)] = True
+    return xr.DataArray(mask, dims="wavelength", coords={"wavelength": scene.wavelength})
+
+
+def observed_equal(out, da, mask):
+    keep = ~np.broadcast_to(mask.values[:, None, None], da.shape) & np.isfinite(da.values)
+    return np.array_equal(out.values[keep].view(np.uint32), da.values[keep].view(np.uint32))
+
+
+@pytest.mark.parametrize("method", ["linear", "pchip", "gaussian", "diffusion"])
+def test_observed_values_bit_exact_and_gaps_filled(scene, band_mask, method):
+    observed = scene.where(~band_mask)
+    out = observed.anyband.repair(band_mask, method=method, seed=0, **FAST)
+    assert observed_equal(out, scene, band_mask)
+    assert np.isfinite(out.values).all()
+    assert out.attrs["anyband_method"] == method
+
+
+def test_coords_attrs_and_crs_preserved(scene, band_mask):
+    georef = scene.rio.write_crs("EPSG:32610").assign_attrs(title="Jasper Ridge")
+    out = georef.anyband.repair(band_mask, method="diffusion", seed=1, **FAST)
+    assert out.dims == georef.dims and out.rio.crs == georef.rio.crs
+    for name in ("wavelength", "y", "x"):
+        np.testing.assert_array_equal(out[name].values, georef[name].values)
+    assert out.attrs["title"] == "Jasper Ridge" and len(out.attrs["anyband_weights_sha256"]) == 64
+
+
+def test_dask_input_stays_lazy_and_matches_numpy(scene, band_mask):
+    lazy = scene.where(~band_mask).chunk({"y": 20, "x": 20})
+    with count_dask_computes() as counter:
+        out = lazy.anyband.repair(band_mask, method="diffusion", seed=2, **FAST)
+    assert counter.count == 0 and out.chunks is not None
+    eager = scene.where(~band_mask).anyband.repair(band_mask, method="diffusion", seed=2, **FAST)
+    np.testing.assert_allclose(out.compute().values, eager.values, atol=2e-3)
+
+
+def test_same_seed_same_result_other_seed_differs(scene, band_mask):
+    runs = [scene.anyband.repair(band_mask, seed=s, **FAST).values for s in (5, 5, 6)]
+    assert np.array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+def test_samples_give_mean_and_std(scene, band_mask):
+    ds = scene.anyband.repair(band_mask, samples=2, seed=0, return_std=True, **FAST)
+    assert isinstance(ds, xr.Dataset) and set(ds.data_vars) == {"reflectance", "std"}
+    std = ds["std"].values
+    assert (std[~np.broadcast_to(band_mask.values[:, None, None], std.shape)] == 0).all()
+    assert (std >= 0).all() and std.max() > 0
+
+
+def test_nan_counts_as_missing(scene):
+    holed = scene.copy()
+    holed[10:20, 5, 5] = np.nan
+    out = holed.anyband.repair(method="pchip")
+    assert np.isfinite(out.values).all()
+
+
+@pytest.mark.parametrize(
+    "mask, error, message",
+    [
+        (lambda s: xr.DataArray(np.zeros(5, bool), dims="wavelength"), ValueError, "5 entries"),
+        (lambda s: xr.DataArray(np.zeros(s.sizes["wavelength"]), dims="wavelength"), TypeError, "must be boolean"),
+        (lambda s: np.zeros((3, 3), bool), ValueError, "does not match"),
+        (lambda s: xr.DataArray(np.ones(s.sizes["wavelength"], bool), dims="wavelength"), ValueError, "every band missing"),
+        (lambda s: xr.DataArray(np.zeros(2, bool), dims="time"), ValueError, "lacks"),
+    ],
+)
+def test_bad_masks_raise_clear_errors(scene, mask, error, message):
+    with pytest.raises(error, match=message):
+        scene.anyband.repair(mask(scene), method="linear")
+
+
+def test_no_spectral_axis_is_a_clear_error():
+    da = xr.DataArray(np.ones((3, 4, 4)), dims=("channel", "y", "x"))
+    with pytest.raises(anyband_xr.SpectralAxisError, match="no spectral axis"):
+        da.anyband.repair(method="linear")
+
+
+def test_classical_methods_rank_sensibly_on_a_gap(scene):
+    gap = xr.DataArray((scene.wavelength.values > 1000) & (scene.wavelength.values < 1150), dims="wavelength")
+    errors = {}
+    for method in ("linear", "gaussian"):
+        out = scene.where(~gap).anyband.repair(gap, method=method)
+        errors[method] = float(np.sqrt(((out - scene) ** 2).where(gap).mean()))
+    assert errors["gaussian"] < errors["linear"]
