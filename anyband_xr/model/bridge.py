@@ -1,0 +1,169 @@
+"""The canonical bridge: any observed band set <-> a residual on the canonical grid (what the model diffuses).
+
+An observation (values on its own wavelengths, some missing) is interpolated per pixel onto the canonical grid
+(``anyband_xr.grid.CANONICAL_NM``, 400..2500 nm every 10 nm). The model diffuses the residual
+``r = (x - interp) / scale * GAIN`` of the true canonical spectrum ``x`` over that interpolant, so an untrained
+(zero) residual reproduces the interpolant, and the observation's brightness unit ``scale`` cancels out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from anyband_xr.grid import CANONICAL_NM
+
+#: Residual gain: ``r = (x - interp) / scale * GAIN`` has a standard deviation of about 0.5-1 on training data
+#: (measured over dual-stochastic-masked training patches of the real scenes; see docs/model.md).
+GAIN = 6.0
+#: Length scale (nm) of the confidence ``exp(-distance / CONFIDENCE_NM)`` to the nearest observed wavelength.
+CONFIDENCE_NM = 20.0
+#: Distance (nm) reported where a pixel has no observation at all.
+NO_OBSERVATION_NM = 1.0e6
+#: Smallest brightness unit (data units): guards against dark or empty patches.
+MIN_SCALE = 1.0e-3
+
+
+@dataclass
+class Condition:
+    """The model's view of an observation on the canonical grid.
+
+    Attributes:
+        interp: (N, K, H, W) per-pixel interpolant through the observed values, data units.
+        confidence: (N, K, H, W) ``exp(-distance_nm / 20 nm)`` to the nearest observed wavelength, in [0, 1].
+        scale: (N, 1, 1, 1) mean observed value of each sample, data units (the brightness unit).
+    """
+
+    interp: torch.Tensor
+    confidence: torch.Tensor
+    scale: torch.Tensor
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model inputs ``(C, M)``: the soft sparse condition ``interp / scale * confidence`` and ``confidence``."""
+        return self.interp / self.scale * self.confidence, self.confidence
+
+    def to(self, device: torch.device | str) -> Condition:
+        """The same condition on ``device``."""
+        return Condition(self.interp.to(device), self.confidence.to(device), self.scale.to(device))
+
+
+def _as_tensor(values: np.ndarray | torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
+    out = torch.as_tensor(values)
+    if like is not None:
+        out = out.to(device=like.device)
+    return out
+
+
+def interpolate_observed(
+    values: torch.Tensor,
+    wavelength_nm: torch.Tensor | np.ndarray,
+    missing: torch.Tensor,
+    target_nm: torch.Tensor | np.ndarray,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel piecewise-linear interpolation through the observed values onto ``target_nm``.
+
+    Args:
+        values: (N, B, H, W) observed values (any finite number where missing).
+        wavelength_nm: (B,) ascending band wavelengths, nm.
+        missing: (N, B, H, W) bool, True where a value is missing.
+        target_nm: (K,) target wavelengths, nm.
+
+    Returns:
+        ``interp`` (N, K, H, W) in the data's units, flat beyond the first/last observed band (0 where a pixel has
+        no observation), and ``distance_nm`` (N, K, H, W) from each target to the nearest observed wavelength
+        (``NO_OBSERVATION_NM`` where the pixel has none).
+    """
+    n, b, h, w = values.shape
+    wl = _as_tensor(wavelength_nm, values).to(torch.float64)
+    target = _as_tensor(target_nm, values).to(torch.float64)
+    if wl.shape != (b,):
+        raise ValueError(f"wavelength_nm has shape {tuple(wl.shape)}, expected ({b},) to match values {tuple(values.shape)}.")
+    if b > 1 and bool((wl[1:] <= wl[:-1]).any()):
+        raise ValueError("wavelength_nm must be strictly ascending; sort the bands first (anyband_xr.spectral.standardize).")
+    observed = ~missing.to(torch.bool)
+    values = torch.where(observed, values, torch.zeros((), dtype=values.dtype, device=values.device))
+    index = torch.arange(b, device=values.device).view(1, b, 1, 1)
+    prev_obs = torch.where(observed, index, -1).cummax(dim=1).values
+    next_obs = b - 1 - torch.where(observed, b - 1 - index, -1).flip(1).cummax(dim=1).values.flip(1)
+    k = target.numel()
+    at_or_left = torch.searchsorted(wl, target, right=True) - 1
+    at_or_right = torch.searchsorted(wl, target, right=False)
+    shape = (n, k, h, w)
+    left = torch.gather(prev_obs, 1, at_or_left.clamp(0, b - 1).view(1, k, 1, 1).expand(shape))
+    left = torch.where((at_or_left >= 0).view(1, k, 1, 1), left, -1)
+    right = torch.gather(next_obs, 1, at_or_right.clamp(0, b - 1).view(1, k, 1, 1).expand(shape))
+    right = torch.where((at_or_right < b).view(1, k, 1, 1), right, b)
+    has_left, has_right = left >= 0, right < b
+    left_c, right_c = left.clamp(0, b - 1), right.clamp(0, b - 1)
+    v_left = torch.gather(values, 1, left_c)
+    v_right = torch.gather(values, 1, right_c)
+    wl_left, wl_right = wl[left_c], wl[right_c]
+    t = target.view(1, k, 1, 1)
+    span = (wl_right - wl_left).clamp_min(1e-12)
+    frac = ((t - wl_left) / span).clamp(0.0, 1.0).to(values.dtype)
+    both = has_left & has_right
+    interp = torch.where(both, v_left + frac * (v_right - v_left), torch.where(has_left, v_left, v_right))
+    interp = torch.where(has_left | has_right, interp, torch.zeros((), dtype=values.dtype, device=values.device))
+    far = torch.full((), float("inf"), dtype=torch.float64, device=values.device)
+    d_left = torch.where(has_left, t - wl_left, far)
+    d_right = torch.where(has_right, wl_right - t, far)
+    distance = torch.minimum(d_left, d_right).clamp_max(NO_OBSERVATION_NM).to(values.dtype)
+    return interp, distance
+
+
+def make_condition(
+    values: torch.Tensor, wavelength_nm: torch.Tensor | np.ndarray, missing: torch.Tensor
+) -> Condition:
+    """Condition of an observation (N, B, H, W) on the canonical grid (see ``Condition``)."""
+    interp, distance = interpolate_observed(values, wavelength_nm, missing, CANONICAL_NM)
+    observed = (~missing.to(torch.bool)).to(values.dtype)
+    total = torch.where(observed > 0, values, 0.0).sum(dim=(1, 2, 3), keepdim=True)
+    scale = (total / observed.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)).clamp_min(MIN_SCALE)
+    confidence = torch.exp(-distance / CONFIDENCE_NM)
+    return Condition(interp=interp, confidence=confidence, scale=scale)
+
+
+def to_model(x_canonical: torch.Tensor, cond: Condition) -> torch.Tensor:
+    """Residual the model diffuses: ``(x - interp) / scale * GAIN`` (N, K, H, W), dimensionless."""
+    return (x_canonical - cond.interp) / cond.scale * GAIN
+
+
+def from_model(r: torch.Tensor, cond: Condition) -> torch.Tensor:
+    """Canonical spectrum in data units from a residual: ``interp + r * scale / GAIN`` (N, K, H, W)."""
+    return cond.interp + r * cond.scale / GAIN
+
+
+def canonical_to_grid(target_nm: torch.Tensor | np.ndarray, like: torch.Tensor | None = None) -> torch.Tensor:
+    """(T, K) linear-interpolation matrix from the canonical grid to ``target_nm`` (flat beyond 400/2500 nm)."""
+    target = np.clip(np.asarray(target_nm, dtype=np.float64), CANONICAL_NM[0], CANONICAL_NM[-1])
+    right = np.clip(np.searchsorted(CANONICAL_NM, target, side="right"), 1, CANONICAL_NM.size - 1)
+    left = right - 1
+    frac = (target - CANONICAL_NM[left]) / (CANONICAL_NM[right] - CANONICAL_NM[left])
+    matrix = np.zeros((target.size, CANONICAL_NM.size))
+    rows = np.arange(target.size)
+    matrix[rows, left] += 1.0 - frac
+    matrix[rows, right] += frac
+    out = torch.as_tensor(matrix, dtype=torch.float32)
+    return out if like is None else out.to(device=like.device, dtype=like.dtype)
+
+
+def to_grid(
+    r: torch.Tensor,
+    cond: Condition,
+    values: torch.Tensor,
+    wavelength_nm: torch.Tensor | np.ndarray,
+    missing: torch.Tensor,
+    target_nm: torch.Tensor | np.ndarray,
+) -> torch.Tensor:
+    """Spectrum on any grid ``target_nm`` (N, T, H, W), data units, from a canonical residual ``r``.
+
+    value(λ) = interpolant through the observed points at λ + the canonical correction ``r * scale / GAIN``
+    linearly interpolated to λ, so the observation's own fine spectral detail survives. The caller restores the
+    observed values exactly.
+    """
+    interp, _ = interpolate_observed(values, wavelength_nm, missing, target_nm)
+    correction = r * cond.scale / GAIN
+    matrix = canonical_to_grid(target_nm, like=correction)
+    return interp + torch.einsum("tk,nkhw->nthw", matrix, correction)

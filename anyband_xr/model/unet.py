@@ -1,0 +1,258 @@
+"""MCD U-Net: the masked-conditional noise predictor with Conditional Adaptive Modulation (paper 3.1, Eq. 1; A.4).
+
+Input: the noisy canonical residual ``x_t`` concatenated with the condition ``C`` and the coverage ``M`` (each
+(N, K, H, W)). A light conv encoder maps ``(C, M)`` to a context map ``h``; every ResNet block modulates its
+normalised features as ``gamma(h) * GroupNorm(F) + beta(h)`` with ``h`` average-pooled to the block's resolution
+(spatially adaptive; gamma = 1, beta = 0 at initialisation). Self-attention sits at the levels in
+``attention_levels``. The network predicts ``x0`` through a zero-initialised head (so an untrained model returns
+the interpolant) and ``forward`` converts it to ``eps`` for the sampler.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from anyband_xr.grid import CANONICAL_NM
+from anyband_xr.model.diffusion import LinearSchedule
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and diffusion schedule of an ``MCDUNet``.
+
+    ``attention_levels`` are U-Net level indices (0 = full resolution): on 64x64 training patches with four levels,
+    levels 2 and 3 are the paper's 16x16 and 8x8 attention resolutions.
+    """
+
+    channels: int = int(CANONICAL_NM.size)
+    base_channels: int = 32
+    channel_mults: tuple[int, ...] = (1, 2, 2)
+    num_res_blocks: int = 1
+    attention_levels: tuple[int, ...] = (2,)
+    num_heads: int = 4
+    dropout: float = 0.0
+    cam_channels: int = 32
+    time_embed: int = 128
+    diffusion_steps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def paper(cls) -> ModelConfig:
+        """The paper's backbone (A.4): base 128, multipliers [1, 2, 4, 8], attention at 16x16 and 8x8, ~278M params."""
+        return cls(
+            base_channels=128,
+            channel_mults=(1, 2, 4, 8),
+            num_res_blocks=2,
+            attention_levels=(2, 3),
+            num_heads=8,
+            dropout=0.1,
+            cam_channels=256,
+            time_embed=512,
+        )
+
+    @classmethod
+    def default(cls) -> ModelConfig:
+        """The shipped CPU-sized model: base 32, multipliers [1, 2, 2], one res block, attention at the lowest level."""
+        return cls()
+
+    @property
+    def levels(self) -> int:
+        """Number of resolution levels; inputs need H and W divisible by ``2 ** (levels - 1)``."""
+        return len(self.channel_mults)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        """Inverse of ``to_dict``; unknown keys raise."""
+        values = dict(data)
+        for key in ("channel_mults", "attention_levels"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+def _groups(channels: int) -> int:
+    for groups in (32, 16, 8, 4, 2):
+        if channels % groups == 0:
+            return groups
+    return 1
+
+
+def _zero(module: nn.Module) -> nn.Module:
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding (N, dim) of integer timesteps (N,)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = t.to(torch.float32)[:, None] * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
+
+
+class ResBlock(nn.Module):
+    """ResNet block with a timestep shift and CAM: ``gamma(h) * GroupNorm(F) + beta(h)`` (paper Eq. 1)."""
+
+    def __init__(self, in_ch: int, out_ch: int, time_ch: int, cam_ch: int, dropout: float):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(_groups(in_ch), in_ch)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.time = nn.Linear(time_ch, out_ch)
+        self.norm2 = nn.GroupNorm(_groups(out_ch), out_ch, affine=False)
+        self.cam = _zero(nn.Conv2d(cam_ch, 2 * out_ch, 1))
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = _zero(nn.Conv2d(out_ch, out_ch, 3, padding=1))
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """``x`` (N, C, H, W), ``temb`` (N, T), ``context`` (N, cam, H, W) at this block's resolution."""
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.time(temb)[:, :, None, None]
+        gamma, beta = self.cam(context).chunk(2, dim=1)
+        h = (1.0 + gamma) * self.norm2(h) + beta
+        h = self.conv2(self.dropout(F.silu(h)))
+        return self.skip(x) + h
+
+
+class AttentionBlock(nn.Module):
+    """Multi-head spatial self-attention with a zero-initialised output projection."""
+
+    def __init__(self, channels: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.norm = nn.GroupNorm(_groups(channels), channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = _zero(nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (N, C, H, W) -> same shape."""
+        n, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(n, 3, self.num_heads, c // self.num_heads, h * w).unbind(1)
+        out = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
+        return x + self.proj(out.transpose(-1, -2).reshape(n, c, h, w))
+
+
+class _Level(nn.Module):
+    """The res blocks (and attention) of one U-Net level on one path."""
+
+    def __init__(self, blocks: list[ResBlock], attention: list[nn.Module]):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.attention = nn.ModuleList(attention)
+
+
+class MCDUNet(nn.Module):
+    """Masked Conditional Diffusion U-Net over the canonical residual (see the module docstring)."""
+
+    def __init__(self, config: ModelConfig | None = None):
+        super().__init__()
+        self.config = config = config or ModelConfig.default()
+        self.schedule = LinearSchedule(config.diffusion_steps, config.beta_start, config.beta_end)
+        self.register_buffer("alphas_cumprod", self.schedule.alphas_cumprod.clone(), persistent=False)
+        k, base, time_ch, cam_ch = config.channels, config.base_channels, config.time_embed, config.cam_channels
+        self.time_mlp = nn.Sequential(nn.Linear(base, time_ch), nn.SiLU(), nn.Linear(time_ch, time_ch))
+        self.encoder = nn.Sequential(
+            nn.Conv2d(2 * k, cam_ch, 1), nn.SiLU(), nn.Conv2d(cam_ch, cam_ch, 3, padding=1), nn.SiLU()
+        )
+        self.input = nn.Conv2d(3 * k, base, 1)
+
+        def attention(ch: int, level: int) -> list[nn.Module]:
+            return [AttentionBlock(ch, config.num_heads)] if level in config.attention_levels else []
+
+        self.down = nn.ModuleList()
+        self.downsample = nn.ModuleList()
+        skips, ch = [base], base
+        for level, mult in enumerate(config.channel_mults):
+            out = base * mult
+            blocks, attn = [], []
+            for _ in range(config.num_res_blocks):
+                blocks.append(ResBlock(ch, out, time_ch, cam_ch, config.dropout))
+                attn += attention(out, level)
+                ch = out
+                skips.append(ch)
+            self.down.append(_Level(blocks, attn))
+            if level < config.levels - 1:
+                self.downsample.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))
+                skips.append(ch)
+        self.mid1 = ResBlock(ch, ch, time_ch, cam_ch, config.dropout)
+        self.mid_attn = AttentionBlock(ch, config.num_heads)
+        self.mid2 = ResBlock(ch, ch, time_ch, cam_ch, config.dropout)
+        self.up = nn.ModuleList()
+        self.upsample = nn.ModuleList()
+        for level in reversed(range(config.levels)):
+            out = base * config.channel_mults[level]
+            blocks, attn = [], []
+            for _ in range(config.num_res_blocks + 1):
+                blocks.append(ResBlock(ch + skips.pop(), out, time_ch, cam_ch, config.dropout))
+                attn += attention(out, level)
+                ch = out
+            self.up.append(_Level(blocks, attn))
+            if level > 0:
+                self.upsample.append(nn.Conv2d(ch, ch, 3, padding=1))
+        self.out_norm = nn.GroupNorm(_groups(ch), ch)
+        self.out = _zero(nn.Conv2d(ch, k, 1))
+
+    def _check(self, x_t: torch.Tensor) -> None:
+        n, k, h, w = x_t.shape
+        factor = 2 ** (self.config.levels - 1)
+        if k != self.config.channels:
+            raise ValueError(f"expected {self.config.channels} canonical channels, got {k}.")
+        if h % factor or w % factor:
+            raise ValueError(
+                f"spatial size {h}x{w} must be divisible by {factor} (2 ** (levels - 1)); pad the tile first "
+                "(e.g. reflect-pad to the next multiple)."
+            )
+
+    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
+        """Clean residual estimate ``x0_hat`` (N, K, H, W) from ``x_t``, timesteps ``t`` (N,) and ``(C, M)``."""
+        self._check(x_t)
+        temb = self.time_mlp(timestep_embedding(t, self.config.base_channels))
+        context = self.encoder(torch.cat([cond, coverage], dim=1))
+        pyramid = [context]
+        for _ in range(self.config.levels - 1):
+            pyramid.append(F.avg_pool2d(pyramid[-1], 2))
+        h = self.input(torch.cat([x_t, cond, coverage], dim=1))
+        skips = [h]
+        for level, stage in enumerate(self.down):
+            for i, block in enumerate(stage.blocks):
+                h = block(h, temb, pyramid[level])
+                if stage.attention:
+                    h = stage.attention[i](h)
+                skips.append(h)
+            if level < self.config.levels - 1:
+                h = self.downsample[level](h)
+                skips.append(h)
+        h = self.mid2(self.mid_attn(self.mid1(h, temb, pyramid[-1])), temb, pyramid[-1])
+        for j, stage in enumerate(self.up):
+            level = self.config.levels - 1 - j
+            for i, block in enumerate(stage.blocks):
+                h = block(torch.cat([h, skips.pop()], dim=1), temb, pyramid[level])
+                if stage.attention:
+                    h = stage.attention[i](h)
+            if level > 0:
+                h = self.upsample[j](F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        return self.out(F.silu(self.out_norm(h)))
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
+        """Noise estimate ``eps`` (N, K, H, W) implied by ``predict_x0`` at timesteps ``t`` (N,) int64."""
+        x0 = self.predict_x0(x_t, t, cond, coverage)
+        return self.schedule.predict_eps(x_t, t, x0)
+
+
+def count_parameters(config: ModelConfig) -> int:
+    """Number of parameters of ``MCDUNet(config)``, counted on the meta device (no memory allocated)."""
+    with torch.device("meta"):
+        model = MCDUNet(config)
+    return sum(p.numel() for p in model.parameters())

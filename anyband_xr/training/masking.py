@@ -1,0 +1,215 @@
+"""Dual stochastic masking (paper 3.1, A.2): simulate a random sensor on a true patch, then drop values at random.
+
+Stage 1 (sensor) picks, per sample, the scene's own grid, a random Gaussian hyperspectral grid, or a multispectral
+sensor from the SRF library, each simulated from the true spectrum by SRF-weighted means over the scene's bands.
+Stage 2 (dropout) removes values: Bernoulli per value with ``p_drop ~ U[0.1, 0.7]`` and, with some probability,
+whole bands, a contiguous gap (30-400 nm) or the whole SWIR. Every pixel keeps at least two observed values.
+The training target is the true spectrum on the canonical grid, with a mask of the wavelengths the scene covers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from anyband_xr.grid import CANONICAL_NM
+
+#: A gap (nm) between neighbouring scene bands wider than this (e.g. removed water-vapour bands) is not a target.
+MAX_TARGET_GAP_NM = 30.0
+#: SRF support threshold, as a fraction of the peak response.
+SUPPORT_FRACTION = 0.01
+SWIR_START_NM = 1000.0
+_FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+
+
+@dataclass
+class MaskingConfig:
+    """Probabilities and ranges of dual stochastic masking (defaults follow the paper where it gives them)."""
+
+    p_own: float = 0.4
+    p_gaussian: float = 0.3
+    p_multispectral: float = 0.3
+    spacing_nm: tuple[float, float] = (5.0, 20.0)
+    fwhm_factor: tuple[float, float] = (0.8, 1.5)
+    p_drop: tuple[float, float] = (0.1, 0.7)
+    p_band_loss: float = 0.3
+    band_loss_fraction: tuple[float, float] = (0.1, 0.5)
+    p_gap: float = 0.3
+    gap_nm: tuple[float, float] = (30.0, 400.0)
+    p_swir_missing: float = 0.1
+    min_observed: int = 2
+
+
+@dataclass
+class Observation:
+    """A simulated observation: ``values`` (B, h, w), ``wavelength_nm`` (B,) ascending, ``missing`` (B, h, w) bool."""
+
+    values: np.ndarray
+    wavelength_nm: np.ndarray
+    missing: np.ndarray
+    sensor: str
+
+
+def canonical_target(wavelength_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Linear-interpolation matrix (K, B) from a scene grid to ``CANONICAL_NM`` and ``valid`` (K,) bool.
+
+    ``valid`` marks canonical wavelengths inside the scene's range and not inside a gap wider than 30 nm.
+    """
+    wl = np.asarray(wavelength_nm, dtype=np.float64)
+    k = CANONICAL_NM.size
+    right = np.clip(np.searchsorted(wl, CANONICAL_NM, side="right"), 1, wl.size - 1)
+    left = right - 1
+    frac = np.clip((CANONICAL_NM - wl[left]) / (wl[right] - wl[left]), 0.0, 1.0)
+    matrix = np.zeros((k, wl.size))
+    matrix[np.arange(k), left] += 1.0 - frac
+    matrix[np.arange(k), right] += frac
+    inside = (CANONICAL_NM >= wl[0]) & (CANONICAL_NM <= wl[-1])
+    gap = (wl[right] - wl[left]) > MAX_TARGET_GAP_NM
+    return matrix.astype(np.float32), inside & ~gap
+
+
+def _normalise_rows(weights: np.ndarray) -> np.ndarray:
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def _band_widths(wl: np.ndarray) -> np.ndarray:
+    """Trapezoid integration widths (nm) of an irregular scene grid."""
+    edges = np.concatenate([[wl[0]], (wl[1:] + wl[:-1]) / 2.0, [wl[-1]]])
+    return np.diff(edges)
+
+
+def gaussian_srf_matrix(centers_nm: np.ndarray, fwhm_nm: np.ndarray, scene_nm: np.ndarray) -> np.ndarray:
+    """(B, B_s) row-normalised weights simulating Gaussian bands from a scene grid (SRF-weighted means)."""
+    sigma = np.asarray(fwhm_nm)[:, None] * _FWHM_TO_SIGMA
+    response = np.exp(-0.5 * ((scene_nm[None, :] - np.asarray(centers_nm)[:, None]) / sigma) ** 2)
+    weights = response * _band_widths(scene_nm)[None, :]
+    nearest = np.abs(scene_nm[None, :] - np.asarray(centers_nm)[:, None]).argmin(axis=1)
+    empty = weights.sum(axis=1) <= 1e-12
+    weights[empty, nearest[empty]] = 1.0
+    return _normalise_rows(weights)
+
+
+@dataclass
+class Sensor:
+    """A multispectral sensor: SRFs ``response`` (B, L) on ``srf_nm`` (L,) (1 nm grid) and band ``centroid_nm`` (B,)."""
+
+    name: str
+    srf_nm: np.ndarray
+    response: np.ndarray
+    centroid_nm: np.ndarray
+
+
+@dataclass
+class SensorLibrary:
+    """Multispectral sensors for stage 1, with their weight matrices cached per scene grid."""
+
+    sensors: list[Sensor]
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_package(cls) -> SensorLibrary:
+        """All sensors of ``anyband_xr.srf`` (an empty library, with a warning, if it is not installed)."""
+        try:
+            from anyband_xr import srf
+        except ImportError:
+            warnings.warn("anyband_xr.srf is unavailable: multispectral sensor simulation is off.", stacklevel=2)
+            return cls([])
+        sensors = []
+        for name in srf.list_sensors():
+            da = srf.get(name)
+            response = np.clip(np.asarray(da.transpose("band", "wavelength").values, dtype=np.float64), 0.0, None)
+            sensors.append(Sensor(name, np.asarray(da["wavelength"].values, float), response, np.asarray(da["centroid"].values, float)))
+        return cls(sensors)
+
+    def matrix(self, sensor: Sensor, scene_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B', B_s) weights and (B',) centroids of the sensor's bands whose SRF support lies in the scene's range."""
+        key = (sensor.name, scene_nm.tobytes())
+        if key not in self._cache:
+            support = sensor.response >= SUPPORT_FRACTION * sensor.response.max(axis=1, keepdims=True)
+            lo = np.where(support, sensor.srf_nm[None, :], np.inf).min(axis=1)
+            hi = np.where(support, sensor.srf_nm[None, :], -np.inf).max(axis=1)
+            keep = (lo >= scene_nm[0]) & (hi <= scene_nm[-1])
+            resampled = np.stack([np.interp(scene_nm, sensor.srf_nm, r, left=0.0, right=0.0) for r in sensor.response[keep]]) if keep.any() else np.zeros((0, scene_nm.size))
+            weights = resampled * _band_widths(scene_nm)[None, :]
+            usable = (weights > 0).sum(axis=1) >= 1
+            order = np.argsort(sensor.centroid_nm[keep][usable])
+            self._cache[key] = (_normalise_rows(weights[usable])[order].astype(np.float32), sensor.centroid_nm[keep][usable][order])
+        return self._cache[key]
+
+
+def _simulate(x0: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    b_s, h, w = x0.shape
+    return (weights @ x0.reshape(b_s, -1)).reshape(-1, h, w).astype(np.float32)
+
+
+def _dedupe(wavelength_nm: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop bands whose centroid repeats one already kept (the bridge needs strictly ascending wavelengths)."""
+    keep = np.concatenate([[True], np.diff(wavelength_nm) > 1e-6])
+    return wavelength_nm[keep], weights[keep]
+
+
+def draw_sensor(
+    x0: np.ndarray, scene_nm: np.ndarray, rng: np.random.Generator, config: MaskingConfig, library: SensorLibrary
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Stage 1: simulated band values (B, h, w), their wavelengths (B,) and the sensor's name."""
+    choices = ["own", "gaussian", "multispectral"]
+    probs = np.array([config.p_own, config.p_gaussian, config.p_multispectral if library.sensors else 0.0])
+    kind = rng.choice(choices, p=probs / probs.sum())
+    if kind == "multispectral":
+        sensor = library.sensors[rng.integers(len(library.sensors))]
+        weights, centroids = library.matrix(sensor, scene_nm)
+        if len(centroids) >= config.min_observed:
+            centroids, weights = _dedupe(centroids, weights)
+            return _simulate(x0, weights), centroids, sensor.name
+        kind = "gaussian"
+    if kind == "gaussian":
+        spacing = rng.uniform(*config.spacing_nm)
+        start = scene_nm[0] + rng.uniform(0.0, spacing)
+        centers = np.arange(start, scene_nm[-1], spacing)
+        fwhm = spacing * rng.uniform(*config.fwhm_factor)
+        if centers.size >= config.min_observed:
+            weights = gaussian_srf_matrix(centers, np.full(centers.size, fwhm), scene_nm)
+            return _simulate(x0, weights.astype(np.float32)), centers, f"gaussian_{spacing:.1f}nm"
+    return x0.astype(np.float32, copy=True), scene_nm.copy(), "own"
+
+
+def draw_missing(
+    wavelength_nm: np.ndarray, shape: tuple[int, int], rng: np.random.Generator, config: MaskingConfig
+) -> np.ndarray:
+    """Stage 2: a missing mask (B, h, w) bool; every pixel keeps ``min_observed`` values (or all, if fewer)."""
+    b = wavelength_nm.size
+    h, w = shape
+    missing = rng.random((b, h, w)) < rng.uniform(*config.p_drop)
+    band = np.zeros(b, dtype=bool)
+    if rng.random() < config.p_band_loss:
+        band |= rng.random(b) < rng.uniform(*config.band_loss_fraction)
+    if rng.random() < config.p_gap:
+        width = rng.uniform(*config.gap_nm)
+        start = rng.uniform(wavelength_nm[0] - width / 2, wavelength_nm[-1] - width / 2)
+        band |= (wavelength_nm >= start) & (wavelength_nm <= start + width)
+    if rng.random() < config.p_swir_missing:
+        band |= wavelength_nm >= SWIR_START_NM
+    missing |= band[:, None, None]
+    keep = min(config.min_observed, b)
+    short = (~missing).sum(axis=0) < keep
+    if short.any():
+        rank = rng.random((b, h, w)).argsort(axis=0).argsort(axis=0)
+        missing &= ~((rank < keep) & short[None])
+    return missing
+
+
+def dual_stochastic_mask(
+    x0: np.ndarray,
+    scene_nm: np.ndarray,
+    rng: np.random.Generator,
+    config: MaskingConfig | None = None,
+    library: SensorLibrary | None = None,
+) -> Observation:
+    """Both stages on a true patch ``x0`` (B_s, h, w) on the scene grid ``scene_nm`` (B_s,) ascending, nm."""
+    config = config or MaskingConfig()
+    library = library if library is not None else SensorLibrary([])
+    values, wavelength_nm, name = draw_sensor(x0, np.asarray(scene_nm, dtype=np.float64), rng, config, library)
+    missing = draw_missing(wavelength_nm, values.shape[1:], rng, config)
+    return Observation(values=values, wavelength_nm=wavelength_nm, missing=missing, sensor=name)

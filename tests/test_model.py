@@ -1,0 +1,115 @@
+"""Canonical bridge, MCD U-Net, diffusion schedule and weight files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from anyband_xr.grid import CANONICAL_NM
+from anyband_xr.model import bridge
+from anyband_xr.model.diffusion import LinearSchedule
+from anyband_xr.model.unet import MCDUNet, ModelConfig, count_parameters
+from anyband_xr.model.weights import default_weights, load_model, save_checkpoint, weights_hash
+
+
+def _linear_scene(n=2, b=30, h=5, w=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    wl = torch.sort(torch.rand(b, generator=g, dtype=torch.float64) * 2000 + 450).values
+    slope = torch.rand(n, 1, h, w, generator=g) * 1e-3
+    offset = torch.rand(n, 1, h, w, generator=g)
+    values = (offset + slope * wl.float().view(1, b, 1, 1)).float()
+    missing = torch.rand(n, b, h, w, generator=g) < 0.6
+    missing[:, [3, 20]] = False
+    return values, wl, missing, slope, offset
+
+
+def test_interpolation_is_exact_on_linear_spectra():
+    values, wl, missing, slope, offset = _linear_scene()
+    interp, distance = bridge.interpolate_observed(values, wl, missing, CANONICAL_NM)
+    assert interp.shape == (2, CANONICAL_NM.size, 5, 4) and distance.shape == interp.shape
+    observed_wl = [wl[~missing[0, :, 0, 0]]]
+    lo, hi = observed_wl[0].min().item(), observed_wl[0].max().item()
+    inside = (CANONICAL_NM >= lo) & (CANONICAL_NM <= hi)
+    expected = offset[0, 0, 0, 0] + slope[0, 0, 0, 0] * torch.as_tensor(CANONICAL_NM[inside]).float()
+    torch.testing.assert_close(interp[0, inside, 0, 0], expected, rtol=1e-5, atol=1e-5)
+    below = CANONICAL_NM < lo
+    first = values[0, ~missing[0, :, 0, 0], 0, 0][0]
+    torch.testing.assert_close(interp[0, below, 0, 0], first.expand(int(below.sum())))
+    nearest = np.abs(CANONICAL_NM[:, None] - observed_wl[0].numpy()[None]).min(axis=1)
+    np.testing.assert_allclose(distance[0, :, 0, 0].numpy(), nearest, rtol=1e-5)
+
+
+def test_interpolation_of_an_empty_pixel_is_flagged():
+    values, wl, missing, *_ = _linear_scene()
+    missing[1, :, 2, 3] = True
+    interp, distance = bridge.interpolate_observed(values, wl, missing, CANONICAL_NM)
+    assert (interp[1, :, 2, 3] == 0).all() and (distance[1, :, 2, 3] >= bridge.NO_OBSERVATION_NM).all()
+
+
+def test_condition_round_trip_and_to_grid():
+    values, wl, missing, *_ = _linear_scene()
+    cond = bridge.make_condition(values, wl, missing)
+    x = cond.interp + 0.01 * torch.randn_like(cond.interp)
+    torch.testing.assert_close(bridge.from_model(bridge.to_model(x, cond), cond), x, rtol=1e-5, atol=1e-6)
+    c, m = cond.tensors()
+    assert c.shape == m.shape == cond.interp.shape and cond.scale.shape == (2, 1, 1, 1)
+    assert ((m >= 0) & (m <= 1)).all()
+    own = bridge.to_grid(torch.zeros_like(x), cond, values, wl, missing, wl)
+    torch.testing.assert_close(own[~missing], values[~missing])
+
+
+def test_paper_config_has_about_278m_parameters():
+    assert abs(count_parameters(ModelConfig.paper()) / 278e6 - 1.0) < 0.10
+
+
+def test_default_forward_shape_and_zero_initial_residual():
+    model = MCDUNet(ModelConfig.default()).eval()
+    x = torch.randn(2, 211, 16, 24)
+    t = torch.tensor([10, 900])
+    with torch.no_grad():
+        x0 = model.predict_x0(x, t, torch.rand_like(x), torch.rand_like(x))
+        eps = model(x, t, torch.rand_like(x), torch.rand_like(x))
+    assert eps.shape == x.shape
+    assert torch.count_nonzero(x0) == 0
+    torch.testing.assert_close(eps, model.schedule.predict_eps(x, t, torch.zeros_like(x)))
+
+
+def test_spatial_size_must_fit_the_levels():
+    model = MCDUNet(ModelConfig.default())
+    x = torch.zeros(1, 211, 18, 16)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        model(x, torch.zeros(1, dtype=torch.int64), x, x)
+
+
+def test_schedule_conversions_are_consistent():
+    s = LinearSchedule()
+    assert s.alphas_cumprod.dtype == torch.float32 and s.alphas_cumprod.shape == (1000,)
+    x0, noise = torch.randn(3, 4, 2, 2), torch.randn(3, 4, 2, 2)
+    t = torch.tensor([0, 500, 999])
+    x_t = s.q_sample(x0, t, noise)
+    torch.testing.assert_close(s.predict_x0(x_t, t, noise), x0, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(s.predict_eps(x_t, t, x0), noise, rtol=1e-3, atol=1e-3)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = MCDUNet(ModelConfig(base_channels=8, cam_channels=8, time_embed=16, channel_mults=(1, 2)))
+    stem = save_checkpoint(model, tmp_path / "m", config={"lr": 1.0}, extra={"step": 3})
+    assert json.loads(stem.with_suffix(".json").read_text())["step"] == 3
+    loaded = load_model(tmp_path / "m.safetensors")
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+    assert len(weights_hash(stem)) == 64
+
+
+def test_shipped_weights_load_and_give_finite_output():
+    tensors = load_file(str(default_weights().with_suffix(".safetensors")))
+    assert tensors
+    model = load_model()
+    x = torch.randn(1, 211, 8, 8)
+    with torch.no_grad():
+        eps = model(x, torch.tensor([500]), torch.rand_like(x), torch.rand_like(x))
+    assert torch.isfinite(eps).all()

@@ -1,0 +1,131 @@
+"""Dual stochastic masking, the patch pipeline, MSPL and an end-to-end tiny training run on the bundled scene."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from anyband_xr.datasets import jasper_ridge
+from anyband_xr.grid import CANONICAL_NM, holdout_start
+from anyband_xr.model.weights import load_model
+from anyband_xr.training.losses import MSPL, MSPLConfig, correlation, kde, kl_divergence, masked_mse
+from anyband_xr.training.masking import (
+    MaskingConfig,
+    Sensor,
+    SensorLibrary,
+    canonical_target,
+    draw_missing,
+    dual_stochastic_mask,
+)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return jasper_ridge()
+
+
+def _box_sensor() -> Sensor:
+    grid = np.arange(400.0, 2501.0)
+    centres = np.array([490.0, 560.0, 665.0, 842.0, 1610.0, 2190.0])
+    response = (np.abs(grid[None] - centres[:, None]) <= 15).astype(float)
+    return Sensor("box", grid, response, centres)
+
+
+def test_masking_never_empties_a_pixel():
+    rng = np.random.default_rng(0)
+    config = MaskingConfig(p_drop=(0.7, 0.7), p_band_loss=1.0, band_loss_fraction=(0.5, 0.5), p_gap=1.0, p_swir_missing=1.0)
+    wl = np.linspace(400, 2500, 50)
+    for _ in range(20):
+        missing = draw_missing(wl, (16, 16), rng, config)
+        assert ((~missing).sum(axis=0) >= 2).all()
+
+
+def test_dropout_rate_follows_p_drop():
+    rng = np.random.default_rng(1)
+    config = MaskingConfig(p_band_loss=0.0, p_gap=0.0, p_swir_missing=0.0)
+    rates = [draw_missing(np.linspace(400, 2500, 100), (32, 32), rng, config).mean() for _ in range(40)]
+    assert 0.08 <= min(rates) and max(rates) <= 0.72
+    assert np.ptp(rates) > 0.2
+
+
+def test_sensor_draws_stay_in_the_scene_range(scene):
+    x0 = scene.isel(y=slice(0, 8), x=slice(0, 8)).values
+    wl = scene["wavelength"].values
+    library = SensorLibrary([_box_sensor()])
+    rng = np.random.default_rng(2)
+    names = set()
+    for _ in range(30):
+        obs = dual_stochastic_mask(x0, wl, rng, library=library)
+        names.add(obs.sensor.split("_")[0])
+        assert obs.values.shape[1:] == (8, 8) and obs.missing.shape == obs.values.shape
+        assert (np.diff(obs.wavelength_nm) > 0).all()
+        assert obs.wavelength_nm.min() >= wl.min() and obs.wavelength_nm.max() <= wl.max()
+        assert np.isfinite(obs.values).all()
+    assert names == {"own", "gaussian", "box"}
+    weights, centroids = library.matrix(library.sensors[0], wl)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-5)
+    assert centroids.max() < 2457
+
+
+def test_canonical_target_marks_gaps_and_range():
+    wl = np.concatenate([np.arange(380.0, 1300.0, 10.0), np.arange(1500.0, 1800.0, 10.0)])
+    matrix, valid = canonical_target(wl)
+    assert matrix.shape == (CANONICAL_NM.size, wl.size)
+    assert valid[CANONICAL_NM == 1000].all() and not valid[CANONICAL_NM == 1400].any()
+    assert not valid[CANONICAL_NM > 1790].any()
+
+
+def test_mspl_terms_are_finite_and_zero_for_a_perfect_prior():
+    x = torch.rand(2, CANONICAL_NM.size, 6, 6)
+    valid = torch.ones(2, CANONICAL_NM.size, dtype=torch.bool)
+    prior = correlation(x)[0]
+    mspl = MSPL(MSPLConfig(use_region=False), prior, torch.ones_like(prior))
+    terms = mspl(torch.zeros_like(x), torch.zeros_like(x), x, torch.ones(2, 1), valid)
+    assert terms["pixel"][0] < 1e-6 and torch.isfinite(terms["total"]).all()
+    assert masked_mse(x, x, valid) == 0
+    grid = torch.linspace(-1, 1, 41)
+    p = kde(torch.rand(3, 50), grid, 0.05)
+    torch.testing.assert_close(p.sum(dim=1), torch.ones(3))
+    assert (kl_divergence(p, p).abs() < 1e-6).all()
+
+
+def test_default_model_trains_end_to_end_on_the_bundled_scene(scene, tmp_path):
+    from anyband_xr.training.data import PatchDataset, cache_scenes, open_cached
+    from anyband_xr.training.train import train
+
+    config = {
+        "cache_dir": str(tmp_path / "cache"),
+        "state_dir": str(tmp_path / "state"),
+        "output": str(tmp_path / "weights" / "tiny"),
+        "patch_size": 16,
+        "patch_stride": 16,
+        "batch_size": 4,
+        "steps": 30,
+        "lr": 2e-3,
+        "warmup_steps": 2,
+        "ema_decay": 0.0,
+        "num_workers": 0,
+        "log_every": 10,
+        "checkpoint_minutes": 100.0,
+        "use_sensor_library": False,
+        "model": {"base_channels": 16, "cam_channels": 16, "time_embed": 32, "channel_mults": [1, 2]},
+        "mspl": {"use_region": False},
+    }
+    stem = train(config, scenes={"jasper": scene})
+    record = json.loads(stem.with_suffix(".json").read_text())
+    assert record["step"] == 30 and len(record["history"]) == 3
+    cached = open_cached(cache_scenes({"jasper": scene}, tmp_path / "cache")["jasper"])
+    assert cached.sizes["x"] == holdout_start(scene.sizes["x"])
+    dataset = PatchDataset({"jasper": cached}, 16, 16, seed=5)
+    batch = {k: torch.stack([dataset[i][k] for i in range(8)]) for k in dataset[0]}
+    t = torch.tensor([20, 100, 300, 50, 20, 100, 300, 50])
+    noise = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(0))
+    trained = load_model(stem)
+    x_t = trained.schedule.q_sample(batch["x0"], t, noise)
+    with torch.no_grad():
+        after = masked_mse(trained.predict_x0(x_t, t, batch["cond"], batch["coverage"]), batch["x0"], batch["valid"])
+    before = masked_mse(torch.zeros_like(batch["x0"]), batch["x0"], batch["valid"])
+    assert after < before
