@@ -1,0 +1,331 @@
+"""A real local STAC API for tests and the STAC notebook: real COGs, a ``rustac serve`` process, a failing proxy.
+
+``write_catalog(folder)`` writes COGs made from real scenes (the bundled AVIRIS Jasper Ridge cube and spyndex's
+Sentinel-2 10 m sample) plus STAC collections/items that reference them as ``file://`` URIs;
+``RustacServer(hrefs)`` serves those files with rustac's in-memory backend on a free 127.0.0.1 port;
+``FailingProxy(upstream, fail_on=2)`` forwards to it and answers HTTP 500 to the n-th search request.
+
+Example:
+    >>> hrefs = write_catalog(tmp_path)
+    >>> with RustacServer(hrefs) as server:
+    ...     da = anyband_xr.stac.open(server.url, collections="jasper-ridge-hsi")
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.transform import from_origin
+
+# AVIRIS Jasper Ridge (California, UTM 10N, 20 m): a plausible grid, the scene ships without one.
+JASPER_CRS, JASPER_TRANSFORM = "EPSG:32610", from_origin(567_000.0, 4_142_000.0, 20.0, 20.0)
+JASPER_SCALE, JASPER_OFFSET, JASPER_NODATA = 1e-4, -0.1, -9999
+# spyndex's Sentinel-2 sample has no georeference either: a plausible UTM 33N 10 m grid.
+S2_CRS, S2_TRANSFORM = "EPSG:32633", from_origin(399_960.0, 5_000_040.0, 10.0, 10.0)
+S2_SCALE, S2_NODATA = 1e-4, 0
+# Sentinel-2A MSI centre wavelength / FWHM in µm (ESA S2-SRF v3.0), keyed by band name.
+S2A_BANDS = {
+    "B02": ("blue", 0.4924, 0.066),
+    "B03": ("green", 0.5598, 0.036),
+    "B04": ("red", 0.6646, 0.031),
+    "B08": ("nir", 0.8328, 0.106),
+}
+HSI_COLLECTION, S2_COLLECTION, S2_V11_COLLECTION, NO_META_COLLECTION = (
+    "jasper-ridge-hsi",
+    "sentinel-2-stac10",
+    "sentinel-2-stac11",
+    "no-band-metadata",
+)
+S2_DATES = ("2024-06-01T10:00:00Z", "2024-06-11T10:00:00Z")
+_STARTUP_S = 20.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def jasper_dn() -> tuple[np.ndarray, np.ndarray]:
+    """Jasper Ridge as stored in the COG: int16 DN (band, y, x) with a 3x3 nodata corner, and wavelengths (nm)."""
+    from anyband_xr.datasets import jasper_ridge
+
+    da = jasper_ridge()
+    dn = np.round((da.values.astype(np.float64) - JASPER_OFFSET) / JASPER_SCALE).astype(np.int16)
+    dn[:, :3, :3] = JASPER_NODATA
+    return dn, da["wavelength"].values
+
+
+def s2_dn() -> dict[str, np.ndarray]:
+    """spyndex's real Sentinel-2 10 m sample as uint16 DN (y, x) per band name (B02, B03, B04, B08)."""
+    import spyndex
+
+    da = spyndex.datasets.open("sentinel").transpose("band", "y", "x")
+    return {str(name): da.sel(band=name).values.astype(np.uint16) for name in da["band"].values}
+
+
+def _write_cog(path: Path, data: np.ndarray, crs: str, transform, nodata: float) -> None:
+    """Write ``data`` (band, y, x) as a Cloud-Optimised GeoTIFF."""
+    profile = dict(driver="COG", count=data.shape[0], height=data.shape[1], width=data.shape[2])
+    profile.update(dtype=data.dtype.name, crs=crs, transform=transform, nodata=nodata, compress="deflate")
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+
+
+def _bbox(crs: str, transform, shape: tuple[int, int]) -> list[float]:
+    from rasterio.warp import transform_bounds
+
+    left, top = transform.c, transform.f
+    right, bottom = left + transform.a * shape[1], top + transform.e * shape[0]
+    return list(transform_bounds(crs, "EPSG:4326", left, bottom, right, top))
+
+
+def _item(item_id: str, collection: str, when: str, crs: str, transform, shape, assets, props=None) -> dict:
+    bbox = _bbox(crs, transform, shape)
+    west, south, east, north = bbox
+    polygon = [[[west, south], [east, south], [east, north], [west, north], [west, south]]]
+    return {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": [
+            "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+            "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+            "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+        ],
+        "id": item_id,
+        "collection": collection,
+        "geometry": {"type": "Polygon", "coordinates": polygon},
+        "bbox": bbox,
+        "properties": {
+            "datetime": when,
+            "proj:epsg": int(crs.split(":")[1]),
+            "proj:shape": list(shape),
+            "proj:transform": list(transform)[:6],
+            **(props or {}),
+        },
+        "links": [],
+        "assets": assets,
+    }
+
+
+def _collection(collection_id: str, description: str, bbox: list[float]) -> dict:
+    return {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": collection_id,
+        "description": description,
+        "license": "other",
+        "links": [],
+        "extent": {"spatial": {"bbox": [bbox]}, "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]}},
+    }
+
+
+def write_catalog(folder: str | Path) -> list[str]:
+    """Write the COGs, collections and items under ``folder``; return the files for ``RustacServer``.
+
+    Collections: ``jasper-ridge-hsi`` (one 198-band int16 COG, EnMAP/EMIT-style, ``eo:bands`` + ``raster:bands``
+    with scale 1e-4, offset -0.1, nodata -9999), ``sentinel-2-stac10`` (two dates of per-band uint16 COGs with
+    STAC 1.0 ``eo:bands``), ``sentinel-2-stac11`` (the same COGs described with STAC 1.1 ``bands`` and no FWHM)
+    and ``no-band-metadata`` (a COG with neither).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dn, wl_nm = jasper_dn()
+    hsi_path = folder / "jasper_ridge.tif"
+    _write_cog(hsi_path, dn, JASPER_CRS, JASPER_TRANSFORM, JASPER_NODATA)
+    hsi_asset = {
+        "href": hsi_path.as_uri(),
+        "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+        "roles": ["data"],
+        "eo:bands": [{"name": f"B{i + 1:03d}", "center_wavelength": round(w / 1000, 6)} for i, w in enumerate(wl_nm)],
+        "raster:bands": [
+            {"data_type": "int16", "nodata": JASPER_NODATA, "scale": JASPER_SCALE, "offset": JASPER_OFFSET}
+        ]
+        * len(wl_nm),
+    }
+    hsi_item = _item(
+        "jasper-ridge", HSI_COLLECTION, "2024-06-01T18:00:00Z", JASPER_CRS, JASPER_TRANSFORM, dn.shape[1:],
+        {"reflectance": hsi_asset}, {"platform": "aviris", "instruments": ["aviris"]},
+    )
+
+    bands = s2_dn()
+    s2_shape = next(iter(bands.values())).shape
+    s2_paths = {}
+    for name, values in bands.items():
+        s2_paths[name] = folder / f"s2_{name}.tif"
+        _write_cog(s2_paths[name], values[None], S2_CRS, S2_TRANSFORM, S2_NODATA)
+    s2_items, s2_v11_items = [], []
+    for day, when in enumerate(S2_DATES):
+        v10, v11 = {}, {}
+        for name, (common, wl, width) in S2A_BANDS.items():
+            common_fields = {"href": s2_paths[name].as_uri(), "type": hsi_asset["type"], "roles": ["data"]}
+            v10[common] = {
+                **common_fields,
+                "eo:bands": [{"name": name, "common_name": common, "center_wavelength": wl, "full_width_half_max": width}],
+                "raster:bands": [{"data_type": "uint16", "nodata": S2_NODATA, "scale": S2_SCALE, "offset": 0.0}],
+            }
+            v11[common] = {
+                **common_fields,
+                "bands": [{
+                    "name": name, "eo:common_name": common, "eo:center_wavelength": wl, "nodata": S2_NODATA,
+                    "data_type": "uint16", "raster:scale": S2_SCALE, "raster:offset": 0.0,
+                }],
+            }
+        props = {"platform": "sentinel-2a", "instruments": ["msi"], "constellation": "sentinel-2"}
+        s2_items.append(_item(f"s2-{day}", S2_COLLECTION, when, S2_CRS, S2_TRANSFORM, s2_shape, v10, props))
+        item11 = _item(f"s2-v11-{day}", S2_V11_COLLECTION, when, S2_CRS, S2_TRANSFORM, s2_shape, v11, props)
+        item11["stac_version"] = "1.1.0"
+        item11["stac_extensions"] = [
+            "https://stac-extensions.github.io/eo/v2.0.0/schema.json",
+            "https://stac-extensions.github.io/raster/v2.0.0/schema.json",
+            "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+        ]
+        s2_v11_items.append(item11)
+    bare = {"href": s2_paths["B04"].as_uri(), "type": hsi_asset["type"], "roles": ["data"]}
+    bare_item = _item("no-meta", NO_META_COLLECTION, S2_DATES[0], S2_CRS, S2_TRANSFORM, s2_shape, {"data": bare})
+
+    hsi_bbox, s2_bbox = hsi_item["bbox"], s2_items[0]["bbox"]
+    collections = [
+        _collection(HSI_COLLECTION, "AVIRIS Jasper Ridge, 198 bands in one COG", hsi_bbox),
+        _collection(S2_COLLECTION, "Sentinel-2 sample, STAC 1.0 eo:bands", s2_bbox),
+        _collection(S2_V11_COLLECTION, "Sentinel-2 sample, STAC 1.1 bands", s2_bbox),
+        _collection(NO_META_COLLECTION, "a COG without band metadata", s2_bbox),
+    ]
+    hrefs = []
+    for collection in collections:
+        path = folder / f"collection-{collection['id']}.json"
+        path.write_text(json.dumps(collection))
+        hrefs.append(str(path))
+    items_path = folder / "items.json"
+    features = [hsi_item, *s2_items, *s2_v11_items, bare_item]
+    items_path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return [*hrefs, str(items_path)]
+
+
+def _rustac_command() -> list[str]:
+    """The ``rustac`` console script next to this interpreter (rustac's CLI reads the real process argv)."""
+    local = Path(sys.executable).with_name("rustac")
+    found = str(local) if local.exists() else shutil.which("rustac")
+    if found is None:
+        raise RuntimeError("the rustac CLI is not installed: pip install rustac")
+    return [found]
+
+
+def wait_ready(url: str, deadline_s: float, process: subprocess.Popen | None = None) -> None:
+    """Poll ``url`` until it answers 200 or ``deadline_s`` seconds pass (then raise, with the process's output)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with code {process.returncode}: {process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after {deadline_s} s")
+
+
+class RustacServer:
+    """``rustac serve`` (in-memory backend) on a free 127.0.0.1 port, serving ``hrefs``; stopped by PID on exit."""
+
+    def __init__(self, hrefs: list[str], port: int | None = None) -> None:
+        self.hrefs, self.port = hrefs, port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RustacServer:
+        """Start the process and wait until the landing page answers."""
+        command = [*_rustac_command(), "serve", "--addr", f"127.0.0.1:{self.port}", *self.hrefs]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_ready(self.url + "/", _STARTUP_S, self.process)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Terminate the process by PID (kill if it does not exit within 5 s)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self.process.stdout.close()
+
+    def __enter__(self) -> RustacServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class FailingProxy:
+    """HTTP proxy in a thread in front of ``upstream`` that answers 500 to the ``fail_on``-th ``/search`` request.
+
+    Links in the upstream's JSON are rewritten to point at the proxy, so paging goes through it.
+    """
+
+    def __init__(self, upstream: str, fail_on: int = 2) -> None:
+        self.upstream, self.fail_on, self.search_requests = upstream.rstrip("/"), fail_on, 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._forward(None)
+
+            def do_POST(self) -> None:
+                self._forward(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+
+            def _forward(self, body: bytes | None) -> None:
+                if self.path.startswith("/search"):
+                    proxy.search_requests += 1
+                    if proxy.search_requests == proxy.fail_on:
+                        self._reply(500, b'{"code": "InternalServerError", "description": "injected failure"}')
+                        return
+                request = urllib.request.Request(proxy.upstream + self.path, data=body, method=self.command)
+                request.add_header("Content-Type", "application/json")
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    payload = response.read().replace(proxy.upstream.encode(), proxy.url.encode())
+                    self._reply(response.status, payload)
+
+            def _reply(self, status: int, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FailingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
