@@ -1,0 +1,98 @@
+"""One task of a tiled Zarr job, run on a dask worker: read a window, repair it, crop the halo, write, mark done."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from anyband_xr.io.zarr import open_zarr
+from anyband_xr.repair import RepairSettings, fill_block, missing_mask
+from anyband_xr.scale import store
+from anyband_xr.scale.layout import TileGrid
+
+
+def open_variable(path: str, variable: str | None) -> xr.DataArray:
+    """A variable of a Zarr store, lazily indexed (no dask): only what is sliced out is read."""
+    ds = xr.open_zarr(path, chunks=None, consolidated=False)
+    if variable is None:
+        if len(ds.data_vars) != 1:
+            raise ValueError(f"{path} holds variables {sorted(map(str, ds.data_vars))}; name the mask variable.")
+        variable = str(next(iter(ds.data_vars)))
+    return ds[variable]
+
+
+@dataclass(frozen=True)
+class MaskSource:
+    """Where a tile finds its mask (True = missing): an in-memory DataArray, or a variable of a Zarr store."""
+
+    array: xr.DataArray | None = None
+    store: str | None = None
+    variable: str | None = None
+
+    def window(self, ys: slice, xs: slice, y: str, x: str) -> xr.DataArray | None:
+        """The mask over a (ys, xs) window; None when only NaN marks missing values."""
+        mask = self.array if self.store is None else open_variable(self.store, self.variable)
+        if mask is None:
+            return None
+        return mask.isel({k: v for k, v in ((y, ys), (x, xs)) if k in mask.dims}).load()
+
+
+@dataclass(frozen=True)
+class TileJob:
+    """Everything a worker needs to repair any tile of one job (small: paths, names, settings)."""
+
+    source: str
+    variable: str
+    target: str
+    name: str
+    dims: tuple[str, str, str]
+    wavelength_nm: np.ndarray
+    grid: TileGrid
+    settings: RepairSettings
+    mask: MaskSource
+    with_std: bool
+
+
+@dataclass(frozen=True)
+class TileReport:
+    """What a finished tile sends back: its index, pixels, seconds spent, and False if it was already written."""
+
+    tile: tuple[int, int]
+    pixels: int
+    seconds: float
+    written: bool
+
+
+def read_window(job: TileJob, ys: slice, xs: slice) -> tuple[np.ndarray, np.ndarray]:
+    """(values, missing) of a window, each (B, h, w): float values from the source, the job's mask or NaN."""
+    dim, y, x = job.dims
+    da = open_zarr(job.source, job.variable, chunks=None).transpose(*job.dims).isel({y: ys, x: xs}).load()
+    if not np.issubdtype(da.dtype, np.floating):
+        da = da.astype(np.float32)
+    missing = missing_mask(da, job.mask.window(ys, xs, y, x))
+    return da.values, missing.values
+
+
+def run_tile(job: TileJob, iy: int, ix: int) -> TileReport:
+    """Repair tile (iy, ix) of ``job`` and write it, unless it is already written (a re-run task does nothing).
+
+    The noise depends on global pixel positions only, so the result does not depend on which worker runs it when.
+    """
+    start = time.perf_counter()
+    ry, rx = job.grid.region(iy, ix)
+    pixels = (ry.stop - ry.start) * (rx.stop - rx.start)
+    if store.tile_writes(job.target, iy, ix) > 0:
+        return TileReport((iy, ix), pixels, time.perf_counter() - start, written=False)
+    ys, xs = job.grid.window(iy, ix)
+    values, missing = read_window(job, ys, xs)
+    try:
+        mean, std = fill_block(values, missing, np.array(job.wavelength_nm), job.settings, ys.start, xs.start)
+    except ValueError as err:
+        raise ValueError(f"tile ({iy}, {ix}), window y={ys.start}:{ys.stop}, x={xs.start}:{xs.stop}: {err}") from err
+    crop = (slice(None), slice(ry.start - ys.start, ry.stop - ys.start), slice(rx.start - xs.start, rx.stop - xs.start))
+    store.write_region(job.target, job.name, job.dims, ry, rx, mean[crop], std[crop] if job.with_std else None)
+    store.mark_written(job.target, iy, ix)
+    return TileReport((iy, ix), pixels, time.perf_counter() - start, written=True)

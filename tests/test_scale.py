@@ -1,0 +1,214 @@
+"""Tiled Zarr repair on dask-distributed: equality with the in-memory repair, no seams, kill and resume."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psutil
+import pytest
+import rioxarray  # noqa: F401
+import torch
+import xarray as xr
+from distributed import Client, LocalCluster
+
+from anyband_xr import datasets
+from anyband_xr.io.zarr import open_zarr, write_zarr
+from anyband_xr.repair import repair
+from anyband_xr.scale import repair_zarr
+from anyband_xr.scale.layout import TileGrid
+from anyband_xr.scale.store import WRITES, tile_writes
+
+SETTINGS = {"method": "diffusion", "steps": 4, "tile": 32, "overlap": 8, "samples": 2, "seed": 3}
+REGION = SETTINGS["tile"] - 2 * SETTINGS["overlap"]
+CLI_ARGS = ["--steps", "4", "--tile", "32", "--overlap", "8", "--samples", "2", "--seed", "3", "--workers", "2"]
+
+
+def tiled_scene() -> xr.DataArray:
+    """A 64 x 96 pixel mosaic of 2 x 2 copies of a real 32 x 48 Jasper Ridge crop, UTM coords and CRS."""
+    crop = datasets.jasper_ridge().isel(y=slice(10, 42), x=slice(30, 78))
+    values = np.tile(crop.values, (1, 2, 2))
+    ny, nx = values.shape[1:]
+    coords = {"wavelength": crop.wavelength, "y": 4_140_000.0 - 30.0 * np.arange(ny), "x": 560_000.0 + 30.0 * np.arange(nx)}
+    scene = xr.DataArray(values, dims=crop.dims, coords=coords, attrs=crop.attrs, name="reflectance")
+    return scene.rio.write_crs("EPSG:32610")
+
+
+def realistic_mask(scene: xr.DataArray) -> xr.DataArray:
+    """True = missing: 30% of bands lost everywhere, a dead detector column, a saturated SWIR patch."""
+    b, ny, nx = scene.shape
+    mask = np.zeros((b, ny, nx), dtype=bool)
+    mask[np.random.default_rng(0).choice(b, int(0.3 * b), replace=False)] = True
+    mask[100:140, :, 40] = True
+    mask[scene.wavelength.values > 1800, 10:26, 50:75] = True
+    return xr.DataArray(mask, dims=scene.dims, coords=scene.coords, name="missing")
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return tiled_scene()
+
+
+@pytest.fixture(scope="module")
+def mask(scene):
+    return realistic_mask(scene)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory, scene, mask):
+    root = tmp_path_factory.mktemp("scale")
+    write_zarr(scene.where(~mask), root / "scene.zarr", chunks={"y": 24, "x": 40})
+    mask.to_dataset().to_zarr(root / "mask.zarr", zarr_format=3, consolidated=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def reference(stores, client):
+    """The uninterrupted job, repaired on the 2-worker cluster."""
+    out = stores / "reference.zarr"
+    summary = repair_zarr(stores / "scene.zarr", out, mask=stores / "mask.zarr", scheduler=client, progress=False, **SETTINGS)
+    assert summary.tiles_done == summary.tiles_total == 24 and summary.pixels == 64 * 96
+    return xr.open_zarr(out, consolidated=False, decode_coords="all").load()
+
+
+def bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+
+
+def assert_same_output(path, expected: xr.Dataset) -> None:
+    out = xr.open_zarr(path, consolidated=False, decode_coords="all").load()
+    for name in ("reflectance", "std"):
+        np.testing.assert_array_equal(bits(out[name].values), bits(expected[name].values))
+    np.testing.assert_array_equal(out[WRITES].values, 1)
+
+
+def test_grid_regions_tile_the_scene_once_and_windows_add_the_halo():
+    grid = TileGrid(70, 45, 16, 8)
+    cover = np.zeros((70, 45), dtype=int)
+    for iy, ix in grid:
+        ys, xs = grid.region(iy, ix)
+        assert ys.start % 16 == 0 and xs.start % 16 == 0
+        cover[ys, xs] += 1
+        wy, wx = grid.window(iy, ix)
+        assert wy.start == max(ys.start - 8, 0) and wx.stop == min(xs.stop + 8, 45)
+    assert grid.shape == (5, 3) and len(grid) == 15 and (cover == 1).all()
+
+
+def test_tiled_job_equals_in_memory_repair(reference, scene, mask):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        lazy = scene.where(~mask).chunk({"y": REGION, "x": REGION})
+        expected = repair(lazy, mask, return_std=True, **SETTINGS).compute(scheduler="synchronous")
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(bits(reference["reflectance"].values), bits(expected["reflectance"].values))
+    np.testing.assert_array_equal(bits(reference["std"].values), bits(expected["std"].values))
+    observed = ~mask.values
+    np.testing.assert_array_equal(bits(reference["reflectance"].values[observed]), bits(scene.values[observed]))
+    assert np.isfinite(reference["reflectance"].values).all()
+
+
+def test_output_keeps_coords_crs_attrs_and_provenance(reference, scene):
+    out = reference["reflectance"]
+    assert out.dims == scene.dims and out.rio.crs == scene.rio.crs
+    for name in ("wavelength", "y", "x"):
+        np.testing.assert_array_equal(out[name].values, scene[name].values)
+    assert out.attrs["units"] == scene.attrs["units"]
+    for record in (out.attrs, reference.attrs):
+        assert record["anyband_method"] == "diffusion" and record["anyband_steps"] == 4
+        assert record["anyband_samples"] == 2 and len(record["anyband_weights_sha256"]) == 64
+    assert reference["std"].shape == out.shape and (reference["std"].values[~np.isnan(reference["std"].values)] >= 0).all()
+    assert out.encoding["chunks"] == (scene.sizes["wavelength"], REGION, REGION)
+    np.testing.assert_array_equal(reference[WRITES].values, 1)
+
+
+def test_no_seams_at_region_borders(reference, scene, mask):
+    """The error's jump between neighbouring pixels is no larger across region borders than inside regions."""
+    error = np.where(mask.values, reference["reflectance"].values - scene.values, np.nan)
+    for axis in (1, 2):
+        jumps = np.nanmean(np.abs(np.diff(error, axis=axis)), axis=(0, 3 - axis))
+        border = (np.arange(jumps.size) + 1) % REGION == 0
+        assert np.nanmean(jumps[border]) < 1.5 * np.nanmean(jumps[~border]), (axis, jumps[border], jumps[~border])
+
+
+def test_linear_job_with_nan_as_missing_equals_repair(stores, scene, mask, client):
+    out = stores / "linear.zarr"
+    summary = repair_zarr(stores / "scene.zarr", out, method="linear", tile=48, overlap=8, scheduler=client, progress=False)
+    assert summary.tiles_total == 2 * 3
+    expected = repair(scene.where(~mask), method="linear")
+    np.testing.assert_array_equal(bits(open_zarr(out, "reflectance").values), bits(expected.values))
+
+
+def test_existing_job_needs_resume_and_the_same_settings(stores, reference, client):
+    out = stores / "reference.zarr"
+    with pytest.raises(FileExistsError, match="resume"):
+        repair_zarr(stores / "scene.zarr", out, mask=stores / "mask.zarr", scheduler=client, progress=False, **SETTINGS)
+    with pytest.raises(ValueError, match="anyband_steps"):
+        repair_zarr(stores / "scene.zarr", out, mask=stores / "mask.zarr", scheduler=client, progress=False,
+                    resume=True, **{**SETTINGS, "steps": 5})
+    summary = repair_zarr(stores / "scene.zarr", out, mask=stores / "mask.zarr", scheduler=client, progress=False,
+                          resume=True, **SETTINGS)
+    assert summary.tiles_done == 0 and summary.tiles_skipped == 24
+
+
+def _cli(stores, out, *extra):
+    cmd = [sys.executable, "-m", "anyband_xr.cli", "repair", str(stores / "scene.zarr"), str(out),
+           "--mask", str(stores / "mask.zarr"), *CLI_ARGS, *extra]
+    return cmd
+
+
+def _done(out) -> np.ndarray | None:
+    try:
+        return tile_writes(out)
+    except Exception:  # the store is still being created, or a marker is mid-write
+        return None
+
+
+def _wait_for_tiles(process, out, at_least: int = 1, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = _done(out)
+        if done is not None and (done > 0).sum() >= at_least:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    raise TimeoutError("no tile finished in time")
+
+
+@pytest.mark.slow
+def test_killed_job_resumes_to_identical_output(stores, reference):
+    out = stores / "killed.zarr"
+    job = subprocess.Popen(_cli(stores, out), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_tiles(job, out)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    done_before = int((tile_writes(out) > 0).sum())
+    assert 1 <= done_before < 24
+    resumed = subprocess.run(_cli(stores, out, "--resume"), capture_output=True, text=True, check=True)
+    counts = re.search(r"(\d+) tiles repaired, (\d+) already done, (\d+) in all", resumed.stdout)
+    assert counts and tuple(map(int, counts.groups())) == (24 - done_before, done_before, 24), resumed.stdout
+    assert_same_output(out, reference)
+
+
+@pytest.mark.slow
+def test_job_survives_a_killed_worker(stores, reference):
+    out = stores / "worker_killed.zarr"
+    job = subprocess.Popen(_cli(stores, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_tiles(job, out)
+    workers = [p for p in psutil.Process(job.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    workers[0].kill()
+    stdout, stderr = job.communicate(timeout=600)
+    assert job.returncode == 0, stderr
+    assert "24 tiles repaired, 0 already done" in stdout
+    assert_same_output(out, reference)
