@@ -57,6 +57,7 @@ def generate(
     grad: str = "x0",
     eta: float = 0.0,
     return_std: bool = False,
+    weights: str | None = None,
 ) -> xr.DataArray | xr.Dataset:
     """Generate full spectra on ``target`` from a (multispectral) observation, with SRF consistency guidance.
 
@@ -79,7 +80,7 @@ def generate(
         guidance=float(guidance), steps=int(steps), samples=int(samples), seed=0 if seed is None else int(seed),
         eta=float(eta), operators=tuple(o for o in (operators or DEFAULT_OPERATORS) if isinstance(o, str)),
         grad=grad, tile=int(tile), overlap=int(overlap), device=device,
-        reflectance=_repair._looks_like_reflectance(data),
+        weights=None if weights is None else str(weights), reflectance=_repair._looks_like_reflectance(data),
         user_operators=tuple(o for o in (operators or ()) if not isinstance(o, str)),
     )
     missing = _repair.missing_mask(data, None)

@@ -37,6 +37,7 @@ class RepairSettings:
     tile: int = 256
     overlap: int = 32
     device: str | None = None
+    weights: str | None = None
     reflectance: bool = True
     user_operators: tuple = field(default=(), compare=False, repr=False)
 
@@ -222,6 +223,7 @@ def repair(
     grad: str = "x0",
     eta: float = 0.0,
     return_std: bool = False,
+    weights: str | None = None,
 ) -> xr.DataArray | xr.Dataset:
     """Fill missing spectral values of ``da``.
 
@@ -241,6 +243,8 @@ def repair(
         tile, overlap: spatial tile size and overlap in pixels; tiles are blended with a raised-cosine window.
         grad: ``"x0"`` (cheap guidance through the Tweedie estimate) or ``"full"`` (through the network).
         return_std: return a Dataset with the repaired values and a per-value ``std`` over the samples.
+        weights: stem or ``.safetensors`` path of MCD weights (e.g. fine-tuned with ``anyband train``); default:
+            the shipped model.
 
     Returns:
         A DataArray like ``da`` (dims, coords, CRS, attrs plus provenance), or a Dataset with ``std`` too.
@@ -268,6 +272,7 @@ def repair(
         tile=int(tile),
         overlap=int(overlap),
         device=device,
+        weights=None if weights is None else str(weights),
         reflectance=_looks_like_reflectance(da),
         user_operators=modules,
     )
@@ -295,10 +300,11 @@ def _looks_like_reflectance(da: xr.DataArray) -> bool:
 
 
 def _provenance(settings: RepairSettings) -> dict[str, str | int | float]:
-    record = {k: v for k, v in asdict(settings).items() if k not in ("user_operators", "device", "reflectance")}
+    record = {k: v for k, v in asdict(settings).items() if k not in ("user_operators", "device", "reflectance", "weights")}
     record["operators"] = ",".join(record["operators"])
     out = {f"anyband_{k}": v for k, v in record.items()}
     out["anyband_version"] = __version__
     if settings.method == "diffusion":
-        out["anyband_weights_sha256"] = weights_hash()
+        out["anyband_weights"] = settings.weights or "default"
+        out["anyband_weights_sha256"] = weights_hash(settings.weights)
     return out

@@ -16,7 +16,7 @@ NOISE_BLOCK = 32
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
     """Start offsets of tiles of length ``tile`` covering ``size`` with at least ``overlap`` shared pixels."""
     if tile <= overlap:
-        raise ValueError(f"tile ({tile}) must be larger than overlap ({overlap}).")
+        raise ValueError(f"tile ({tile}) must be larger than overlap ({overlap}); pass a smaller overlap, e.g. overlap={tile // 4}.")
     if size <= tile:
         return [0]
     stride = tile - overlap

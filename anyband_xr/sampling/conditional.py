@@ -53,7 +53,7 @@ def diffuse(
             input to ``generate``); None for samples of the spectrum itself.
     """
     device = resolve_device(settings.device)
-    model = load_model(device=device)
+    model = load_model(settings.weights, device=device)
     factor = 2 ** (model.config.levels - 1)
     h, w = values.shape[1:]
     target = wavelength_nm if target_nm is None else np.asarray(target_nm, dtype=np.float64)
