@@ -1,11 +1,16 @@
 """MCD U-Net: the masked-conditional noise predictor with Conditional Adaptive Modulation (paper 3.1, Eq. 1; A.4).
 
 Input: the noisy canonical residual ``x_t`` concatenated with the condition ``C`` and the coverage ``M`` (each
-(N, K, H, W)). A light conv encoder maps ``(C, M)`` to a context map ``h``; every ResNet block modulates its
-normalised features as ``gamma(h) * GroupNorm(F) + beta(h)`` with ``h`` average-pooled to the block's resolution
-(spatially adaptive; gamma = 1, beta = 0 at initialisation). Self-attention sits at the levels in
-``attention_levels``. The network predicts ``x0`` through a zero-initialised head (so an untrained model returns
-the interpolant) and ``forward`` converts it to ``eps`` for the sampler.
+(N, K, H, W)). A light encoder (a per-pixel spectral MLP, then a 3x3 conv) maps ``(C, M)`` to a context map ``h``;
+every ResNet block modulates its normalised features as ``gamma(h) * GroupNorm(F) + beta(h)`` with ``h``
+average-pooled to the block's resolution (spatially adaptive; gamma = 1, beta = 0 at initialisation).
+Self-attention sits at the levels in ``attention_levels``.
+
+The spectral axis (K = 211 canonical wavelengths) is much wider than the U-Net's feature maps, so the stem and the
+output head are per-pixel MLPs of width ``spectral_hidden`` (1x1 convolutions with SiLU): the head sees the U-Net's
+features *and* the raw ``(x_t, C, M)``, so a correction can be placed at any missing wavelength instead of in the
+span of a few output filters. The network predicts ``x0`` through the zero-initialised head (so an untrained model
+returns the interpolant) and ``forward`` converts it to ``eps`` for the sampler.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class ModelConfig:
     dropout: float = 0.0
     cam_channels: int = 32
     time_embed: int = 128
+    spectral_hidden: int = 256
     diffusion_steps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
@@ -55,6 +61,7 @@ class ModelConfig:
             dropout=0.1,
             cam_channels=256,
             time_embed=512,
+            spectral_hidden=512,
         )
 
     @classmethod
@@ -100,6 +107,30 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
     args = t.to(torch.float32)[:, None] * freqs[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
+
+
+def spectral_mlp(in_ch: int, hidden: int, out_ch: int) -> nn.Sequential:
+    """Per-pixel two-layer MLP across channels: 1x1 conv ``in_ch -> hidden``, SiLU, 1x1 conv ``hidden -> out_ch``."""
+    return nn.Sequential(nn.Conv2d(in_ch, hidden, 1), nn.SiLU(), nn.Conv2d(hidden, out_ch, 1))
+
+
+class SpectralHead(nn.Module):
+    """Per-pixel output MLP over the U-Net features and the raw inputs ``(x_t, C, M)``, shifted by the timestep.
+
+    The last layer is zero-initialised, so an untrained model predicts a zero residual.
+    """
+
+    def __init__(self, feature_ch: int, raw_ch: int, hidden: int, time_ch: int, out_ch: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(_groups(feature_ch), feature_ch)
+        self.hidden = nn.Conv2d(feature_ch + raw_ch, hidden, 1)
+        self.time = nn.Linear(time_ch, hidden)
+        self.out = _zero(nn.Conv2d(hidden, out_ch, 1))
+
+    def forward(self, features: torch.Tensor, raw: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        """``features`` (N, C, H, W), ``raw`` (N, 3K, H, W), ``temb`` (N, T) -> (N, K, H, W)."""
+        z = self.hidden(torch.cat([F.silu(self.norm(features)), raw], dim=1)) + self.time(temb)[:, :, None, None]
+        return self.out(F.silu(z))
 
 
 class ResBlock(nn.Module):
@@ -163,10 +194,11 @@ class MCDUNet(nn.Module):
         self.register_buffer("alphas_cumprod", self.schedule.alphas_cumprod.clone(), persistent=False)
         k, base, time_ch, cam_ch = config.channels, config.base_channels, config.time_embed, config.cam_channels
         self.time_mlp = nn.Sequential(nn.Linear(base, time_ch), nn.SiLU(), nn.Linear(time_ch, time_ch))
+        hidden = config.spectral_hidden
         self.encoder = nn.Sequential(
-            nn.Conv2d(2 * k, cam_ch, 1), nn.SiLU(), nn.Conv2d(cam_ch, cam_ch, 3, padding=1), nn.SiLU()
+            spectral_mlp(2 * k, hidden, cam_ch), nn.SiLU(), nn.Conv2d(cam_ch, cam_ch, 3, padding=1), nn.SiLU()
         )
-        self.input = nn.Conv2d(3 * k, base, 1)
+        self.input = spectral_mlp(3 * k, hidden, base)
 
         def attention(ch: int, level: int) -> list[nn.Module]:
             return [AttentionBlock(ch, config.num_heads)] if level in config.attention_levels else []
@@ -201,8 +233,7 @@ class MCDUNet(nn.Module):
             self.up.append(_Level(blocks, attn))
             if level > 0:
                 self.upsample.append(nn.Conv2d(ch, ch, 3, padding=1))
-        self.out_norm = nn.GroupNorm(_groups(ch), ch)
-        self.out = _zero(nn.Conv2d(ch, k, 1))
+        self.head = SpectralHead(ch, 3 * k, hidden, time_ch, k)
 
     def _check(self, x_t: torch.Tensor) -> None:
         n, k, h, w = x_t.shape
@@ -223,7 +254,8 @@ class MCDUNet(nn.Module):
         pyramid = [context]
         for _ in range(self.config.levels - 1):
             pyramid.append(F.avg_pool2d(pyramid[-1], 2))
-        h = self.input(torch.cat([x_t, cond, coverage], dim=1))
+        raw = torch.cat([x_t, cond, coverage], dim=1)
+        h = self.input(raw)
         skips = [h]
         for level, stage in enumerate(self.down):
             for i, block in enumerate(stage.blocks):
@@ -243,7 +275,7 @@ class MCDUNet(nn.Module):
                     h = stage.attention[i](h)
             if level > 0:
                 h = self.upsample[j](F.interpolate(h, scale_factor=2.0, mode="nearest"))
-        return self.out(F.silu(self.out_norm(h)))
+        return self.head(h, raw, temb)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
         """Noise estimate ``eps`` (N, K, H, W) implied by ``predict_x0`` at timesteps ``t`` (N,) int64."""

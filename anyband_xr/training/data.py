@@ -16,9 +16,10 @@ import xarray as xr
 import xbatcher
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from anyband_xr.grid import holdout_start
+from anyband_xr.grid import CANONICAL_NM, holdout_start
 from anyband_xr.model.bridge import make_condition, to_model
 from anyband_xr.training.masking import MaskingConfig, SensorLibrary, canonical_target, dual_stochastic_mask
+from anyband_xr.training.synthetic import SyntheticPatches
 
 VARIABLE = "reflectance"
 
@@ -63,6 +64,8 @@ class PatchDataset(Dataset):
     (K, P, P) the model's condition ``(C, M)``, ``base`` (K, P, P) the interpolant over the brightness unit,
     ``valid`` (K,) canonical wavelengths the scene covers; plus ``scale`` (1,) in data units.
     ``in_memory`` loads each (small) cached training region once, so a patch costs no per-patch dask graph.
+    With ``synthetic``, a fraction ``synthetic.config.p_synthetic`` of the items are synthetic canonical patches
+    (:mod:`anyband_xr.training.synthetic`) instead of the indexed real patch.
     """
 
     def __init__(
@@ -75,7 +78,11 @@ class PatchDataset(Dataset):
         library: SensorLibrary | None = None,
         seed: int = 0,
         in_memory: bool = True,
+        synthetic: SyntheticPatches | None = None,
     ):
+        self.patch = patch
+        self.synthetic = synthetic
+        self.canonical = (CANONICAL_NM.copy(), np.eye(CANONICAL_NM.size, dtype=np.float32))
         self.masking = masking or MaskingConfig()
         self.augment = augment or AugmentConfig()
         self.library = library if library is not None else SensorLibrary([])
@@ -110,11 +117,17 @@ class PatchDataset(Dataset):
         lo, hi = np.log(self.augment.brightness[0]), np.log(self.augment.brightness[1])
         return np.ascontiguousarray(x * np.float32(np.exp(self.rng.uniform(lo, hi))))
 
-    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+    def _draw(self, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A true patch (B, P, P) on its grid (B,) nm, the (K, B) map to the canonical grid and its valid (K,)."""
+        if self.synthetic is not None and self.rng.random() < self.synthetic.config.p_synthetic:
+            patch, valid = self.synthetic.patch(self.patch, self.rng)
+            return patch, *self.canonical, valid
         scene, j = self.index[item]
-        scene_nm, matrix, valid = self.targets[scene]
         patch = self.generators[scene][j].transpose("wavelength", "y", "x").values.astype(np.float32)
-        patch = self._augment(patch)
+        return self._augment(patch), *self.targets[scene]
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        patch, scene_nm, matrix, valid = self._draw(item)
         obs = dual_stochastic_mask(patch, scene_nm, self.rng, self.masking, self.library)
         values = torch.from_numpy(obs.values)[None]
         cond = make_condition(values, obs.wavelength_nm, torch.from_numpy(obs.missing)[None])

@@ -7,12 +7,11 @@ MSPL is computed on the predicted clean spectrum on the canonical grid in bright
 - region (Eq. 7): KL divergence between Gaussian-KDE densities of NDVI and NDWI of the true and predicted patch,
   both KDEs evaluated on a fixed grid over [-1, 1] (differentiable); needs ``anyband_xr.physics.indices``;
 - image (Eq. 8): squared difference of the RTM emulator's manifold distance of the predicted and true spectra
-  (``use_rtm``; needs ``anyband_xr.physics.rtm``, otherwise the term is off, never substituted).
+  (``use_rtm``, on by default; the emulator of ``anyband_xr.physics.rtm``).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +20,8 @@ import torch
 
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model.bridge import GAIN
+from anyband_xr.physics.indices import ndvi, ndwi
+from anyband_xr.physics.rtm import load_emulator
 
 _EPS = 1e-8
 
@@ -34,9 +35,10 @@ class MSPLConfig:
     lambda_region: float = 0.5
     lambda_image: float = 0.2
     use_region: bool = True
-    use_rtm: bool = False
+    use_rtm: bool = True
     kde_bandwidth: float = 0.05
     kde_points: int = 81
+    rtm_pixels: int = 128
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -91,16 +93,6 @@ def kl_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 IndexFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _index_functions() -> list[IndexFunction]:
-    """NDVI and NDWI from ``anyband_xr.physics.indices``; none (region term off, with a warning) if absent."""
-    try:
-        from anyband_xr.physics.indices import ndvi, ndwi
-    except ImportError:
-        warnings.warn("anyband_xr.physics.indices is unavailable: the MSPL region term is off.", stacklevel=2)
-        return []
-    return [ndvi, ndwi]
-
-
 def region_loss(
     true: torch.Tensor, pred: torch.Tensor, valid: torch.Tensor, config: MSPLConfig, functions: list[IndexFunction]
 ) -> torch.Tensor:
@@ -121,13 +113,23 @@ def region_loss(
     return total
 
 
-def image_loss(true: torch.Tensor, pred: torch.Tensor, valid: torch.Tensor, emulator: torch.nn.Module) -> torch.Tensor:
-    """Eq. 8 per sample (N,): squared difference of the RTM manifold distances of predicted and true spectra."""
-    mask = valid[:, None, None, :].expand(-1, true.shape[2], true.shape[3], -1)
-    d_pred = emulator.manifold_distance(pred.permute(0, 2, 3, 1), valid=mask)
+def image_loss(
+    true: torch.Tensor, pred: torch.Tensor, valid: torch.Tensor, emulator: torch.nn.Module, pixels: int
+) -> torch.Tensor:
+    """Eq. 8 per sample (N,): squared difference of the RTM manifold distances of predicted and true spectra.
+
+    The image-level mean is estimated on ``pixels`` random pixels per sample (the emulator is the costly part).
+    """
+    n, k = true.shape[:2]
+    flat_true, flat_pred = true.flatten(2), pred.flatten(2)
+    if flat_true.shape[2] > pixels:
+        pick = torch.randperm(flat_true.shape[2], device=true.device)[:pixels]
+        flat_true, flat_pred = flat_true[:, :, pick], flat_pred[:, :, pick]
+    mask = valid[:, None, :].expand(-1, flat_true.shape[2], -1)
+    d_pred = emulator.manifold_distance(flat_pred.transpose(1, 2), valid=mask)
     with torch.no_grad():
-        d_true = emulator.manifold_distance(true.permute(0, 2, 3, 1), valid=mask)
-    return ((d_pred - d_true) ** 2).flatten(1).mean(dim=1)
+        d_true = emulator.manifold_distance(flat_true.transpose(1, 2), valid=mask)
+    return ((d_pred - d_true) ** 2).mean(dim=1)
 
 
 class MSPL(torch.nn.Module):
@@ -138,12 +140,8 @@ class MSPL(torch.nn.Module):
         self.config = config
         self.register_buffer("prior", prior)
         self.register_buffer("support", support)
-        self.functions = _index_functions() if config.use_region else []
-        self.emulator = None
-        if config.use_rtm:
-            from anyband_xr.physics.rtm import load_emulator
-
-            self.emulator = load_emulator()
+        self.functions: list[IndexFunction] = [ndvi, ndwi] if config.use_region else []
+        self.emulator = load_emulator() if config.use_rtm else None
 
     def forward(
         self, x0_pred: torch.Tensor, x0_true: torch.Tensor, base: torch.Tensor, scale: torch.Tensor, valid: torch.Tensor
@@ -156,7 +154,7 @@ class MSPL(torch.nn.Module):
             terms["region"] = region_loss(true, pred, valid, self.config, self.functions)
         if self.emulator is not None:
             unit = scale.view(-1, 1, 1, 1)
-            terms["image"] = image_loss(true * unit, pred * unit, valid, self.emulator)
+            terms["image"] = image_loss(true * unit, pred * unit, valid, self.emulator, self.config.rtm_pixels)
         c = self.config
         terms["total"] = c.lambda_pixel * terms["pixel"] + c.lambda_region * terms["region"] + c.lambda_image * terms["image"]
         return terms

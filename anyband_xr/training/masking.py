@@ -2,18 +2,20 @@
 
 Stage 1 (sensor) picks, per sample, the scene's own grid, a random Gaussian hyperspectral grid, or a multispectral
 sensor from the SRF library, each simulated from the true spectrum by SRF-weighted means over the scene's bands.
-Stage 2 (dropout) removes values: Bernoulli per value with ``p_drop ~ U[0.1, 0.7]`` and, with some probability,
-whole bands, a contiguous gap (30-400 nm) or the whole SWIR. Every pixel keeps at least two observed values.
+Stage 2 (dropout) removes values with ``p_drop ~ U[0.1, 0.7]``: Bernoulli over whole bands (the paper's band
+dropout: every pixel loses the same bands, as in whole-band loss), or Bernoulli per value (scattered loss, where
+neighbouring pixels still see the band), or neither; then, with some probability, a contiguous gap (30-400 nm) or
+the whole SWIR. Every pixel keeps at least two observed values.
 The training target is the true spectrum on the canonical grid, with a mask of the wavelengths the scene covers.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from anyband_xr import srf
 from anyband_xr.grid import CANONICAL_NM
 
 #: A gap (nm) between neighbouring scene bands wider than this (e.g. removed water-vapour bands) is not a target.
@@ -34,8 +36,8 @@ class MaskingConfig:
     spacing_nm: tuple[float, float] = (5.0, 20.0)
     fwhm_factor: tuple[float, float] = (0.8, 1.5)
     p_drop: tuple[float, float] = (0.1, 0.7)
-    p_band_loss: float = 0.3
-    band_loss_fraction: tuple[float, float] = (0.1, 0.5)
+    p_band_dropout: float = 0.45
+    p_value_dropout: float = 0.35
     p_gap: float = 0.3
     gap_nm: tuple[float, float] = (30.0, 400.0)
     p_swir_missing: float = 0.1
@@ -110,12 +112,7 @@ class SensorLibrary:
 
     @classmethod
     def from_package(cls) -> SensorLibrary:
-        """All sensors of ``anyband_xr.srf`` (an empty library, with a warning, if it is not installed)."""
-        try:
-            from anyband_xr import srf
-        except ImportError:
-            warnings.warn("anyband_xr.srf is unavailable: multispectral sensor simulation is off.", stacklevel=2)
-            return cls([])
+        """All sensors of ``anyband_xr.srf``."""
         sensors = []
         for name in srf.list_sensors():
             da = srf.get(name)
@@ -181,10 +178,14 @@ def draw_missing(
     """Stage 2: a missing mask (B, h, w) bool; every pixel keeps ``min_observed`` values (or all, if fewer)."""
     b = wavelength_nm.size
     h, w = shape
-    missing = rng.random((b, h, w)) < rng.uniform(*config.p_drop)
+    mode, p_drop = rng.random(), rng.uniform(*config.p_drop)
     band = np.zeros(b, dtype=bool)
-    if rng.random() < config.p_band_loss:
-        band |= rng.random(b) < rng.uniform(*config.band_loss_fraction)
+    if mode < config.p_band_dropout:
+        band |= rng.random(b) < p_drop
+    if config.p_band_dropout <= mode < config.p_band_dropout + config.p_value_dropout:
+        missing = rng.random((b, h, w)) < p_drop
+    else:
+        missing = np.zeros((b, h, w), dtype=bool)
     if rng.random() < config.p_gap:
         width = rng.uniform(*config.gap_nm)
         start = rng.uniform(wavelength_nm[0] - width / 2, wavelength_nm[-1] - width / 2)

@@ -29,6 +29,7 @@ from anyband_xr.model.weights import save_checkpoint
 from anyband_xr.training.data import AugmentConfig, PatchDataset, cache_scenes, make_loader, open_cached
 from anyband_xr.training.losses import MSPL, MSPLConfig, correlation_prior, masked_mse
 from anyband_xr.training.masking import MaskingConfig, SensorLibrary, canonical_target
+from anyband_xr.training.synthetic import SpectralPool, SyntheticConfig, SyntheticPatches
 
 DEFAULTS: dict = {
     "scenes_root": "/work/shared/data/hsi",
@@ -58,6 +59,8 @@ DEFAULTS: dict = {
     "masking": {},
     "augment": {},
     "mspl": {},
+    "synthetic": {},
+    "prosail_store": None,
 }
 
 
@@ -90,6 +93,17 @@ def _canonical_spectra(scenes: dict[str, xr.DataArray]) -> list[tuple[np.ndarray
         values = np.asarray(da.transpose("wavelength", "y", "x").values, dtype=np.float64).reshape(da.sizes["wavelength"], -1)
         out.append((matrix @ values, valid))
     return out
+
+
+def _synthetic(cfg: dict, scenes: dict[str, xr.DataArray]) -> SyntheticPatches | None:
+    """Synthetic patch source from the scenes' training columns and the optional PROSAIL store (None if off)."""
+    config = _dataclass(SyntheticConfig, cfg["synthetic"])
+    if config.p_synthetic <= 0:
+        return None
+    real = SpectralPool.from_scenes(scenes, config.pixels_per_scene, seed=cfg["seed"])
+    store = cfg["prosail_store"]
+    prosail = SpectralPool.from_prosail(Path(store).expanduser(), config.pixels_per_scene, seed=cfg["seed"]) if store else None
+    return SyntheticPatches(real, prosail, config)
 
 
 def _save_state(state_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, history: list) -> None:
@@ -155,6 +169,7 @@ def train(
     prior, support = correlation_prior(_canonical_spectra(cached))
     if library is None:
         library = SensorLibrary.from_package() if cfg["use_sensor_library"] else SensorLibrary([])
+    synthetic = _synthetic(cfg, cached)
     dataset = PatchDataset(
         cached,
         cfg["patch_size"],
@@ -163,6 +178,7 @@ def train(
         augment=_dataclass(AugmentConfig, cfg["augment"]),
         library=library,
         seed=cfg["seed"] + rank,
+        synthetic=synthetic,
     )
     steps = int(cfg["steps"])
     state_dir = Path(cfg["state_dir"])
@@ -187,6 +203,7 @@ def train(
     extra = {
         "gain": GAIN,
         "scenes": sorted(scenes),
+        "synthetic": None if synthetic is None else {"real_spectra": len(synthetic.real), "prosail_spectra": 0 if synthetic.prosail is None else len(synthetic.prosail)},
         "sensors": [s.name for s in library.sensors],
         "mspl_terms": {"pixel": True, "region": bool(mspl.functions), "image": mspl.emulator is not None},
     }
