@@ -102,12 +102,19 @@ def wavelengths(obj: xr.DataArray | xr.Dataset) -> np.ndarray:
 
 
 def fwhm(obj: xr.DataArray | xr.Dataset) -> np.ndarray | None:
-    """Full width at half maximum of each band in nm, or None when the object carries no ``fwhm``."""
+    """Full width at half maximum of each band in nm, or None when the object carries no ``fwhm``.
+
+    Units: the coordinate's own ``units``, else the wavelength coordinate's, else those of the wavelength values
+    (widths of a few nm must not be mistaken for micrometres).
+    """
     dim = spectral_dim(obj)
     if FWHM not in obj.coords or obj.coords[FWHM].dims != (dim,):
         return None
     coord = obj.coords[FWHM]
-    units = coord.attrs.get("units") or obj.coords[_wavelength_coord_name(obj, dim)].attrs.get("units")
+    centres = obj.coords[_wavelength_coord_name(obj, dim)]
+    units = coord.attrs.get("units") or centres.attrs.get("units")
+    if not units:
+        units = "um" if np.nanmax(np.abs(np.asarray(centres.values, dtype=np.float64))) < _MICROMETRE_MAX else "nm"
     return _to_nanometres(coord.values, units, "the fwhm coordinate")
 
 

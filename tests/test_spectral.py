@@ -43,6 +43,11 @@ def test_fwhm_converted_with_wavelength_units():
     np.testing.assert_allclose(spectral.standardize(da)["fwhm"].values, [10, 10, 10])
 
 
+def test_narrow_fwhm_in_nanometres_is_not_taken_for_micrometres():
+    da = cube([450.0, 550.0, 650.0]).assign_coords(fwhm=("wavelength", [8.0, 9.5, 10.0]))
+    np.testing.assert_allclose(spectral.fwhm(da), [8.0, 9.5, 10.0])
+
+
 @pytest.mark.parametrize(
     "make, message",
     [

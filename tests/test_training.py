@@ -36,19 +36,29 @@ def _box_sensor() -> Sensor:
 
 def test_masking_never_empties_a_pixel():
     rng = np.random.default_rng(0)
-    config = MaskingConfig(p_drop=(0.7, 0.7), p_band_loss=1.0, band_loss_fraction=(0.5, 0.5), p_gap=1.0, p_swir_missing=1.0)
+    config = MaskingConfig(p_drop=(0.7, 0.7), p_band_dropout=0.5, p_value_dropout=0.5, p_gap=1.0, p_swir_missing=1.0)
     wl = np.linspace(400, 2500, 50)
     for _ in range(20):
         missing = draw_missing(wl, (16, 16), rng, config)
         assert ((~missing).sum(axis=0) >= 2).all()
 
 
-def test_dropout_rate_follows_p_drop():
+def test_value_dropout_rate_follows_p_drop():
     rng = np.random.default_rng(1)
-    config = MaskingConfig(p_band_loss=0.0, p_gap=0.0, p_swir_missing=0.0)
+    config = MaskingConfig(p_band_dropout=0.0, p_value_dropout=1.0, p_gap=0.0, p_swir_missing=0.0)
     rates = [draw_missing(np.linspace(400, 2500, 100), (32, 32), rng, config).mean() for _ in range(40)]
     assert 0.08 <= min(rates) and max(rates) <= 0.72
     assert np.ptp(rates) > 0.2
+
+
+def test_band_dropout_drops_the_same_bands_everywhere():
+    rng = np.random.default_rng(3)
+    config = MaskingConfig(p_band_dropout=1.0, p_value_dropout=0.0, p_gap=0.0, p_swir_missing=0.0)
+    for _ in range(10):
+        missing = draw_missing(np.linspace(400, 2500, 100), (8, 8), rng, config)
+        per_band = missing.mean(axis=(1, 2))
+        assert set(np.unique(per_band)) <= {0.0, 1.0}
+        assert 0.05 <= per_band.mean() <= 0.75
 
 
 def test_sensor_draws_stay_in_the_scene_range(scene):
