@@ -15,17 +15,9 @@ DEFAULT_OPERATORS = ("sensor", "ndvi", "ndwi", "range")
 
 def observation_responses(da: xr.DataArray) -> xr.DataArray:
     """SRFs (band, wavelength) of the observed bands: the library's when ``attrs['sensor']`` names a sensor whose
-    bands match, Gaussian from ``wavelength``/``fwhm`` otherwise."""
-    name = da.attrs.get("sensor")
-    if name:
-        try:
-            library = srf.get(str(name))
-        except KeyError:
-            library = None
-        dim = spectral.spectral_dim(da)
-        if library is not None and dim == "band" and set(map(str, da["band"].values)) <= set(map(str, library["band"].values)):
-            return library.sel(band=list(map(str, da["band"].values)))
-    return srf.from_dataarray(da)
+    bands match (``repair.sensor_responses``), Gaussian from ``wavelength``/``fwhm`` otherwise."""
+    responses = _repair.sensor_responses(da)
+    return srf.from_dataarray(da) if responses is None else responses
 
 
 def target_grid(target: str | np.ndarray | list | xr.DataArray | None) -> tuple[np.ndarray, str | None]:

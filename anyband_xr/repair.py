@@ -15,7 +15,7 @@ import xarray as xr
 
 from tqdm.auto import tqdm
 
-from anyband_xr import __version__, baselines, spectral, tiling
+from anyband_xr import __version__, baselines, spectral, srf, tiling
 from anyband_xr.model.weights import weights_hash
 from anyband_xr.sampling.conditional import diffuse
 
@@ -182,6 +182,23 @@ def spatial_layout(data: xr.DataArray, dim: str) -> tuple[list[str], str, str]:
     return [d for d in others if d not in (y, x)], y, x
 
 
+def sensor_responses(da: xr.DataArray) -> xr.DataArray | None:
+    """Library SRFs (band, wavelength) of ``da``'s bands when ``attrs['sensor']`` names a library sensor and every
+    band maps to one of its bands (by the ``srf_band`` coordinate that ``anyband_xr.stac`` sets, else by ``band``);
+    None otherwise (the values are then samples of the spectrum at ``wavelength``)."""
+    name = da.attrs.get("sensor")
+    if not name or spectral.spectral_dim(da) != spectral.BAND:
+        return None
+    try:
+        library = srf.get(str(name))
+    except KeyError:
+        return None
+    labels = list(map(str, da.coords.get("srf_band", da[spectral.BAND]).values))
+    if not set(labels) <= set(map(str, library["band"].values)):
+        return None
+    return library.sel(band=labels)
+
+
 def run_blocks(
     values: xr.DataArray,
     missing: xr.DataArray,
@@ -237,8 +254,10 @@ def repair(
         seed: random seed (default 0); the result is deterministic for a seed, whatever the chunking.
         method: ``"diffusion"`` (AnyBand-Diff), or the baselines ``"linear"``, ``"pchip"``, ``"gaussian"``
             (ridge conditional mean fitted on real scenes).
-        operators: physical operators for PGS: names among ``"sensor"``, ``"ndvi"``, ``"ndwi"``, ``"range"``,
-            ``"rtm"``, and/or ``nn.Module`` instances mapping a canonical spectrum (N, 211, H, W) to a loss map.
+        operators: physical operators for PGS: names among ``"sensor"`` (band consistency; through the sensor's
+            library SRFs when ``sensor_responses`` finds them, e.g. after ``anyband_xr.stac.load``), ``"ndvi"``,
+            ``"ndwi"``, ``"range"``, ``"rtm"``, and/or ``nn.Module`` instances mapping a canonical spectrum
+            (N, 211, H, W) to a loss map.
         device: torch device (default: CUDA when available, else CPU).
         tile, overlap: spatial tile size and overlap in pixels; tiles are blended with a raised-cosine window.
         grad: ``"x0"`` (cheap guidance through the Tweedie estimate) or ``"full"`` (through the network).
@@ -282,7 +301,7 @@ def repair(
     loop, y, x = spatial_layout(data, dim)
     order = (*loop, dim, y, x)
     values = data.transpose(*order)
-    mean, std = run_blocks(values, missing.transpose(*order), settings)
+    mean, std = run_blocks(values, missing.transpose(*order), settings, responses=sensor_responses(data))
     attrs = {**data.attrs, **_provenance(settings)}
     repaired = values.copy(data=mean).transpose(*data.dims).assign_attrs(attrs)
     if not return_std:

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from urllib3 import Retry
 from anyband_xr import spectral, srf
 
 _CHUNK_BYTES = 128 * 2**20
+_TRANSIENT_STATUS = (429, 502, 503, 504)
+_SHARED_FIELDS = ("nodata", "data_type", "raster:scale", "raster:offset")
 
 
 class StacError(RuntimeError):
@@ -62,6 +65,8 @@ class _Band:
     scale: float
     offset: float
     nodata: float | None
+    data_type: str | None
+    count: int
 
     @property
     def key(self) -> str:
@@ -74,19 +79,23 @@ def _float(value: Any) -> float | None:
 
 
 def _asset_bands(key: str, asset: pystac.Asset) -> list[_Band]:
-    """Bands of ``asset`` from ``eo:bands`` + ``raster:bands`` (STAC 1.0) or ``bands`` (STAC 1.1)."""
+    """Bands of ``asset`` from ``eo:bands`` + ``raster:bands`` (STAC 1.0) or ``bands`` (STAC 1.1).
+
+    A single-band asset may carry its band's fields itself; STAC 1.1 raster fields on a multi-band asset
+    (``nodata``, ``data_type``, ``raster:scale``, ``raster:offset``) apply to each of its bands.
+    """
     fields = asset.to_dict()
     described = fields.get("bands") or fields.get("eo:bands") or []
     raster = fields.get("raster:bands") or []
     count = max(len(described), len(raster), 1)
+    shared = fields if count == 1 else {k: fields[k] for k in _SHARED_FIELDS if k in fields}
     bands = []
     for i in range(count):
         band = described[i] if i < len(described) else {}
         rb = raster[i] if i < len(raster) else {}
-        single = fields if count == 1 else {}
 
-        def pick(*names: str, _band=band, _rb=rb, _single=single) -> Any:
-            for source in (_band, _rb, _single):
+        def pick(*names: str, _band=band, _rb=rb) -> Any:
+            for source in (_band, _rb, shared):
                 for name in names:
                     if source.get(name) is not None:
                         return source[name]
@@ -103,6 +112,8 @@ def _asset_bands(key: str, asset: pystac.Asset) -> list[_Band]:
                 scale=float(pick("raster:scale", "scale") or 1.0),
                 offset=float(pick("raster:offset", "offset") or 0.0),
                 nodata=_float(pick("nodata")),
+                data_type=pick("data_type"),
+                count=count,
             )
         )
     return bands
@@ -118,7 +129,8 @@ def _select(item: pystac.Item, bands: Sequence[str] | None, wavelengths_given: b
     available = _item_bands(item)
     if bands is None:
         chosen, seen = [], set()
-        for band in available.values():
+        # Single-band assets first: a 3-band ``visual`` preview repeats wavelengths of the real bands.
+        for band in sorted(available.values(), key=lambda b: b.count):
             if band.wavelength_um is not None and band.wavelength_um not in seen:
                 chosen.append(band)
                 seen.add(band.wavelength_um)
@@ -153,12 +165,12 @@ def _timestamp(item: pystac.Item) -> np.datetime64:
     return np.datetime64(when.astimezone(timezone.utc).replace(tzinfo=None), "us")
 
 
-def _decoding(items: list[pystac.Item], keys: list[str], times: np.ndarray) -> dict[str, tuple[xr.DataArray, ...]]:
-    """Per band key: (scale, offset, nodata) over ``time``, float32, from each time's items."""
+def _decoding(items: list[pystac.Item], keys: list[str], times: np.ndarray) -> tuple[xr.DataArray, ...]:
+    """(scale, offset / scale, nodata), each float32 ``(time, band)``, from the raster fields of each time's items."""
     per_item = {item.id: _item_bands(item) for item in items}
     params: dict[np.datetime64, set[tuple]] = {}
     for item in items:
-        row = tuple((b.scale, b.offset, b.nodata) for b in (per_item[item.id][k] for k in keys))
+        row = tuple((b.scale, b.offset / b.scale, b.nodata) for b in (per_item[item.id][k] for k in keys))
         params.setdefault(_timestamp(item), set()).add(row)
     every = set().union(*params.values())
     rows = []
@@ -171,16 +183,57 @@ def _decoding(items: list[pystac.Item], keys: list[str], times: np.ndarray) -> d
             )
         rows.append(next(iter(found)))
     table = np.array([[[np.nan if v is None else v for v in band] for band in row] for row in rows], dtype=np.float32)
+    return tuple(xr.DataArray(table[..., j], dims=("time", "band"), coords={"time": times}) for j in range(3))
+
+
+def _extra_dim(asset: str) -> str:
+    """odc-stac's name for the band axis of a multi-band asset loaded as one 3-D variable."""
+    return f"{asset}.band"
+
+
+def _multiband_cfg(selected: list[_Band]) -> dict[str, Any]:
+    """odc-stac ``stac_cfg`` loading every multi-band asset of ``selected`` as one ``(band, y, x)`` variable.
+
+    odc-stac otherwise opens the file once per band and chunk; with a pixel-interleaved COG each of those reads
+    decompresses every band, so an N-band asset costs N times the whole file.
+    """
+    assets = {b.asset: b for b in selected if b.count > 1}
+    if not assets:
+        return {}
     return {
-        key: tuple(xr.DataArray(table[:, i, j], dims="time", coords={"time": times}) for j in range(3))
-        for i, key in enumerate(keys)
+        "assets": {
+            key: {
+                **({"data_type": b.data_type} if b.data_type else {}),
+                "nodata": b.nodata,
+                "dims": [_extra_dim(key), "y", "x"],
+            }
+            for key, b in assets.items()
+        },
+        "dims": {_extra_dim(key): b.count for key, b in assets.items()},
     }
 
 
-def _decode(raw: xr.DataArray, scale: xr.DataArray, offset: xr.DataArray, nodata: xr.DataArray) -> xr.DataArray:
-    """Physical float32 values: nodata (and odc-stac's fill) to NaN, then ``DN * scale + offset``."""
-    values = raw.astype(np.float32)
-    return values.where(values != nodata) * scale + offset
+def _stack(ds: xr.Dataset, selected: list[_Band]) -> xr.DataArray:
+    """The raw ``selected`` bands of ``ds`` as one float32 ``(time, band, y, x)`` array, in ``selected`` order."""
+    pieces = []
+    for _, run in itertools.groupby(selected, key=lambda b: b.asset if b.count > 1 else b.key):
+        run = list(run)
+        if run[0].count > 1:
+            dim = _extra_dim(run[0].asset)
+            index = [b.index - 1 for b in run]
+            if index == list(range(index[0], index[-1] + 1)):
+                index = slice(index[0], index[-1] + 1)
+            piece = ds[run[0].asset].isel({dim: index}).rename({dim: "band"})
+        else:
+            piece = ds[run[0].key].expand_dims("band", axis=1)
+        pieces.append(piece.astype(np.float32).drop_attrs(deep=False))
+    return xr.concat(pieces, dim="band", coords="minimal", compat="override", join="override")
+
+
+def _decode(raw: xr.DataArray, scale: xr.DataArray, shift: xr.DataArray, nodata: xr.DataArray) -> xr.DataArray:
+    """Physical float32 values: nodata (and odc-stac's fill) to NaN, then ``DN * scale + offset``, computed as
+    ``(DN + offset / scale) * scale`` so that integer DN are rounded once (DN 1000, scale 1e-4, offset -0.1: 0.0)."""
+    return (raw.where(raw != nodata) + shift) * scale
 
 
 def _chunks(n_bands: int, chunks: dict[str, int] | None) -> dict[str, int]:
@@ -192,12 +245,16 @@ def _chunks(n_bands: int, chunks: dict[str, int] | None) -> dict[str, int]:
     return {"x": side, "y": side}
 
 
+def _platform_sensor(item: pystac.Item) -> str | None:
+    """SRF library name for the item's ``platform`` and any of its ``instruments`` (e.g. landsat-8 + oli)."""
+    platform = item.properties.get("platform") or ""
+    instruments = item.properties.get("instruments") or [None]
+    return next((name for i in instruments if (name := srf.for_platform(platform, i)) is not None), None)
+
+
 def _with_srf(da: xr.DataArray, items: list[pystac.Item]) -> xr.DataArray:
     """Attach the library SRF of the items' common platform: ``attrs['sensor']``, ``srf_band``, missing FWHM."""
-    names = {
-        srf.for_platform(item.properties.get("platform", ""), (item.properties.get("instruments") or [None])[0])
-        for item in items
-    }
+    names = {_platform_sensor(item) for item in items}
     if len(names) != 1 or None in names:
         return da
     name = names.pop()
@@ -223,6 +280,7 @@ def load(
     items: Iterable[pystac.Item],
     bands: Sequence[str] | None = None,
     *,
+    bbox: Sequence[float] | None = None,
     chunks: dict[str, int] | None = None,
     resolution: float | None = None,
     crs: str | None = None,
@@ -235,7 +293,9 @@ def load(
     ``bands`` names asset keys (all bands of a multi-band asset), band names (``B04``) or common names (``red``);
     by default every band with a wavelength (duplicates, e.g. JPEG2000 copies, once). ``raster:bands`` scale and
     offset are applied and nodata becomes NaN. ``wavelengths``/``fwhm`` (nm, one per loaded band) override or
-    supply the band metadata. ``chunks`` defaults to square x/y chunks of ~128 MiB with every band in one chunk;
+    supply the band metadata. A multi-band asset (a hyperspectral cube in one COG) is read with one open per
+    chunk, not one per band. ``bbox`` (degrees west, south, east, north) crops the load (default: the items'
+    whole footprint). ``chunks`` defaults to square x/y chunks of ~128 MiB with every band in one chunk;
     ``resolution`` is in units of ``crs`` (default: the items' own grid). Nothing is computed.
 
     Example:
@@ -246,15 +306,17 @@ def load(
     if not items:
         raise NoItemsError("no items to load: the item list is empty.")
     selected = _select(items[0], bands, wavelengths is not None)
+    if wavelengths is None:
+        selected.sort(key=lambda b: b.wavelength_um)  # spectral order, whatever order ``bands`` named them in
     keys = [b.key for b in selected]
     if wavelengths is not None and len(wavelengths) != len(selected):
         raise BandMetadataError(f"{len(wavelengths)} wavelengths given for {len(selected)} bands {keys}.")
+    read = list(dict.fromkeys(b.asset if b.count > 1 else b.key for b in selected))
     ds = odc.stac.load(
-        items, bands=keys, chunks=_chunks(len(keys), chunks), resolution=resolution, crs=crs, groupby=groupby
+        items, bands=read, bbox=bbox, chunks=_chunks(len(keys), chunks), resolution=resolution, crs=crs,
+        groupby=groupby, stac_cfg=_multiband_cfg(selected),
     )
-    params = _decoding(items, keys, ds["time"].values)
-    layers = [_decode(ds[key], *params[key]) for key in keys]
-    da = xr.concat(layers, dim="band", coords="minimal", compat="override", join="override").drop_attrs(deep=False)
+    da = _decode(_stack(ds, selected), *_decoding(items, keys, ds["time"].values))
     da = da.transpose("time", "band", "y", "x").chunk({"band": -1})
     da = da.assign_coords(
         band=[b.name for b in selected],
@@ -272,13 +334,26 @@ def load(
     da = spectral.standardize(da)
     da = _with_srf(da, items)
     da.name = "reflectance"
+    if all("reflectance" in (items[0].assets[b.asset].roles or ()) for b in selected):
+        da.attrs["units"] = "reflectance"  # STAC asset role: surface reflectance (lets repair bound values by 1)
     return da.rio.write_crs(ds.odc.crs.to_wkt()).assign_attrs(stac_items=[item.id for item in items])
+
+
+def _retry(retries: int | Retry) -> Retry:
+    """``retries`` as a urllib3 ``Retry``: a count covers connection errors and the transient HTTP 429/502/503/504
+    of every request (GET and POST), backing off exponentially (0, 1, 2, 4 ... s)."""
+    if isinstance(retries, Retry):
+        return retries
+    return Retry(
+        total=retries, backoff_factor=0.5, status_forcelist=_TRANSIENT_STATUS, allowed_methods=None,
+        raise_on_status=False,
+    )
 
 
 def _client(url: str, timeout: float, retries: int | Retry) -> Client:
     try:
         # Client.open passes its own ``timeout`` to the StacApiIO (None would erase ours), so give it there.
-        return Client.open(url, stac_io=StacApiIO(max_retries=retries), timeout=timeout)
+        return Client.open(url, stac_io=StacApiIO(max_retries=_retry(retries)), timeout=timeout)
     except APIError as err:
         raise StacError(_explain(err, url, "opening the landing page", timeout, retries)) from err
 
@@ -310,9 +385,9 @@ def search(
 ) -> pystac.ItemCollection:
     """Items of a STAC API item search (``bbox`` in degrees west, south, east, north; ``datetime`` RFC 3339 or range).
 
-    ``retries`` (count or ``urllib3.Retry``) covers connection errors of each request, ``timeout`` (s) each
-    request's connect and read. Raises ``StacError`` naming the failing request, ``NoItemsError`` when nothing
-    matched.
+    ``retries`` (count or ``urllib3.Retry``) covers connection errors and HTTP 429/502/503/504 of each request,
+    ``timeout`` (s) each request's connect and read. Raises ``StacError`` naming the failing request,
+    ``NoItemsError`` when nothing matched.
 
     Example:
         >>> items = anyband_xr.stac.search("http://127.0.0.1:7822", collections="sentinel-2-l2a", max_items=5)
@@ -349,7 +424,8 @@ def open(  # noqa: A001  (anyband_xr.stac.open reads like xarray.open_dataset)
     timeout: float = 30.0,
     retries: int | Retry = 3,
 ) -> xr.DataArray:
-    """``search`` then ``load``: a lazy wavelength-labelled DataArray ``(time, band, y, x)`` from a STAC API.
+    """``search`` then ``load``: a lazy wavelength-labelled DataArray ``(time, band, y, x)`` from a STAC API,
+    cropped to ``bbox`` (degrees west, south, east, north) when given.
 
     Example:
         >>> da = anyband_xr.stac.open("http://127.0.0.1:7822", collections="sentinel-2-stac10", bands=["red", "nir"])
@@ -358,4 +434,4 @@ def open(  # noqa: A001  (anyband_xr.stac.open reads like xarray.open_dataset)
         url, collections=collections, bbox=bbox, datetime=datetime, ids=ids, max_items=max_items,
         timeout=timeout, retries=retries,
     )
-    return load(items, bands, chunks=chunks, resolution=resolution, crs=crs)
+    return load(items, bands, bbox=bbox, chunks=chunks, resolution=resolution, crs=crs)

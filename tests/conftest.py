@@ -1,4 +1,4 @@
-"""Shared fixtures: a real local STAC API (``rustac serve``) over COGs made from real scenes (tests/stac_server.py)."""
+"""Shared fixtures: a real local STAC API (``rustac serve``) over COGs made from real scenes (anyband_xr.testing)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stac_server import RustacServer, write_catalog
+from anyband_xr.testing.stac_api import RustacServer, write_catalog
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
-"""A real local STAC API for tests and the STAC notebook: real COGs, a ``rustac serve`` process, a failing proxy.
+"""A real STAC API on 127.0.0.1 over COGs of real scenes, for the tests, the STAC notebook and offline demos.
 
 ``write_catalog(folder)`` writes COGs made from real scenes (the bundled AVIRIS Jasper Ridge cube and spyndex's
 Sentinel-2 10 m sample) plus STAC collections/items that reference them as ``file://`` URIs;
-``RustacServer(hrefs)`` serves those files with rustac's in-memory backend on a free 127.0.0.1 port;
-``FailingProxy(upstream, fail_on=2)`` forwards to it and answers HTTP 500 to the n-th search request.
+``RustacServer(hrefs)`` serves those files with rustac's in-memory backend (``pip install rustac``) on a free
+port. Nothing is downloaded.
 
 Example:
     >>> hrefs = write_catalog(tmp_path)
@@ -18,11 +18,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +41,20 @@ S2A_BANDS = {
     "B04": ("red", 0.6646, 0.031),
     "B08": ("nir", 0.8328, 0.106),
 }
-HSI_COLLECTION, S2_COLLECTION, S2_V11_COLLECTION, NO_META_COLLECTION = (
+HSI_COLLECTION, HSI_V11_COLLECTION, S2_COLLECTION, S2_V11_COLLECTION, NO_META_COLLECTION = (
     "jasper-ridge-hsi",
+    "jasper-ridge-hsi-stac11",
     "sentinel-2-stac10",
     "sentinel-2-stac11",
     "no-band-metadata",
 )
+STAC11_EXTENSIONS = [
+    "https://stac-extensions.github.io/eo/v2.0.0/schema.json",
+    "https://stac-extensions.github.io/raster/v2.0.0/schema.json",
+    "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+]
+HSI_DATE, HSI_PROPS = "2024-06-01T18:00:00Z", {"platform": "aviris", "instruments": ["aviris"]}
+COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 S2_DATES = ("2024-06-01T10:00:00Z", "2024-06-11T10:00:00Z")
 _STARTUP_S = 20.0
 
@@ -78,9 +84,10 @@ def s2_dn() -> dict[str, np.ndarray]:
     return {str(name): da.sel(band=name).values.astype(np.uint16) for name in da["band"].values}
 
 
-def _write_cog(path: Path, data: np.ndarray, crs: str, transform, nodata: float) -> None:
-    """Write ``data`` (band, y, x) as a Cloud-Optimised GeoTIFF."""
-    profile = dict(driver="COG", count=data.shape[0], height=data.shape[1], width=data.shape[2])
+def _write_cog(path: Path, data: np.ndarray, crs: str, transform, nodata: float, blocksize: int = 128) -> None:
+    """Write ``data`` (band, y, x) as a Cloud-Optimised GeoTIFF (GDAL's default pixel interleave; 128 px blocks by
+    default, as the 512 px default would make every read of a 100 px scene decompress 26 times its pixels)."""
+    profile = dict(driver="COG", count=data.shape[0], height=data.shape[1], width=data.shape[2], blocksize=blocksize)
     profile.update(dtype=data.dtype.name, crs=crs, transform=transform, nodata=nodata, compress="deflate")
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
@@ -134,32 +141,49 @@ def _collection(collection_id: str, description: str, bbox: list[float]) -> dict
     }
 
 
+def hyperspectral_item(path: Path, dn: np.ndarray, wl_nm: np.ndarray, blocksize: int = 128) -> dict:
+    """Write ``dn`` (band, y, x; int16 DN on the Jasper Ridge grid) as one COG at ``path``; return its STAC 1.0
+    item (``jasper-ridge`` in ``jasper-ridge-hsi``): ``eo:bands`` in µm and ``raster:bands`` scale/offset/nodata."""
+    _write_cog(path, dn, JASPER_CRS, JASPER_TRANSFORM, JASPER_NODATA, blocksize)
+    raster = {"data_type": "int16", "nodata": JASPER_NODATA, "scale": JASPER_SCALE, "offset": JASPER_OFFSET}
+    asset = {
+        "href": path.as_uri(),
+        "type": COG_TYPE,
+        "roles": ["data", "reflectance"],
+        "eo:bands": [{"name": f"B{i + 1:03d}", "center_wavelength": round(w / 1000, 6)} for i, w in enumerate(wl_nm)],
+        "raster:bands": [raster] * len(wl_nm),
+    }
+    args = (HSI_DATE, JASPER_CRS, JASPER_TRANSFORM, dn.shape[1:])
+    return _item("jasper-ridge", HSI_COLLECTION, *args, {"reflectance": asset}, HSI_PROPS)
+
+
 def write_catalog(folder: str | Path) -> list[str]:
     """Write the COGs, collections and items under ``folder``; return the files for ``RustacServer``.
 
-    Collections: ``jasper-ridge-hsi`` (one 198-band int16 COG, EnMAP/EMIT-style, ``eo:bands`` + ``raster:bands``
-    with scale 1e-4, offset -0.1, nodata -9999), ``sentinel-2-stac10`` (two dates of per-band uint16 COGs with
-    STAC 1.0 ``eo:bands``), ``sentinel-2-stac11`` (the same COGs described with STAC 1.1 ``bands`` and no FWHM)
-    and ``no-band-metadata`` (a COG with neither).
+    Collections: ``jasper-ridge-hsi`` (one 198-band int16 COG, EnMAP/EMIT-style, STAC 1.0 ``eo:bands`` +
+    ``raster:bands`` with scale 1e-4, offset -0.1, nodata -9999), ``jasper-ridge-hsi-stac11`` (the same COG described
+    with STAC 1.1 ``bands``), ``sentinel-2-stac10`` (two dates of per-band uint16 COGs, band names ``B02``...,
+    STAC 1.0 ``eo:bands``), ``sentinel-2-stac11`` (the same COGs in STAC 1.1 ``bands``, named by common name as
+    Earth Search does, no FWHM) and ``no-band-metadata`` (a COG with neither).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     dn, wl_nm = jasper_dn()
-    hsi_path = folder / "jasper_ridge.tif"
-    _write_cog(hsi_path, dn, JASPER_CRS, JASPER_TRANSFORM, JASPER_NODATA)
-    hsi_asset = {
-        "href": hsi_path.as_uri(),
-        "type": "image/tiff; application=geotiff; profile=cloud-optimized",
-        "roles": ["data"],
-        "eo:bands": [{"name": f"B{i + 1:03d}", "center_wavelength": round(w / 1000, 6)} for i, w in enumerate(wl_nm)],
-        "raster:bands": [
-            {"data_type": "int16", "nodata": JASPER_NODATA, "scale": JASPER_SCALE, "offset": JASPER_OFFSET}
-        ]
-        * len(wl_nm),
+    hsi_item = hyperspectral_item(folder / "jasper_ridge.tif", dn, wl_nm)
+    hsi_fields = {k: v for k, v in hsi_item["assets"]["reflectance"].items() if k in ("href", "type", "roles")}
+    names_um = [(b["name"], b["center_wavelength"]) for b in hsi_item["assets"]["reflectance"]["eo:bands"]]
+    hsi_v11 = {
+        **hsi_fields,
+        "data_type": "int16",
+        "nodata": JASPER_NODATA,
+        "bands": [
+            {"name": name, "eo:center_wavelength": um, "raster:scale": JASPER_SCALE, "raster:offset": JASPER_OFFSET}
+            for name, um in names_um
+        ],
     }
-    hsi_item = _item(
-        "jasper-ridge", HSI_COLLECTION, "2024-06-01T18:00:00Z", JASPER_CRS, JASPER_TRANSFORM, dn.shape[1:],
-        {"reflectance": hsi_asset}, {"platform": "aviris", "instruments": ["aviris"]},
+    hsi_args = (HSI_DATE, JASPER_CRS, JASPER_TRANSFORM, dn.shape[1:])
+    hsi_v11_item = _stac11(
+        _item("jasper-ridge-v11", HSI_V11_COLLECTION, *hsi_args, {"reflectance": hsi_v11}, HSI_PROPS)
     )
 
     bands = s2_dn()
@@ -172,7 +196,7 @@ def write_catalog(folder: str | Path) -> list[str]:
     for day, when in enumerate(S2_DATES):
         v10, v11 = {}, {}
         for name, (common, wl, width) in S2A_BANDS.items():
-            common_fields = {"href": s2_paths[name].as_uri(), "type": hsi_asset["type"], "roles": ["data"]}
+            common_fields = {"href": s2_paths[name].as_uri(), "type": COG_TYPE, "roles": ["data", "reflectance"]}
             v10[common] = {
                 **common_fields,
                 "eo:bands": [{"name": name, "common_name": common, "center_wavelength": wl, "full_width_half_max": width}],
@@ -181,26 +205,22 @@ def write_catalog(folder: str | Path) -> list[str]:
             v11[common] = {
                 **common_fields,
                 "bands": [{
-                    "name": name, "eo:common_name": common, "eo:center_wavelength": wl, "nodata": S2_NODATA,
+                    "name": common, "eo:common_name": common, "eo:center_wavelength": wl, "nodata": S2_NODATA,
                     "data_type": "uint16", "raster:scale": S2_SCALE, "raster:offset": 0.0,
                 }],
             }
         props = {"platform": "sentinel-2a", "instruments": ["msi"], "constellation": "sentinel-2"}
         s2_items.append(_item(f"s2-{day}", S2_COLLECTION, when, S2_CRS, S2_TRANSFORM, s2_shape, v10, props))
-        item11 = _item(f"s2-v11-{day}", S2_V11_COLLECTION, when, S2_CRS, S2_TRANSFORM, s2_shape, v11, props)
-        item11["stac_version"] = "1.1.0"
-        item11["stac_extensions"] = [
-            "https://stac-extensions.github.io/eo/v2.0.0/schema.json",
-            "https://stac-extensions.github.io/raster/v2.0.0/schema.json",
-            "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
-        ]
-        s2_v11_items.append(item11)
-    bare = {"href": s2_paths["B04"].as_uri(), "type": hsi_asset["type"], "roles": ["data"]}
+        s2_v11_items.append(
+            _stac11(_item(f"s2-v11-{day}", S2_V11_COLLECTION, when, S2_CRS, S2_TRANSFORM, s2_shape, v11, props))
+        )
+    bare = {"href": s2_paths["B04"].as_uri(), "type": COG_TYPE, "roles": ["data"]}
     bare_item = _item("no-meta", NO_META_COLLECTION, S2_DATES[0], S2_CRS, S2_TRANSFORM, s2_shape, {"data": bare})
 
     hsi_bbox, s2_bbox = hsi_item["bbox"], s2_items[0]["bbox"]
     collections = [
-        _collection(HSI_COLLECTION, "AVIRIS Jasper Ridge, 198 bands in one COG", hsi_bbox),
+        _collection(HSI_COLLECTION, "AVIRIS Jasper Ridge, 198 bands in one COG, STAC 1.0 eo:bands", hsi_bbox),
+        _collection(HSI_V11_COLLECTION, "AVIRIS Jasper Ridge, 198 bands in one COG, STAC 1.1 bands", hsi_bbox),
         _collection(S2_COLLECTION, "Sentinel-2 sample, STAC 1.0 eo:bands", s2_bbox),
         _collection(S2_V11_COLLECTION, "Sentinel-2 sample, STAC 1.1 bands", s2_bbox),
         _collection(NO_META_COLLECTION, "a COG without band metadata", s2_bbox),
@@ -211,9 +231,14 @@ def write_catalog(folder: str | Path) -> list[str]:
         path.write_text(json.dumps(collection))
         hrefs.append(str(path))
     items_path = folder / "items.json"
-    features = [hsi_item, *s2_items, *s2_v11_items, bare_item]
+    features = [hsi_item, hsi_v11_item, *s2_items, *s2_v11_items, bare_item]
     items_path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     return [*hrefs, str(items_path)]
+
+
+def _stac11(item: dict) -> dict:
+    """``item`` declared as STAC 1.1 (eo v2, raster v2)."""
+    return {**item, "stac_version": "1.1.0", "stac_extensions": STAC11_EXTENSIONS}
 
 
 def _rustac_command() -> list[str]:
@@ -276,56 +301,3 @@ class RustacServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-class FailingProxy:
-    """HTTP proxy in a thread in front of ``upstream`` that answers 500 to the ``fail_on``-th ``/search`` request.
-
-    Links in the upstream's JSON are rewritten to point at the proxy, so paging goes through it.
-    """
-
-    def __init__(self, upstream: str, fail_on: int = 2) -> None:
-        self.upstream, self.fail_on, self.search_requests = upstream.rstrip("/"), fail_on, 0
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self._forward(None)
-
-            def do_POST(self) -> None:
-                self._forward(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-
-            def _forward(self, body: bytes | None) -> None:
-                if self.path.startswith("/search"):
-                    proxy.search_requests += 1
-                    if proxy.search_requests == proxy.fail_on:
-                        self._reply(500, b'{"code": "InternalServerError", "description": "injected failure"}')
-                        return
-                request = urllib.request.Request(proxy.upstream + self.path, data=body, method=self.command)
-                request.add_header("Content-Type", "application/json")
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    payload = response.read().replace(proxy.upstream.encode(), proxy.url.encode())
-                    self._reply(response.status, payload)
-
-            def _reply(self, status: int, payload: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FailingProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
