@@ -129,9 +129,9 @@ def repair_zarr(
         A ``JobSummary`` (tiles, wall time, pixels per second).
 
     Example:
-        >>> summary = repair_zarr("scene.zarr", "repaired.zarr", mask_variable="missing", steps=20, workers=2)
+        >>> summary = repair_zarr("scene.zarr", "repaired.zarr", mask="mask.zarr", steps=20, workers=2)
         >>> print(summary)   # "12 tiles repaired, 0 already done, 12 in all; ... pixels/s"
-        >>> repair_zarr("scene.zarr", "repaired.zarr", mask_variable="missing", steps=20, resume=True)  # after a crash
+        >>> repair_zarr("scene.zarr", "repaired.zarr", mask="mask.zarr", steps=20, resume=True)  # after a crash
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
