@@ -22,26 +22,45 @@ def _bundled() -> xr.Dataset:
 
 
 def jasper_ridge() -> xr.DataArray:
-    """AVIRIS Jasper Ridge, float32 reflectance (DN / 10000), dims (wavelength: 198, y: 100, x: 100), 399-2457 nm."""
+    """AVIRIS Jasper Ridge, float32 reflectance (DN / 10000), dims (wavelength: 198, y: 100, x: 100), 399-2457 nm.
+
+    Shipped inside the package (nothing is downloaded); ``y``/``x`` are pixel indices. The right-hand 25 columns
+    (``anyband_xr.grid.holdout_start``) are never used in training. See ``docs/data.md`` for source and licence.
+
+    Example:
+        >>> da = anyband_xr.datasets.jasper_ridge()
+        >>> da.sel(wavelength=860, method="nearest").mean().item()   # NIR reflectance, about 0.16
+    """
     da = _bundled()["reflectance"]
     return da.astype("float32").assign_attrs(da.attrs)
 
 
 def jasper_ridge_abundances() -> xr.DataArray:
-    """Reference abundances of Jasper Ridge, float32 fractions, dims (endmember: tree/water/soil/road, y, x)."""
+    """Reference abundances of Jasper Ridge, float32 fractions summing to 1 per pixel, dims (endmember, y, x).
+
+    Example:
+        >>> trees = jasper_ridge_abundances().sel(endmember="tree") > 0.8   # (y, x) boolean
+    """
     return _bundled()["abundance"]
 
 
 def jasper_ridge_endmembers() -> xr.DataArray:
-    """Reference endmember spectra of Jasper Ridge, float32 reflectance, dims (endmember, wavelength nm)."""
+    """Reference endmember spectra of Jasper Ridge, float32 reflectance, dims (endmember, wavelength nm).
+
+    Example:
+        >>> jasper_ridge_endmembers().sel(endmember="water").max().item()   # dark: below 0.1
+    """
     return _bundled()["endmember_spectra"]
 
 
 def training_scenes(root: str | Path) -> dict[str, xr.DataArray]:
     """Every real scene under ``root`` (laid out like the project's ``hsi/`` folder), keyed by ``<folder>/<stem>``.
 
-    Reads each ``.mat`` file whose variables match a known layout (:func:`anyband_xr.io.mat.read_mat`); files
-    with labels only (e.g. ground truth maps) are skipped.
+    Reads each ``.mat`` file whose variables match a known layout (``anyband_xr.io.mat.read_mat``); files
+    with labels only (e.g. ground truth maps) are skipped. Each scene is float32 (wavelength nm, y, x).
+
+    Example:
+        >>> scenes = training_scenes("/data/hsi")   # {"jasper_ridge/jasperRidge2_R198": <DataArray>, ...}
     """
     root = Path(root)
     if not root.is_dir():

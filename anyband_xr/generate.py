@@ -14,14 +14,22 @@ DEFAULT_OPERATORS = ("sensor", "ndvi", "ndwi", "range")
 
 
 def observation_responses(da: xr.DataArray) -> xr.DataArray:
-    """SRFs (band, wavelength) of the observed bands: the library's when ``attrs['sensor']`` names a sensor whose
-    bands match (``repair.sensor_responses``), Gaussian from ``wavelength``/``fwhm`` otherwise."""
+    """SRFs (band, wavelength in nm) of the observed bands: the library's when ``attrs['sensor']`` names a sensor
+    whose bands match (``repair.sensor_responses``), Gaussian from ``wavelength``/``fwhm`` otherwise.
+
+    Example:
+        >>> observation_responses(da.anyband.simulate("sentinel-2a"))   # the library's Sentinel-2A SRFs
+    """
     responses = _repair.sensor_responses(da)
     return srf.from_dataarray(da) if responses is None else responses
 
 
 def target_grid(target: str | np.ndarray | list | xr.DataArray | None) -> tuple[np.ndarray, str | None]:
-    """(wavelengths nm, sensor to simulate afterwards or None) for a ``generate`` target."""
+    """(wavelengths nm, sensor to simulate afterwards or None) for a ``generate`` target.
+
+    Example:
+        >>> target_grid([0.45, 0.55, 0.65])   # (array([450., 550., 650.]), None): µm converted to nm
+    """
     if target is None:
         return CANONICAL_NM.copy(), None
     if isinstance(target, str):
@@ -53,16 +61,24 @@ def generate(
 ) -> xr.DataArray | xr.Dataset:
     """Generate full spectra on ``target`` from a (multispectral) observation, with SRF consistency guidance.
 
+    The other arguments (``guidance``, ``steps``, ``samples``, ``seed``, ``device``, ``tile``, ``overlap`` in
+    pixels, ``grad``, ``eta``, ``return_std``) are as in ``anyband_xr.repair.repair``.
+
     Args:
         da: observed bands (``band`` dim with ``wavelength`` centroids, nm; ``fwhm`` or ``attrs['sensor']`` for the
             band responses), two spatial dims. NaN values count as missing.
         target: None (the canonical 400-2500 nm, 10 nm grid), a wavelength array (nm or µm), a DataArray whose
             wavelengths to use, or a sensor name (the full spectrum is then simulated through that sensor's SRFs).
-        Other arguments as in ``repair``; the default operators include ``"sensor"`` (SRF consistency).
+        operators: PGS operators (names or modules, as in ``repair``); default ``("sensor", "ndvi", "ndwi",
+            "range")``, where ``"sensor"`` asks the SRF integrals of the spectrum to match the observed bands.
+
+    Returns:
+        A DataArray (``wavelength`` dim on the target grid, nm; the data's units), or a Dataset with ``std``.
 
     Example:
         >>> s2 = anyband_xr.datasets.jasper_ridge().anyband.simulate("sentinel-2a")
         >>> hyper = s2.anyband.generate()            # (wavelength: 211, y, x), 400-2500 nm
+        >>> landsat = s2.anyband.generate("landsat-8-oli", steps=10)   # Sentinel-2 -> Landsat 8 bands
     """
     grid, then_simulate = target_grid(target)
     data = spectral.standardize(da)

@@ -15,5 +15,9 @@ HOLDOUT_FRACTION = 0.25
 
 
 def holdout_start(width: int) -> int:
-    """First held-out column index for a scene ``width`` pixels wide (columns ``[start:]`` are validation)."""
+    """First held-out column index for a scene ``width`` pixels wide (columns ``[start:]`` are validation).
+
+    Example:
+        >>> holdout_start(100)   # 75: Jasper Ridge's columns 75-99 are never trained on
+    """
     return int(round(width * (1.0 - HOLDOUT_FRACTION)))

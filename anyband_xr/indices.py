@@ -49,7 +49,13 @@ def index(
 
     Returns:
         For one name, a DataArray named after the index; for a list, a DataArray with an ``index`` dimension.
-        Spatial coords, CRS and attrs kept; ``attrs["bands_used"]`` says which bands stood for each letter.
+        Index values are unitless. Spatial coords, CRS and attrs kept; ``attrs["bands_used"]`` says which bands
+        stood for each letter.
+
+    Example:
+        >>> ndvi = index(da.chunk({"y": 50}), "NDVI")            # lazy; nothing computed yet
+        >>> savi = index(da, "SAVI", params={"L": 0.5})
+        >>> both = index(da, ["NDVI", "NDWI"])                    # dims (index: 2, y, x)
     """
     data = spectral.standardize(da)
     dim = spectral.spectral_dim(data)

@@ -47,6 +47,9 @@ def dropout(da: xr.DataArray, p: float, seed: int | None = None) -> xr.DataArray
 
     On dask data the mask is a dask array with the data's chunks, each chunk drawn from its own seed derived from
     ``seed`` and the chunk's position (deterministic for a seed, independent of the data's values).
+
+    Example:
+        >>> dropout(da.chunk({"y": 50}), 0.2, seed=0)   # lazy, about 20% of the values True
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must lie in [0, 1], got {p}.")
@@ -64,7 +67,11 @@ def dropout(da: xr.DataArray, p: float, seed: int | None = None) -> xr.DataArray
 
 
 def spectral_gap(da: xr.DataArray, start_nm: float, stop_nm: float) -> xr.DataArray:
-    """Bands with centre wavelength in [start_nm, stop_nm] (nm) missing; dims (spectral,)."""
+    """Bands with centre wavelength in [start_nm, stop_nm] (nm) missing; dims (spectral,).
+
+    Example:
+        >>> spectral_gap(da, 1340, 1450)   # a water-vapour-like gap
+    """
     if stop_nm < start_nm:
         raise ValueError(f"stop_nm ({stop_nm}) must not be below start_nm ({start_nm}).")
     nm = spectral.wavelengths(da)
@@ -72,7 +79,11 @@ def spectral_gap(da: xr.DataArray, start_nm: float, stop_nm: float) -> xr.DataAr
 
 
 def random_gap(da: xr.DataArray, width_nm: float, seed: int | None = None) -> xr.DataArray:
-    """A gap ``width_nm`` wide (nm) at a uniformly drawn position inside the data's coverage; dims (spectral,)."""
+    """A gap ``width_nm`` wide (nm) at a uniformly drawn position inside the data's coverage; dims (spectral,).
+
+    Example:
+        >>> random_gap(da, 100.0, seed=1)
+    """
     nm = spectral.wavelengths(da)
     low, high = float(nm.min()), float(nm.max())
     if not 0 < width_nm <= high - low:
@@ -103,7 +114,11 @@ def sensor_coverage(da: xr.DataArray, sensor: str | xr.DataArray) -> xr.DataArra
 
 
 def combine(*masks: xr.DataArray) -> xr.DataArray:
-    """Union of masks (missing where any is), broadcast by dimension name."""
+    """Union of masks (missing where any is), broadcast by dimension name.
+
+    Example:
+        >>> combine(band_loss(da, 0.3, seed=0), dropout(da, 0.05, seed=0))   # full shape of da
+    """
     if not masks:
         raise ValueError("combine() needs at least one mask.")
     return functools.reduce(operator.or_, masks).rename("mask")

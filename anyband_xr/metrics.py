@@ -75,7 +75,11 @@ def _data_range(truth: xr.DataArray, mask: xr.DataArray | None) -> float:
 
 
 def rmse(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None = None) -> float:
-    """Root mean square error over all values (or the masked ones), in the data's units."""
+    """Root mean square error over all values (or the masked ones), in the data's units.
+
+    Example:
+        >>> rmse(repaired, truth, mask=mask)   # e.g. 0.01 (reflectance)
+    """
     pred, truth, mask = _pair(pred, truth, mask)
     return float(np.sqrt(_selected((pred - truth) ** 2, mask).mean()))
 
@@ -95,7 +99,11 @@ def psnr(
 
 
 def sam(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None = None) -> float:
-    """Mean spectral angle (radians) over pixels (or pixels with a missing value); scale invariant."""
+    """Mean spectral angle (radians) over pixels (or pixels with a missing value); scale invariant.
+
+    Example:
+        >>> sam(truth * 2.0, truth)   # 0.0: a brightness factor does not change the angle
+    """
     pred, truth, mask = _pair(pred, truth, mask)
     dim = spectral.spectral_dim(truth)
     dot = (pred * truth).sum(dim)
@@ -109,7 +117,11 @@ def ergas(
 ) -> float:
     """ERGAS = 100 · ratio · sqrt(mean over bands of (RMSE_b / mean_b)²); ``ratio`` the resolution ratio h/l.
 
-    With a mask, each band's RMSE and mean use its masked values; bands without any are left out.
+    With a mask, each band's RMSE and mean use its masked values; bands without any are left out. Unitless
+    (lower is better).
+
+    Example:
+        >>> ergas(repaired, truth, mask=mask)
     """
     pred, truth, mask = _pair(pred, truth, mask)
     dim = spectral.spectral_dim(truth)
@@ -136,7 +148,10 @@ def ssim(
 ) -> float:
     """Structural similarity (Wang et al. 2004; Gaussian window σ = 1.5, K1 = 0.01, K2 = 0.03) per band over the
     spatial dims y/x, averaged (with a mask: over pixels with a missing value); ``data_range`` defaults to
-    truth max − min over all values.
+    truth max − min over all values (data units). Unitless, 1 for identical data.
+
+    Example:
+        >>> ssim(truth, truth)   # 1.0
     """
     pred, truth, mask = _pair(pred, truth, mask)
     dims = _spatial_dims(truth)
@@ -166,13 +181,21 @@ def _index_pair(
 
 
 def index_cc(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None = None) -> float:
-    """Pearson correlation between two index maps (e.g. NDVI of repaired and reference data)."""
+    """Pearson correlation between two index maps (e.g. NDVI of repaired and reference data); unitless.
+
+    Example:
+        >>> index_cc(repaired.anyband.index("NDVI"), truth.anyband.index("NDVI"))
+    """
     pred, truth = _index_pair(pred, truth, mask)
     return float(xr.corr(pred, truth))
 
 
 def index_rmse(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None = None) -> float:
-    """RMSE between two index maps (index units)."""
+    """RMSE between two index maps (index units).
+
+    Example:
+        >>> index_rmse(repaired.anyband.index("NDWI"), truth.anyband.index("NDWI"), mask=mask)
+    """
     pred, truth = _index_pair(pred, truth, mask)
     return float(np.sqrt(((pred - truth) ** 2).mean()))
 
@@ -180,8 +203,12 @@ def index_rmse(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | Non
 def scores(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None = None) -> dict[str, float]:
     """All scores over the whole data, plus ``<name>_missing`` over the masked values when ``mask`` is given.
 
-    ``ndvi_cc``/``ndvi_rmse`` compare the NDVI maps (:func:`anyband_xr.indices.index`) when the data covers red and
-    NIR; otherwise they are left out.
+    Keys: ``psnr`` (dB), ``ssim``, ``sam`` (radians), ``rmse`` (data units), ``ergas``; ``ndvi_cc``/``ndvi_rmse``
+    compare the NDVI maps (``anyband_xr.indices.index``) when the data covers red and NIR, otherwise they are left
+    out.
+
+    Example:
+        >>> scores(repaired, truth, mask=mask.broadcast_like(truth))["psnr_missing"]
     """
     from anyband_xr.indices import index
 

@@ -43,7 +43,14 @@ class RepairSettings:
 
 
 def missing_mask(da: xr.DataArray, mask: xr.DataArray | np.ndarray | None) -> xr.DataArray:
-    """Boolean DataArray like ``da``, True where a value is missing (the mask's True values, or NaN in ``da``)."""
+    """Boolean DataArray like ``da``, True where a value is missing (the mask's True values, or NaN in ``da``).
+
+    ``mask`` (boolean, True = missing) is checked and broadcast by dimension name; a numpy array must have
+    ``da``'s shape. Raises ``TypeError``/``ValueError`` naming the problem.
+
+    Example:
+        >>> missing_mask(da.where(da > 0.01), anyband_xr.masks.band_loss(da, 0.3, seed=0))  # dims like da
+    """
     nan = da.isnull()
     if mask is None:
         return nan
@@ -171,7 +178,11 @@ def _repair_numpy(data, missing, wavelength_nm, settings, target_nm=None, respon
 
 
 def spatial_layout(data: xr.DataArray, dim: str) -> tuple[list[str], str, str]:
-    """(loop dims, y dim, x dim) of a spectral DataArray: ``y``/``x`` or its last two non-spectral dims."""
+    """(loop dims, y dim, x dim) of a spectral DataArray: ``y``/``x`` or its last two non-spectral dims.
+
+    Example:
+        >>> spatial_layout(stack.transpose("time", "wavelength", "y", "x"), "wavelength")  # (["time"], "y", "x")
+    """
     others = [d for d in data.dims if d != dim]
     if len(others) < 2:
         raise spectral.SpectralAxisError(
@@ -245,11 +256,15 @@ def repair(
     """Fill missing spectral values of ``da``.
 
     Args:
-        da: spectral DataArray (``wavelength`` dim, or ``band`` with a ``wavelength`` coordinate) with two spatial
-            dims (``y``, ``x`` or the last two non-spectral dims); other dims (e.g. ``time``) are looped over.
+        da: spectral DataArray (``wavelength`` dim, or ``band`` with a ``wavelength`` coordinate; nm) with two
+            spatial dims (``y``, ``x`` or the last two non-spectral dims); other dims (e.g. ``time``) are looped
+            over. Values in any units; when ``attrs["units"]`` says reflectance, the ``range`` operator keeps the
+            result within [0, 1] (otherwise only non-negative).
         mask: boolean, True where a value is missing, broadcastable to ``da`` (e.g. dims ``("wavelength",)`` for
             whole-band loss). NaN in ``da`` counts as missing too.
-        guidance: PGS scale ``s`` (0 disables physics guidance). ``steps``: DDIM steps. ``eta``: DDIM noise.
+        guidance: PGS scale ``s`` (0 disables physics guidance; 1 is one full consistency step at the noisiest
+            level, see ``docs/method.md``).
+        steps: number of DDIM steps (50 as in the paper; 10-20 for quick looks).
         samples: number of posterior samples; the result is their mean (and std with ``return_std``).
         seed: random seed (default 0); the result is deterministic for a seed, whatever the chunking.
         method: ``"diffusion"`` (AnyBand-Diff), or the baselines ``"linear"``, ``"pchip"``, ``"gaussian"``
@@ -259,9 +274,11 @@ def repair(
             ``"ndwi"``, ``"range"``, ``"rtm"``, and/or ``nn.Module`` instances mapping a canonical spectrum
             (N, 211, H, W) to a loss map.
         device: torch device (default: CUDA when available, else CPU).
-        tile, overlap: spatial tile size and overlap in pixels; tiles are blended with a raised-cosine window.
+        tile: side of the spatial tiles the model sees (pixels).
+        overlap: overlap of neighbouring tiles (pixels); tiles are blended with a raised-cosine window.
         grad: ``"x0"`` (cheap guidance through the Tweedie estimate) or ``"full"`` (through the network).
-        return_std: return a Dataset with the repaired values and a per-value ``std`` over the samples.
+        eta: DDIM noise (0: deterministic DDIM, 1: DDPM-like).
+        return_std: return a Dataset with the repaired values and a per-value ``std`` over the samples (data units).
         weights: stem or ``.safetensors`` path of MCD weights (e.g. fine-tuned with ``anyband train``); default:
             the shipped model.
 
@@ -269,9 +286,11 @@ def repair(
         A DataArray like ``da`` (dims, coords, CRS, attrs plus provenance), or a Dataset with ``std`` too.
 
     Example:
+        >>> import anyband_xr.datasets, anyband_xr.masks
         >>> da = anyband_xr.datasets.jasper_ridge()
-        >>> mask = anyband_xr.masks.band_loss(da, 0.3, seed=0)
-        >>> repaired = da.anyband.repair(mask, guidance=1.0)
+        >>> mask = anyband_xr.masks.band_loss(da, 0.3, seed=0)          # dims (wavelength,)
+        >>> repaired = da.where(~mask).anyband.repair(mask, guidance=1.0)
+        >>> result = da.where(~mask).anyband.repair(mask, samples=4, return_std=True)  # Dataset: reflectance, std
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")

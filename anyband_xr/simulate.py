@@ -18,7 +18,10 @@ def resampling_matrix(data_nm: np.ndarray, srf_nm: np.ndarray) -> np.ndarray:
     """Matrix ``S`` (len(srf_nm), len(data_nm)) such that ``S @ x`` is the cubic spline of ``x`` at ``srf_nm``.
 
     The spline is linear in the data values, so applying it to the identity gives the operator; points outside
-    the data's range get zero rows (callers only use bands inside the coverage).
+    the data's range get zero rows (callers only use bands inside the coverage). Wavelengths in nm.
+
+    Example:
+        >>> resampling_matrix(np.array([400.0, 500.0, 600.0]), np.array([450.0])).shape   # (1, 3)
     """
     data_nm = np.asarray(data_nm, dtype=np.float64)
     srf_nm = np.asarray(srf_nm, dtype=np.float64)
@@ -33,7 +36,11 @@ def band_weights(data_nm: np.ndarray, responses: xr.DataArray) -> np.ndarray:
     """Weights (band, data wavelength) so that ``weights @ spectrum`` is each band's SRF-weighted mean.
 
     ``responses`` is an SRF DataArray (band, wavelength in nm). The spectrum is cubic-spline resampled onto the
-    SRF's wavelengths and integrated (trapezoid rule) against the response, normalised by the response integral.
+    SRF's wavelengths and integrated (trapezoid rule) against the response, normalised by the response integral,
+    so every row sums to 1 and a band value keeps the data's units.
+
+    Example:
+        >>> band_weights(da["wavelength"].values, anyband_xr.srf.get("sentinel-2a")).shape   # (13, 198)
     """
     srf_nm = responses["wavelength"].values.astype(np.float64)
     step = np.gradient(srf_nm)
@@ -43,7 +50,11 @@ def band_weights(data_nm: np.ndarray, responses: xr.DataArray) -> np.ndarray:
 
 
 def covered_bands(data_nm: np.ndarray, responses: xr.DataArray) -> np.ndarray:
-    """Boolean (band,) mask of SRF bands whose support lies inside the data's wavelength range."""
+    """Boolean (band,) mask of SRF bands whose support (response >= 1% of the peak) lies inside the data's range (nm).
+
+    Example:
+        >>> covered_bands(np.arange(400.0, 1001.0, 10.0), anyband_xr.srf.get("sentinel-2a"))  # False for SWIR bands
+    """
     data_nm = np.asarray(data_nm)
     srf_nm = responses["wavelength"].values
     tolerance = float(np.median(np.diff(data_nm))) / 2 if data_nm.size > 1 else 0.0
@@ -75,7 +86,8 @@ def simulate(da: xr.DataArray, sensor: str | xr.DataArray, strict: bool = False)
         ``wavelength`` (band centroid, nm) and ``fwhm`` (nm); spatial coords, CRS and attrs kept. Lazy on dask.
 
     Example:
-        >>> s2 = anyband_xr.datasets.jasper_ridge().anyband.simulate("sentinel-2a")
+        >>> s2 = anyband_xr.datasets.jasper_ridge().anyband.simulate("sentinel-2a")   # (band: 13, y, x)
+        >>> s2.sel(band="B04").wavelength.item()                                      # 664.6 nm (centroid)
     """
     data = spectral.standardize(da)
     dim = spectral.spectral_dim(data)

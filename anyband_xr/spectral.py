@@ -34,7 +34,13 @@ class AnyBandWarning(UserWarning):
 
 
 def spectral_dim(obj: xr.DataArray | xr.Dataset) -> str:
-    """Name of the spectral dimension of ``obj``: ``wavelength`` or ``band`` (with a wavelength coordinate)."""
+    """Name of the spectral dimension of ``obj``: ``wavelength`` or ``band`` (with a wavelength coordinate).
+
+    Raises ``SpectralAxisError`` saying how to attach wavelengths when there is none.
+
+    Example:
+        >>> spectral_dim(da.anyband.simulate("sentinel-2a"))   # "band"
+    """
     if WAVELENGTH in obj.dims:
         return WAVELENGTH
     if BAND in obj.dims:
@@ -78,7 +84,15 @@ def _to_nanometres(values: np.ndarray, units: str | None, what: str) -> np.ndarr
 
 
 def wavelengths(obj: xr.DataArray | xr.Dataset) -> np.ndarray:
-    """Validated centre wavelengths of the spectral axis in nm (float64, in the object's own order)."""
+    """Validated centre wavelengths of the spectral axis in nm (float64, in the object's own order).
+
+    µm values (attrs ``units``, or all values below 30) are converted; missing, non-positive or duplicate
+    wavelengths raise ``SpectralAxisError`` with the fix.
+
+    Example:
+        >>> wavelengths(xr.DataArray([1, 2], dims="band", coords={"wavelength": ("band", [0.665, 0.842])}))
+        array([665., 842.])
+    """
     dim = spectral_dim(obj)
     coord = obj.coords[_wavelength_coord_name(obj, dim)]
     nm = _to_nanometres(coord.values, coord.attrs.get("units"), "the wavelength coordinate")
@@ -106,6 +120,9 @@ def fwhm(obj: xr.DataArray | xr.Dataset) -> np.ndarray | None:
 
     Units: the coordinate's own ``units``, else the wavelength coordinate's, else those of the wavelength values
     (widths of a few nm must not be mistaken for micrometres).
+
+    Example:
+        >>> fwhm(anyband_xr.datasets.jasper_ridge())   # None: no FWHM is published for this scene
     """
     dim = spectral_dim(obj)
     if FWHM not in obj.coords or obj.coords[FWHM].dims != (dim,):
@@ -124,7 +141,13 @@ def assign_wavelengths(
     fwhm: np.ndarray | list[float] | None = None,
     dim: str | None = None,
 ) -> xr.DataArray | xr.Dataset:
-    """Attach centre wavelengths (nm or µm) and optionally FWHM to the spectral dimension ``dim``."""
+    """Attach centre wavelengths (nm or µm) and optionally FWHM to the spectral dimension ``dim``.
+
+    ``dim`` defaults to ``wavelength`` if present, else ``band``. The coordinate's ``units`` attr says nm or um.
+
+    Example:
+        >>> da = assign_wavelengths(raw.rename(layer="band"), [490, 560, 665, 842], fwhm=[66, 36, 31, 106])
+    """
     if dim is None:
         dim = WAVELENGTH if WAVELENGTH in obj.dims else BAND
     if dim not in obj.dims:
@@ -153,7 +176,11 @@ def standardize(obj: xr.DataArray, rechunk: bool = True) -> xr.DataArray:
     """Return ``obj`` with wavelengths in nm (sorted ascending), ``fwhm`` in nm, and one dask chunk along the spectral axis.
 
     Non-monotonic wavelengths (e.g. where AVIRIS spectrometers overlap) are sorted with a warning; a spectral axis
-    split across dask chunks is rechunked with a warning. Nothing is computed.
+    split across dask chunks is rechunked with a warning. Nothing is computed. Integer DN data with a scale
+    factor raise ``SpectralDataError`` (decode first).
+
+    Example:
+        >>> standardize(da.isel(wavelength=slice(None, None, -1)))   # sorted ascending again, with a warning
     """
     if not isinstance(obj, xr.DataArray):
         raise TypeError(f"expected an xarray.DataArray, got {type(obj).__name__}")

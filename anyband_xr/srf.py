@@ -63,7 +63,7 @@ _PLATFORMS: dict[str, str | dict[str, str]] = {
 
 
 class UnknownSensorError(KeyError):
-    """No sensor of that name in the SRF library; the message lists the available ones."""
+    """No sensor of that name in the SRF library; the message lists the available ones (a ``KeyError``)."""
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -86,12 +86,22 @@ def _index() -> dict[str, str]:
 
 
 def list_sensors() -> list[str]:
-    """Canonical names of the library's sensors, e.g. ``sentinel-2a``, ``landsat-8-oli``."""
+    """Canonical names of the library's sensors, e.g. ``sentinel-2a``, ``landsat-8-oli``.
+
+    Example:
+        >>> "sentinel-2a" in anyband_xr.srf.list_sensors()   # True
+    """
     return list(dict.fromkeys(_library()["sensor"]))
 
 
 def resolve(name: str) -> str:
-    """Canonical library name for ``name`` (case, ``_``/``-``/spaces and aliases like ``S2A``, ``L8`` forgiven)."""
+    """Canonical library name for ``name`` (case, ``_``/``-``/spaces and aliases like ``S2A``, ``L8`` forgiven).
+
+    Raises ``UnknownSensorError`` listing the available sensors.
+
+    Example:
+        >>> resolve("L8")   # "landsat-8-oli"
+    """
     canonical = _index().get(_norm(name))
     if canonical is None:
         raise UnknownSensorError(f"unknown sensor {name!r}; available: {', '.join(list_sensors())}")
@@ -99,7 +109,11 @@ def resolve(name: str) -> str:
 
 
 def band_centroid(wavelength_nm: np.ndarray, response: np.ndarray) -> np.ndarray:
-    """Centroid(s) ∫λR dλ / ∫R dλ in nm of response(s) ``(..., wavelength)``."""
+    """Centroid(s) ∫λR dλ / ∫R dλ in nm of response(s) ``(..., wavelength)`` sampled at ``wavelength_nm``.
+
+    Example:
+        >>> band_centroid(np.array([500.0, 510.0, 520.0]), np.array([0.0, 1.0, 0.0]))   # 510.0
+    """
     return np.trapezoid(response * wavelength_nm, wavelength_nm, axis=-1) / np.trapezoid(response, wavelength_nm, axis=-1)
 
 
@@ -107,6 +121,10 @@ def band_fwhm(wavelength_nm: np.ndarray, response: np.ndarray) -> float:
     """Width (nm) between the outermost half-maximum crossings of one response.
 
     Crossings are interpolated linearly in log(response), which is exact for Gaussian bands.
+
+    Example:
+        >>> g = gaussian([550.0], 20.0)
+        >>> band_fwhm(g["wavelength"].values, g.values[0])   # 20.0 nm
     """
     half = 0.5 * np.max(response)
     log_r, log_half = np.log(np.maximum(response, np.finfo(float).tiny)), np.log(half)
@@ -153,7 +171,15 @@ def _get(canonical: str) -> xr.DataArray:
 
 
 def get(name: str) -> xr.DataArray:
-    """SRFs of sensor ``name``: dims (band, wavelength), peak 1 on a 1 nm grid, with centroid/fwhm/common_name."""
+    """SRFs of sensor ``name``: dims (band, wavelength in nm), peak 1 on a 1 nm grid.
+
+    Coordinates ``centroid`` and ``fwhm`` (nm) and ``common_name`` (``blue``, ``nir``, ``swir16`` ...) per band;
+    attrs ``sensor``, ``source`` and ``licence``. Names are forgiving (see ``resolve``).
+
+    Example:
+        >>> s2 = anyband_xr.srf.get("S2A")
+        >>> s2.sel(band="B08")["centroid"].item()   # 832.8 nm
+    """
     return _get(resolve(name)).copy()
 
 
@@ -165,7 +191,11 @@ def gaussian(
 ) -> xr.DataArray:
     """Gaussian SRFs (peak 1) for band centres and FWHM in nm (or µm); zero beyond ±3 FWHM of each centre.
 
-    The default grid is 1 nm covering every band's ±3 FWHM.
+    The default grid is 1 nm covering every band's ±3 FWHM; ``wavelength_nm`` sets another. Returns an SRF
+    DataArray like ``get``'s, bands named ``names`` (default ``B1``, ``B2`` ...).
+
+    Example:
+        >>> hyperion = gaussian(np.arange(430.0, 2400.0, 10.0), 10.5)   # 197 Gaussian bands, FWHM 10.5 nm
     """
     raw = np.atleast_1d(np.asarray(center_nm, dtype=np.float64))
     center = spectral._to_nanometres(raw, None, "center_nm")
@@ -192,6 +222,9 @@ def from_dataarray(da: xr.DataArray) -> xr.DataArray:
     """Gaussian SRFs from the ``wavelength`` (and ``fwhm``) coordinates of a spectral DataArray (nm or µm).
 
     Without an ``fwhm`` coordinate each band's width is the mean spacing to its neighbouring centres.
+
+    Example:
+        >>> from_dataarray(anyband_xr.datasets.jasper_ridge())   # 198 Gaussian SRFs, widths from the spacing
     """
     center = spectral.wavelengths(da)
     width = spectral.fwhm(da)
@@ -211,7 +244,11 @@ def from_dataarray(da: xr.DataArray) -> xr.DataArray:
 
 
 def for_platform(platform: str, instrument: str | None = None) -> str | None:
-    """Library name for a STAC ``platform`` (and ``instrument``), e.g. ``LANDSAT_8`` -> ``landsat-8-oli``; else None."""
+    """Library name for a STAC ``platform`` (and ``instrument``), e.g. ``LANDSAT_8`` -> ``landsat-8-oli``; else None.
+
+    Example:
+        >>> for_platform("sentinel-2b")   # "sentinel-2b"
+    """
     entry = _PLATFORMS.get(_norm(platform))
     if entry is None or isinstance(entry, str):
         return entry

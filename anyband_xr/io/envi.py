@@ -18,7 +18,11 @@ _UNITS = {"micrometers": "um", "microns": "um", "um": "um", "µm": "um", "nanome
 
 
 def header_path(path: str | Path) -> Path:
-    """The ``.hdr`` file of an ENVI raster: ``name.hdr`` beside ``name.ext``, or ``name.ext.hdr``."""
+    """The ``.hdr`` file of an ENVI raster: ``name.hdr`` beside ``name.ext``, or ``name.ext.hdr``.
+
+    Example:
+        >>> header_path("flight.img")   # Path("flight.hdr") or Path("flight.img.hdr"), whichever exists
+    """
     path = Path(path)
     for candidate in (path.with_suffix(".hdr"), path.with_name(path.name + ".hdr"), path):
         if candidate.suffix == ".hdr" and candidate.is_file():
@@ -37,7 +41,11 @@ def _data_path(path: Path) -> Path:
 
 
 def parse_header(text: str) -> dict[str, str | list[str]]:
-    """Fields of an ENVI header, keys lower-case; braces lists become lists of stripped strings."""
+    """Fields of an ENVI header, keys lower-case; braces lists become lists of stripped strings.
+
+    Example:
+        >>> parse_header("ENVI\nbands = 2\nwavelength = {450.0, 550.0}")["wavelength"]   # ["450.0", "550.0"]
+    """
     if not text.lstrip().startswith("ENVI"):
         raise ValueError("not an ENVI header: the first line must be 'ENVI'")
     fields: dict[str, str | list[str]] = {}
@@ -61,6 +69,9 @@ def read_envi(path: str | Path, chunks: dict | str | None = "auto") -> xr.DataAr
     ``data ignore value`` (-> NaN) and ``reflectance scale factor`` (values divided by it) are applied; the CRS and
     transform come from GDAL (``da.rio.crs``). Without georeferencing, ``y`` and ``x`` are integer pixel indices.
     ``chunks`` is passed to dask for ``y``/``x``; the spectral axis is one chunk (None reads into memory).
+
+    Example:
+        >>> da = read_envi("f180601t01p00r06_rfl.img", chunks={"y": 512, "x": 512})   # lazy, nm, NaN for nodata
     """
     hdr = header_path(path)
     fields = parse_header(hdr.read_text(errors="replace"))

@@ -94,7 +94,11 @@ def _table(name: str) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
-    """All numeric arrays of a ``.mat`` file (v5 or v7.3) by name, in MATLAB's (row, col, ...) index order."""
+    """All numeric arrays of a ``.mat`` file (v5 or v7.3) by name, in MATLAB's (row, col, ...) index order.
+
+    Example:
+        >>> {k: v.shape for k, v in load_arrays("PaviaU.mat").items()}   # {"paviaU": (610, 340, 103)}
+    """
     if h5py.is_hdf5(path):
         with h5py.File(path, "r") as f:
             return {
@@ -114,7 +118,11 @@ def _layout_error(path: str | Path, arrays: dict[str, np.ndarray], why: str) -> 
 
 
 def detect_layout(arrays: dict[str, np.ndarray]) -> str | None:
-    """Name of the layout whose variable names match ``arrays`` (case-insensitive), or None."""
+    """Name of the layout whose variable names match ``arrays`` (case-insensitive), or None.
+
+    Example:
+        >>> detect_layout(load_arrays("PaviaU.mat"))   # "pavia_university"
+    """
     names = {k.lower() for k in arrays}
     if {"y", "slectbands"} <= names:
         return "jasper_ridge"
@@ -190,9 +198,14 @@ def read_mat(
 ) -> xr.DataArray:
     """Read a hyperspectral cube from a ``.mat`` file as float32 ``(wavelength, y, x)``, wavelengths in nm.
 
-    ``layout`` is detected from the variable names when None; give a name of :data:`LAYOUTS`, ``'jasper_ridge'``,
-    or ``'cube:<variable>'`` (any (rows, cols, bands) array; needs ``wavelengths``). ``wavelengths`` (nm, one per
-    band) overrides the layout's table. Integer DN are divided by the layout's scale (see attrs ``scale_note``).
+    ``layout`` is detected from the variable names when None; give a name of ``LAYOUTS``, ``'jasper_ridge'``,
+    or ``'cube:<variable>'`` (any (rows, cols, bands) array; needs ``wavelengths``). ``wavelengths`` (nm or µm,
+    one per band) overrides the layout's table. Integer DN are divided by the layout's scale (see attrs
+    ``scale_note``), giving reflectance-like values; an unknown file raises a ``ValueError`` listing its variables.
+
+    Example:
+        >>> pavia = read_mat("PaviaU.mat")                                     # (wavelength: 103, y, x), 430-850 nm
+        >>> cube = read_mat("scene.mat", layout="cube:data", wavelengths=wl_nm)  # any (rows, cols, bands) array
     """
     arrays = load_arrays(path)
     name = layout or detect_layout(arrays)
@@ -219,6 +232,9 @@ def read_jasper_ridge(path: str | Path) -> xr.Dataset:
     wavelengths come from ``SlectBands`` (1-based AVIRIS channels) and are sorted ascending (the AVIRIS
     spectrometers overlap). Endmembers: tree, water, soil, road; their spectra ``M`` (stored as DN / maxValue)
     are rescaled to DN / 10000.
+
+    Example:
+        >>> ds = read_jasper_ridge("jasperRidge2_R198.mat")   # reflectance, abundance, endmember_spectra
     """
     arrays = load_arrays(path)
     if not {"Y", "SlectBands", "M", "A"} <= set(arrays):
@@ -258,6 +274,9 @@ def read_labels(path: str | Path, variable: str | None = None) -> xr.DataArray:
 
     The variable is detected (``clasLabs``, ``*_gt``) when ``variable`` is None. Houston's ``clasLabs`` lies on a
     grid 4x finer than ``hyprImg`` (512 vs 128 pixels).
+
+    Example:
+        >>> labels = read_labels("PaviaU_gt.mat")   # int32 (y: 610, x: 340), classes 0-9
     """
     arrays = load_arrays(path)
     if variable is None:

@@ -26,6 +26,9 @@ def write_zarr(
     The spectral axis is stored as one chunk; ``chunks`` sets the other dims (e.g. ``{"y": 256, "x": 256}``).
     ``mode`` is xarray's (``"w-"`` refuses to overwrite). A CRS (``da.rio.crs``) is kept as the ``spatial_ref``
     grid-mapping variable. Dask-backed data is computed while writing, chunk by chunk.
+
+    Example:
+        >>> write_zarr(anyband_xr.datasets.jasper_ridge(), "jasper.zarr", chunks={"y": 50, "x": 50})
     """
     dim = spectral_dim(da)
     name = name or (str(da.name) if da.name is not None else DEFAULT_NAME)
@@ -43,6 +46,9 @@ def open_zarr(
 
     ``variable`` may be omitted when the store holds one data variable. ``chunks`` is xarray's (``"auto"``: dask
     picks the spatial chunk sizes). The CRS, if stored, is back on ``da.rio.crs``. Nothing is computed.
+
+    Example:
+        >>> da = open_zarr("jasper.zarr")   # dask-backed (wavelength: 198, y: 100, x: 100), wavelengths in nm
     """
     ds = xr.open_zarr(store, chunks=chunks, consolidated=False, decode_coords="all")
     if variable is None:

@@ -23,7 +23,8 @@ from anyband_xr.scale.tile import MaskSource, TileJob, run_tile
 
 @dataclass(frozen=True)
 class JobSummary:
-    """What a run did: tiles repaired now / already done before / in all, repaired pixels, wall time (s)."""
+    """What a run did: tiles repaired now / already done before / in all, repaired pixels, wall time (s), and the
+    dask dashboard link (None when unknown). ``str(summary)`` is a one-line report."""
 
     tiles_done: int
     tiles_skipped: int
@@ -112,8 +113,9 @@ def repair_zarr(
         mask: boolean, True where missing: a DataArray (e.g. dims ``("wavelength",)``), or a Zarr store path whose
             variable ``mask_variable`` (or only variable) it is; ``mask_variable`` alone names a variable of
             ``source``.
-        guidance, steps, samples, seed, method, device, tile, overlap: as in :func:`anyband_xr.repair.repair`
-            (``tile``, ``overlap`` in pixels); the result does not depend on scheduling or worker count.
+        guidance: PGS scale, as in ``anyband_xr.repair.repair`` (as are ``steps``, ``samples``, ``seed``,
+            ``method``, ``device``, and ``tile``, ``overlap`` in pixels); the result does not depend on
+            scheduling or worker count.
         region: side (pixels) of the write regions, which are the output chunks; default ``tile - 2 * overlap``,
             so that a region with its ``overlap`` halo on each side is one diffusion tile. Equals
             ``repair(da.chunk({"y": region, "x": region}), ...)`` where every chunk is at least ``overlap`` wide.
@@ -124,7 +126,12 @@ def repair_zarr(
         progress: show a progress bar and the dashboard link.
 
     Returns:
-        A :class:`JobSummary` (tiles, wall time, pixels per second).
+        A ``JobSummary`` (tiles, wall time, pixels per second).
+
+    Example:
+        >>> summary = repair_zarr("scene.zarr", "repaired.zarr", mask="mask.zarr", steps=20, workers=2)
+        >>> print(summary)   # "12 tiles repaired, 0 already done, 12 in all; ... pixels/s"
+        >>> repair_zarr("scene.zarr", "repaired.zarr", mask="mask.zarr", steps=20, resume=True)  # after a crash
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
