@@ -12,6 +12,10 @@ from anyband_xr import spectral, srf
 
 #: SRF responses below this fraction of the peak do not count as a band's support (nm extent checks).
 SUPPORT_THRESHOLD = 0.01
+#: A spacing between neighbouring data wavelengths wider than this many median spacings is a gap (removed bands).
+GAP_FACTOR = 3.0
+#: A band whose response lies inside such gaps by more than this fraction of its integral is not covered.
+MAX_GAP_FRACTION = 0.1
 
 
 def resampling_matrix(data_nm: np.ndarray, srf_nm: np.ndarray) -> np.ndarray:
@@ -50,18 +54,25 @@ def band_weights(data_nm: np.ndarray, responses: xr.DataArray) -> np.ndarray:
 
 
 def covered_bands(data_nm: np.ndarray, responses: xr.DataArray) -> np.ndarray:
-    """Boolean (band,) mask of SRF bands whose support (response >= 1% of the peak) lies inside the data's range (nm).
+    """Boolean (band,) mask of SRF bands the data can simulate.
 
-    Example:
-        >>> covered_bands(np.arange(400.0, 1001.0, 10.0), anyband_xr.srf.get("sentinel-2a"))  # False for SWIR bands
+    A band is covered when its support lies inside the data's wavelength range and at most ``MAX_GAP_FRACTION``
+    of its response falls into gaps of the data (e.g. removed water-vapour bands), where the spline would only
+    bridge the gap.
     """
     data_nm = np.asarray(data_nm)
     srf_nm = responses["wavelength"].values
-    tolerance = float(np.median(np.diff(data_nm))) / 2 if data_nm.size > 1 else 0.0
+    spacing = np.diff(data_nm)
+    tolerance = float(np.median(spacing)) / 2 if data_nm.size > 1 else 0.0
+    wide = np.flatnonzero(spacing > GAP_FACTOR * 2 * tolerance) if data_nm.size > 2 else np.array([], dtype=int)
+    in_gap = np.zeros(srf_nm.size, dtype=bool)
+    for i in wide:
+        in_gap |= (srf_nm > data_nm[i]) & (srf_nm < data_nm[i + 1])
     covered = []
     for response in responses.values:
         support = srf_nm[response >= SUPPORT_THRESHOLD * response.max()]
-        covered.append(support.min() >= data_nm[0] - tolerance and support.max() <= data_nm[-1] + tolerance)
+        inside = support.min() >= data_nm[0] - tolerance and support.max() <= data_nm[-1] + tolerance
+        covered.append(inside and response[in_gap].sum() <= MAX_GAP_FRACTION * response.sum())
     return np.asarray(covered, dtype=bool)
 
 
@@ -99,7 +110,7 @@ def simulate(da: xr.DataArray, sensor: str | xr.DataArray, strict: bool = False)
         missing = [str(b) for b in responses["band"].values[~covered]]
         message = (
             f"{name}: bands {missing} are not covered by the data's wavelengths "
-            f"({data_nm[0]:.1f}-{data_nm[-1]:.1f} nm)"
+            f"({data_nm[0]:.1f}-{data_nm[-1]:.1f} nm, without the gaps between bands)"
         )
         if strict or not covered.any():
             raise spectral.SpectralAxisError(message + "; simulate a sensor inside the data's range.")

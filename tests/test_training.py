@@ -139,3 +139,10 @@ def test_default_model_trains_end_to_end_on_the_bundled_scene(scene, tmp_path):
         after = masked_mse(trained.predict_x0(x_t, t, batch["cond"], batch["coverage"]), batch["x0"], batch["valid"])
     before = masked_mse(torch.zeros_like(batch["x0"]), batch["x0"], batch["valid"])
     assert after < before
+
+    tuned = train({**config, "init_weights": str(stem), "output": str(tmp_path / "tuned"), "steps": 2, "lr": 0.0,
+                   "model": {}, "state_dir": str(tmp_path / "state2")}, scenes={"jasper": scene})
+    start = load_model(tuned)
+    assert start.config == trained.config
+    for name, value in trained.state_dict().items():
+        torch.testing.assert_close(start.state_dict()[name], value)

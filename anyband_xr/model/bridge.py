@@ -50,6 +50,8 @@ class Condition:
 
 
 def _as_tensor(values: np.ndarray | torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
+    if isinstance(values, np.ndarray) and not values.flags.writeable:
+        values = values.copy()
     out = torch.as_tensor(values)
     if like is not None:
         out = out.to(device=like.device)

@@ -47,7 +47,8 @@ def diffuse(
         values: (B, h, w) observation in data units (any finite value where missing).
         missing: (B, h, w) bool, True where missing. ``wavelength_nm``: (B,) ascending band positions (nm).
         settings: a ``RepairSettings`` (guidance, steps, samples, seed, eta, operators, grad, device ...).
-        y0, x0: global position of the tile's top-left pixel (the noise depends on it, not on the tiling).
+        y0: global row of the tile's top-left pixel (the noise depends on it, not on the tiling).
+        x0: global column of the tile's top-left pixel.
         target_nm: output wavelengths (default: ``wavelength_nm``, i.e. repair on the own grid).
         responses: SRFs (band, wavelength) of the observed bands when they are band integrals (multispectral
             input to ``generate``); None for samples of the spectrum itself.

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from anyband_xr.model.bridge import GAIN
 from anyband_xr.model.unet import MCDUNet, ModelConfig
-from anyband_xr.model.weights import save_checkpoint
+from anyband_xr.model.weights import load_model, save_checkpoint
 from anyband_xr.training.data import AugmentConfig, PatchDataset, cache_scenes, make_loader, open_cached
 from anyband_xr.training.losses import MSPL, MSPLConfig, correlation_prior, masked_mse
 from anyband_xr.training.masking import MaskingConfig, SensorLibrary, canonical_target
@@ -61,6 +61,7 @@ DEFAULTS: dict = {
     "mspl": {},
     "synthetic": {},
     "prosail_store": None,
+    "init_weights": None,
 }
 
 
@@ -93,6 +94,17 @@ def _canonical_spectra(scenes: dict[str, xr.DataArray]) -> list[tuple[np.ndarray
         values = np.asarray(da.transpose("wavelength", "y", "x").values, dtype=np.float64).reshape(da.sizes["wavelength"], -1)
         out.append((matrix @ values, valid))
     return out
+
+
+def _initial_model(cfg: dict) -> MCDUNet:
+    """A fresh model from ``cfg["model"]``, or a copy of ``cfg["init_weights"]`` ("default" or a weights stem, whose
+    own architecture is then used) to fine-tune."""
+    if not cfg["init_weights"]:
+        return MCDUNet(_dataclass(ModelConfig, cfg["model"]))
+    initial = load_model(None if cfg["init_weights"] == "default" else cfg["init_weights"])
+    model = MCDUNet(initial.config)
+    model.load_state_dict(initial.state_dict())
+    return model
 
 
 def _synthetic(cfg: dict, scenes: dict[str, xr.DataArray]) -> SyntheticPatches | None:
@@ -154,7 +166,9 @@ def train(
 
     ``scenes`` (name -> (wavelength, y, x) DataArray) overrides ``scenes_root`` (read with
     ``anyband_xr.datasets.training_scenes``). Only each scene's training columns are used. ``library`` overrides
-    the multispectral sensors (default: ``anyband_xr.srf`` when ``use_sensor_library``).
+    the multispectral sensors (default: ``anyband_xr.srf`` when ``use_sensor_library``). With
+    ``init_weights`` ("default" for the shipped model, or a weights stem) training starts from those weights, e.g.
+    to fine-tune on one's own scene.
     """
     cfg = load_config(config)
     torch.manual_seed(cfg["seed"])
@@ -183,8 +197,7 @@ def train(
     steps = int(cfg["steps"])
     state_dir = Path(cfg["state_dir"])
     state_dir.mkdir(parents=True, exist_ok=True)
-    model_config = _dataclass(ModelConfig, cfg["model"])
-    model = MCDUNet(model_config).to(device)
+    model = _initial_model(cfg).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     mspl_config = _dataclass(MSPLConfig, cfg["mspl"])
     mspl = MSPL(mspl_config, prior, support).to(device)
