@@ -11,7 +11,7 @@ import torch
 from anyband_xr.datasets import jasper_ridge
 from anyband_xr.grid import CANONICAL_NM, holdout_start
 from anyband_xr.model.weights import load_model
-from anyband_xr.training.losses import MSPL, MSPLConfig, correlation, kde, kl_divergence, masked_mse
+from anyband_xr.training.losses import MSPL, MSPLConfig, correlation, kde, kl_divergence, masked_mse, relative_mse
 from anyband_xr.training.masking import (
     MaskingConfig,
     Sensor,
@@ -96,6 +96,9 @@ def test_mspl_terms_are_finite_and_zero_for_a_perfect_prior():
     terms = mspl(torch.zeros_like(x), torch.zeros_like(x), x, torch.ones(2, 1), valid)
     assert terms["pixel"][0] < 1e-6 and torch.isfinite(terms["total"]).all()
     assert masked_mse(x, x, valid) == 0
+    assert relative_mse(x, x, valid, 0.01) == 0
+    energy = (x**2).mean(dim=(1, 2, 3))
+    torch.testing.assert_close(relative_mse(torch.zeros_like(x), x, valid, 0.01), (energy / (energy + 0.01)).mean())
     grid = torch.linspace(-1, 1, 41)
     p = kde(torch.rand(3, 50), grid, 0.05)
     torch.testing.assert_close(p.sum(dim=1), torch.ones(3))

@@ -1,7 +1,7 @@
 """Trainer of the MCD model: AdamW, warm-up + cosine, EMA, resumable safetensors checkpoints (paper A.4).
 
 ``train(config)`` reads a JSON config (see ``configs/default.json``), caches the scenes' training columns as Zarr,
-trains with the masked x0 MSE (an SNR-weighted Eq. 2) plus MSPL, and writes the EMA weights to
+trains with the masked x0 MSE (an SNR-weighted Eq. 2, relative per sample: ``losses.relative_mse``) plus MSPL, and writes the EMA weights to
 ``config["output"]`` (``.safetensors`` + ``.json``) every ``checkpoint_minutes``. The optimiser state and raw weights
 go to ``config["state_dir"]`` (safetensors, no pickle) so a run resumes where it stopped.
 """
@@ -27,7 +27,7 @@ from anyband_xr.model.bridge import GAIN
 from anyband_xr.model.unet import MCDUNet, ModelConfig
 from anyband_xr.model.weights import load_model, save_checkpoint
 from anyband_xr.training.data import AugmentConfig, PatchDataset, cache_scenes, make_loader, open_cached
-from anyband_xr.training.losses import MSPL, MSPLConfig, correlation_prior, masked_mse
+from anyband_xr.training.losses import MSPL, MSPLConfig, correlation_prior, masked_mse, relative_mse
 from anyband_xr.training.masking import MaskingConfig, SensorLibrary, canonical_target
 from anyband_xr.training.synthetic import SpectralPool, SyntheticConfig, SyntheticPatches
 
@@ -47,6 +47,7 @@ DEFAULTS: dict = {
     "weight_decay": 1e-4,
     "betas": [0.9, 0.999],
     "grad_clip": 1.0,
+    "relative_floor": 0.01,
     "ema_decay": 0.999,
     "seed": 0,
     "threads": 2,
@@ -243,7 +244,10 @@ def train(
         with autocast:
             x0_hat = (net.module if net is not model else net).predict_x0(x_t, t, batch["cond"], batch["coverage"])
         x0_hat = x0_hat.float()
-        mse = masked_mse(x0_hat, batch["x0"], batch["valid"])
+        if cfg["relative_floor"] is None:
+            mse = masked_mse(x0_hat, batch["x0"], batch["valid"])
+        else:
+            mse = relative_mse(x0_hat, batch["x0"], batch["valid"], cfg["relative_floor"])
         terms = mspl(x0_hat, batch["x0"], batch["base"], batch["scale"], batch["valid"])
         physical = (schedule.signal_fraction(t) * terms["total"]).mean()
         loss = mse + mspl_config.weight * physical
