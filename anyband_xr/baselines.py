@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
-from scipy.interpolate import PchipInterpolator, interp1d
+from scipy.interpolate import interp1d
 
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model.bridge import interpolate_observed
@@ -48,31 +48,19 @@ def interpolate(
 ) -> np.ndarray:
     """Interpolate each pixel's observed values along wavelength (flat beyond the first/last observed band).
 
-    Returns (len(target_nm), P), by default on ``wavelength_nm``. ``method`` is ``"linear"`` (vectorised over
-    pixels, the model bridge's interpolant) or ``"pchip"`` (SciPy, one solve per missing pattern).
+    Returns (len(target_nm), P), by default on ``wavelength_nm``. ``method`` is ``"linear"`` or ``"pchip"``
+    (SciPy's ``PchipInterpolator`` rule), both vectorised over pixels by the model bridge's interpolant, so every
+    pixel may have its own observed bands.
     """
     if method not in INTERPOLATION_METHODS:
         raise ValueError(f"method must be one of {INTERPOLATION_METHODS}, got {method!r}.")
     _check_observed(missing, 1)
     target = wavelength_nm if target_nm is None else np.asarray(target_nm, dtype=np.float64)
-    if method == "linear":
-        as_image = lambda a: torch.from_numpy(np.array(a))[None, :, :, None]  # noqa: E731
-        interp, _ = interpolate_observed(as_image(values.astype(np.float64)), wavelength_nm, as_image(missing), target)
-        return interp[0, :, :, 0].numpy()
-    out = np.empty((target.size, values.shape[1]), dtype=np.float64)
-    patterns, inverse = _patterns(missing)
-    for k, pattern in enumerate(patterns):
-        pixels = np.flatnonzero(inverse == k)
-        obs = ~pattern
-        x, y = wavelength_nm[obs], values[obs][:, pixels].astype(np.float64)
-        if x.size == 1:
-            out[:, pixels] = y
-            continue
-        inside = (target >= x[0]) & (target <= x[-1])
-        out[np.ix_(inside, pixels)] = PchipInterpolator(x, y, axis=0)(target[inside])
-        out[np.ix_(target < x[0], pixels)] = y[0]
-        out[np.ix_(target > x[-1], pixels)] = y[-1]
-    return out
+    as_image = lambda a: torch.from_numpy(np.array(a))[None, :, :, None]  # noqa: E731
+    interp, _ = interpolate_observed(
+        as_image(values.astype(np.float64)), wavelength_nm, as_image(missing), target, method=method
+    )
+    return interp[0, :, :, 0].numpy()
 
 
 def linear_operator(source_nm: np.ndarray, target_nm: np.ndarray) -> np.ndarray:

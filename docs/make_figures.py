@@ -107,13 +107,13 @@ def trajectory(truth: xr.DataArray, mask: xr.DataArray, guidance: float, steps: 
     values = torch.as_tensor(np.where(missing[0].numpy(), 0.0, tile.values), dtype=torch.float32)[None]
     model = load_model()
     cond = bridge.make_condition(values, nm, missing)
-    c_in, m_in = cond.tensors()
+    context = cond.tensor()
     settings = RepairSettings(guidance=1.0, steps=steps, reflectance=True)
     operators = build_operators(settings, values, missing, nm, cond, None, torch.device("cpu"))
     record = Trajectory()
     noise = torch.from_numpy(position_noise(SEED, 0, CANONICAL_NM.size, 0, 0, *tile.shape[1:]))[None]
     sample(
-        lambda x, t: model(x, t, c_in, m_in), noise.shape, model.schedule.alphas_cumprod, steps=steps, noise=noise,
+        lambda x, t: model(x, t, context), noise.shape, model.schedule.alphas_cumprod, steps=steps, noise=noise,
         guidance=guidance, operators=operators, to_physical=lambda r: bridge.from_model(r, cond), trajectory=record,
     )
     return record

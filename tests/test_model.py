@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from scipy.interpolate import PchipInterpolator
 
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model import bridge
@@ -55,8 +56,8 @@ def test_condition_round_trip_and_to_grid():
     cond = bridge.make_condition(values, wl, missing)
     x = cond.interp + 0.01 * torch.randn_like(cond.interp)
     torch.testing.assert_close(bridge.from_model(bridge.to_model(x, cond), cond), x, rtol=1e-5, atol=1e-6)
-    c, m = cond.tensors()
-    assert c.shape == m.shape == cond.interp.shape and cond.scale.shape == (2, 1, 1, 1)
+    c, m, d = cond.tensor().split(CANONICAL_NM.size, dim=1)
+    assert c.shape == m.shape == d.shape == cond.interp.shape and cond.scale.shape == (2, 1, 1, 1)
     assert ((m >= 0) & (m <= 1)).all()
     own = bridge.to_grid(torch.zeros_like(x), cond, values, wl, missing, wl)
     torch.testing.assert_close(own[~missing], values[~missing])
@@ -70,9 +71,10 @@ def test_default_forward_shape_and_zero_initial_residual():
     model = MCDUNet(ModelConfig.default()).eval()
     x = torch.randn(2, 211, 16, 24)
     t = torch.tensor([10, 900])
+    context = torch.rand(2, 3 * 211, 16, 24)
     with torch.no_grad():
-        x0 = model.predict_x0(x, t, torch.rand_like(x), torch.rand_like(x))
-        eps = model(x, t, torch.rand_like(x), torch.rand_like(x))
+        x0 = model.predict_x0(x, t, context)
+        eps = model(x, t, context)
     assert eps.shape == x.shape
     assert torch.count_nonzero(x0) == 0
     torch.testing.assert_close(eps, model.schedule.predict_eps(x, t, torch.zeros_like(x)))
@@ -82,7 +84,7 @@ def test_spatial_size_must_fit_the_levels():
     model = MCDUNet(ModelConfig.default())
     x = torch.zeros(1, 211, 18, 16)
     with pytest.raises(ValueError, match="divisible by 4"):
-        model(x, torch.zeros(1, dtype=torch.int64), x, x)
+        model(x, torch.zeros(1, dtype=torch.int64), torch.zeros(1, 3 * 211, 18, 16))
 
 
 def test_schedule_conversions_are_consistent():
@@ -113,3 +115,24 @@ def test_shipped_weights_load_and_give_finite_output():
     with torch.no_grad():
         eps = model(x, torch.tensor([500]), torch.rand_like(x), torch.rand_like(x))
     assert torch.isfinite(eps).all()
+
+
+def test_pchip_matches_scipy_for_every_pixel():
+    rng = np.random.default_rng(0)
+    for trial in range(12):
+        b = int(rng.integers(2, 40))
+        wl = np.sort(rng.choice(np.arange(400, 2500), b, replace=False)).astype(float)
+        values = rng.random((1, b, 3, 4))
+        if trial % 3 == 0:
+            values = np.cumsum(values, axis=1)
+        missing = rng.random((1, b, 3, 4)) < 0.5
+        missing[0, :, 0, 0] = False
+        target = np.sort(rng.uniform(300, 2600, 50))
+        out, _ = bridge.interpolate_observed(torch.from_numpy(values), wl, torch.from_numpy(missing), target, "pchip")
+        for y, x in np.ndindex(3, 4):
+            observed = ~missing[0, :, y, x]
+            xs, ys = wl[observed], values[0, observed, y, x]
+            if xs.size == 0:
+                continue
+            expected = np.full(target.size, ys[0]) if xs.size == 1 else PchipInterpolator(xs, ys)(np.clip(target, xs[0], xs[-1]))
+            np.testing.assert_allclose(out[0, :, y, x].numpy(), expected, rtol=1e-10, atol=1e-12)

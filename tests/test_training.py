@@ -139,7 +139,7 @@ def test_default_model_trains_end_to_end_on_the_bundled_scene(scene, tmp_path):
     trained = load_model(stem)
     x_t = trained.schedule.q_sample(batch["x0"], t, noise)
     with torch.no_grad():
-        after = masked_mse(trained.predict_x0(x_t, t, batch["cond"], batch["coverage"]), batch["x0"], batch["valid"])
+        after = masked_mse(trained.predict_x0(x_t, t, batch["context"]), batch["x0"], batch["valid"])
     before = masked_mse(torch.zeros_like(batch["x0"]), batch["x0"], batch["valid"])
     assert after < before
 

@@ -1,9 +1,10 @@
 """The canonical bridge: any observed band set <-> a residual on the canonical grid (what the model diffuses).
 
 An observation (values on its own wavelengths, some missing) is interpolated per pixel onto the canonical grid
-(``anyband_xr.grid.CANONICAL_NM``, 400..2500 nm every 10 nm). The model diffuses the residual
-``r = (x - interp) / scale * GAIN`` of the true canonical spectrum ``x`` over that interpolant, so an untrained
-(zero) residual reproduces the interpolant, and the observation's brightness unit ``scale`` cancels out.
+(``anyband_xr.grid.CANONICAL_NM``, 400..2500 nm every 10 nm) with PCHIP, the best classical interpolant on the
+real scenes. The model diffuses the residual ``r = (x - interp) / scale * GAIN`` of the true canonical spectrum
+``x`` over that interpolant, so an untrained (zero) residual reproduces PCHIP, and the observation's brightness
+unit ``scale`` cancels out. The linear interpolant enters as a hint: where the two disagree the spectrum bends.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ CONFIDENCE_NM = 20.0
 NO_OBSERVATION_NM = 1.0e6
 #: Smallest brightness unit (data units): guards against dark or empty patches.
 MIN_SCALE = 1.0e-3
+#: The interpolant the residual is taken over (``interpolate_observed`` method; ``make_condition`` uses PCHIP).
+BASE = "pchip"
 
 
 @dataclass
@@ -31,22 +34,27 @@ class Condition:
     """The model's view of an observation on the canonical grid.
 
     Attributes:
-        interp: (N, K, H, W) per-pixel interpolant through the observed values, data units.
+        interp: (N, K, H, W) per-pixel PCHIP interpolant through the observed values, data units.
+        linear: (N, K, H, W) per-pixel linear interpolant, data units.
         confidence: (N, K, H, W) ``exp(-distance_nm / 20 nm)`` to the nearest observed wavelength, in [0, 1].
         scale: (N, 1, 1, 1) mean observed value of each sample, data units (the brightness unit).
     """
 
     interp: torch.Tensor
+    linear: torch.Tensor
     confidence: torch.Tensor
     scale: torch.Tensor
 
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The model inputs ``(C, M)``: the soft sparse condition ``interp / scale * confidence`` and ``confidence``."""
-        return self.interp / self.scale * self.confidence, self.confidence
+    def tensor(self) -> torch.Tensor:
+        """The model's context (N, 3K, H, W): the soft sparse condition ``C = interp / scale * confidence``, the
+        coverage ``M = confidence`` (the paper's ``(C, M)``) and the bend hint ``D = (linear - interp) / scale``."""
+        return torch.cat(
+            [self.interp / self.scale * self.confidence, self.confidence, (self.linear - self.interp) / self.scale], dim=1
+        )
 
     def to(self, device: torch.device | str) -> Condition:
         """The same condition on ``device``."""
-        return Condition(self.interp.to(device), self.confidence.to(device), self.scale.to(device))
+        return Condition(*(t.to(device) for t in (self.interp, self.linear, self.confidence, self.scale)))
 
 
 def _as_tensor(values: np.ndarray | torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -58,25 +66,65 @@ def _as_tensor(values: np.ndarray | torch.Tensor, like: torch.Tensor | None = No
     return out
 
 
-def interpolate_observed(
+INTERPOLATIONS = ("linear", "pchip")
+
+
+def _pchip_edge(h0: torch.Tensor, h1: torch.Tensor, m0: torch.Tensor, m1: torch.Tensor) -> torch.Tensor:
+    """One-sided three-point derivative at an end point, shape-preserving (as SciPy's ``PchipInterpolator``)."""
+    d = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
+    d = torch.where(torch.sign(d) != torch.sign(m0), torch.zeros_like(d), d)
+    overshoot = (torch.sign(m0) != torch.sign(m1)) & (d.abs() > 3 * m0.abs())
+    return torch.where(overshoot, 3 * m0, d)
+
+
+def _pchip_derivatives(
+    values: torch.Tensor, wl: torch.Tensor, observed: torch.Tensor, prev_obs: torch.Tensor, next_obs: torch.Tensor
+) -> torch.Tensor:
+    """PCHIP derivatives (N, B, H, W) at every observed band of every pixel (Fritsch-Carlson, SciPy's end rule).
+
+    Each pixel has its own set of observed bands: the neighbours of band ``i`` are the previous and next observed
+    bands (``prev_obs``/``next_obs`` shifted by one), and for the end points the one after (before) those.
+    """
+    b = values.shape[1]
+    fill_prev = torch.full_like(prev_obs[:, :1], -1)
+    fill_next = torch.full_like(next_obs[:, :1], b)
+    before = torch.cat([fill_prev, prev_obs[:, :-1]], dim=1)  # last observed band < i
+    after = torch.cat([next_obs[:, 1:], fill_next], dim=1)  # first observed band > i
+    has_before, has_after = before >= 0, after < b
+    p, n = before.clamp(0, b - 1), after.clamp(0, b - 1)
+    pp = torch.gather(before, 1, p).clamp(0, b - 1)
+    nn = torch.gather(after, 1, n).clamp(0, b - 1)
+    has_pp = has_before & (torch.gather(before, 1, p) >= 0)
+    has_nn = has_after & (torch.gather(after, 1, n) < b)
+    x = wl.to(values.dtype).view(1, b, 1, 1).expand_as(values)
+
+    def at(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.gather(x, 1, index), torch.gather(values, 1, index)
+
+    (x_p, y_p), (x_n, y_n), (x_pp, y_pp), (x_nn, y_nn) = at(p), at(n), at(pp), at(nn)
+    tiny = torch.finfo(values.dtype).tiny
+    h_prev, h_next = (x - x_p).clamp_min(tiny), (x_n - x).clamp_min(tiny)
+    m_prev, m_next = (values - y_p) / h_prev, (y_n - values) / h_next
+    h_pp, h_nn = (x_p - x_pp).clamp_min(tiny), (x_nn - x_n).clamp_min(tiny)
+    m_pp, m_nn = (y_p - y_pp) / h_pp, (y_nn - y_n) / h_nn
+    w1, w2 = 2 * h_next + h_prev, h_next + 2 * h_prev
+    same_sign = (torch.sign(m_prev) == torch.sign(m_next)) & (m_prev != 0) & (m_next != 0)
+    harmonic = (w1 + w2) / (w1 / torch.where(same_sign, m_prev, 1.0) + w2 / torch.where(same_sign, m_next, 1.0))
+    interior = torch.where(same_sign, harmonic, torch.zeros_like(values))
+    first = torch.where(has_nn, _pchip_edge(h_next, h_nn, m_next, m_nn), m_next)
+    last = torch.where(has_pp, _pchip_edge(h_prev, h_pp, m_prev, m_pp), m_prev)
+    d = torch.where(has_before & has_after, interior, torch.where(has_after, first, torch.where(has_before, last, 0.0)))
+    return torch.where(observed, d, torch.zeros_like(d))
+
+
+def _interpolants(
     values: torch.Tensor,
     wavelength_nm: torch.Tensor | np.ndarray,
     missing: torch.Tensor,
     target_nm: torch.Tensor | np.ndarray,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-pixel piecewise-linear interpolation through the observed values onto ``target_nm``.
-
-    Args:
-        values: (N, B, H, W) observed values (any finite number where missing).
-        wavelength_nm: (B,) ascending band wavelengths, nm.
-        missing: (N, B, H, W) bool, True where a value is missing.
-        target_nm: (K,) target wavelengths, nm.
-
-    Returns:
-        ``interp`` (N, K, H, W) in the data's units, flat beyond the first/last observed band (0 where a pixel has
-        no observation), and ``distance_nm`` (N, K, H, W) from each target to the nearest observed wavelength
-        (``NO_OBSERVATION_NM`` where the pixel has none).
-    """
+    pchip: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Linear interpolant, PCHIP interpolant (None unless ``pchip``) and distance; see ``interpolate_observed``."""
     n, b, h, w = values.shape
     wl = _as_tensor(wavelength_nm, values).to(torch.float64)
     target = _as_tensor(target_nm, values).to(torch.float64)
@@ -106,25 +154,72 @@ def interpolate_observed(
     span = (wl_right - wl_left).clamp_min(1e-12)
     frac = ((t - wl_left) / span).clamp(0.0, 1.0).to(values.dtype)
     both = has_left & has_right
-    interp = torch.where(both, v_left + frac * (v_right - v_left), torch.where(has_left, v_left, v_right))
-    interp = torch.where(has_left | has_right, interp, torch.zeros((), dtype=values.dtype, device=values.device))
+    zero = torch.zeros((), dtype=values.dtype, device=values.device)
+
+    def finish(between: torch.Tensor) -> torch.Tensor:
+        interp = torch.where(both, between, torch.where(has_left, v_left, v_right))
+        return torch.where(has_left | has_right, interp, zero)
+
+    linear = finish(v_left + frac * (v_right - v_left))
+    cubic = None
+    if pchip:
+        slopes = _pchip_derivatives(values, wl, observed, prev_obs, next_obs)
+        d_left, d_right = torch.gather(slopes, 1, left_c), torch.gather(slopes, 1, right_c)
+        width = span.to(values.dtype)
+        s2, s3 = frac * frac, frac * frac * frac
+        cubic = finish(
+            v_left * (2 * s3 - 3 * s2 + 1)
+            + width * d_left * (s3 - 2 * s2 + frac)
+            + v_right * (3 * s2 - 2 * s3)
+            + width * d_right * (s3 - s2)
+        )
     far = torch.full((), float("inf"), dtype=torch.float64, device=values.device)
     d_left = torch.where(has_left, t - wl_left, far)
     d_right = torch.where(has_right, wl_right - t, far)
     distance = torch.minimum(d_left, d_right).clamp_max(NO_OBSERVATION_NM).to(values.dtype)
-    return interp, distance
+    return linear, cubic, distance
+
+
+def interpolate_observed(
+    values: torch.Tensor,
+    wavelength_nm: torch.Tensor | np.ndarray,
+    missing: torch.Tensor,
+    target_nm: torch.Tensor | np.ndarray,
+    method: str = "linear",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel interpolation through the observed values onto ``target_nm``: piecewise linear or PCHIP.
+
+    Every pixel has its own observed bands, so no library spline applies (SciPy's interpolators share one set of
+    knots); ``method="pchip"`` reproduces ``scipy.interpolate.PchipInterpolator`` per pixel (tested against it).
+
+    Args:
+        values: (N, B, H, W) observed values (any finite number where missing).
+        wavelength_nm: (B,) ascending band wavelengths, nm.
+        missing: (N, B, H, W) bool, True where a value is missing.
+        target_nm: (K,) target wavelengths, nm.
+        method: ``"linear"`` or ``"pchip"`` (shape-preserving piecewise cubic, Fritsch-Carlson).
+
+    Returns:
+        ``interp`` (N, K, H, W) in the data's units, flat beyond the first/last observed band (0 where a pixel has
+        no observation), and ``distance_nm`` (N, K, H, W) from each target to the nearest observed wavelength
+        (``NO_OBSERVATION_NM`` where the pixel has none).
+    """
+    if method not in INTERPOLATIONS:
+        raise ValueError(f"method must be one of {INTERPOLATIONS}, got {method!r}.")
+    linear, cubic, distance = _interpolants(values, wavelength_nm, missing, target_nm, pchip=method == "pchip")
+    return (linear if cubic is None else cubic), distance
 
 
 def make_condition(
     values: torch.Tensor, wavelength_nm: torch.Tensor | np.ndarray, missing: torch.Tensor
 ) -> Condition:
     """Condition of an observation (N, B, H, W) on the canonical grid (see ``Condition``)."""
-    interp, distance = interpolate_observed(values, wavelength_nm, missing, CANONICAL_NM)
+    linear, interp, distance = _interpolants(values, wavelength_nm, missing, CANONICAL_NM, pchip=True)
     observed = (~missing.to(torch.bool)).to(values.dtype)
     total = torch.where(observed > 0, values, 0.0).sum(dim=(1, 2, 3), keepdim=True)
     scale = (total / observed.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)).clamp_min(MIN_SCALE)
     confidence = torch.exp(-distance / CONFIDENCE_NM)
-    return Condition(interp=interp, confidence=confidence, scale=scale)
+    return Condition(interp=interp, linear=linear, confidence=confidence, scale=scale)
 
 
 def to_model(x_canonical: torch.Tensor, cond: Condition) -> torch.Tensor:
@@ -161,11 +256,11 @@ def to_grid(
 ) -> torch.Tensor:
     """Spectrum on any grid ``target_nm`` (N, T, H, W), data units, from a canonical residual ``r``.
 
-    value(λ) = interpolant through the observed points at λ + the canonical correction ``r * scale / GAIN``
+    value(λ) = PCHIP interpolant through the observed points at λ + the canonical correction ``r * scale / GAIN``
     linearly interpolated to λ, so the observation's own fine spectral detail survives. The caller restores the
     observed values exactly.
     """
-    interp, _ = interpolate_observed(values, wavelength_nm, missing, target_nm)
+    interp, _ = interpolate_observed(values, wavelength_nm, missing, target_nm, method=BASE)
     correction = r * cond.scale / GAIN
     matrix = canonical_to_grid(target_nm, like=correction)
     return interp + torch.einsum("tk,nkhw->nthw", matrix, correction)

@@ -1,16 +1,17 @@
 """MCD U-Net: the masked-conditional noise predictor with Conditional Adaptive Modulation (paper 3.1, Eq. 1; A.4).
 
-Input: the noisy canonical residual ``x_t`` concatenated with the condition ``C`` and the coverage ``M`` (each
-(N, K, H, W)). A light encoder (a per-pixel spectral MLP, then a 3x3 conv) maps ``(C, M)`` to a context map ``h``;
+Input: the noisy canonical residual ``x_t`` (N, K, H, W) and the context (N, 3K, H, W) of
+``anyband_xr.model.bridge.Condition.tensor``: the condition ``C``, the coverage ``M`` and the bend hint ``D``.
+A light encoder (a per-pixel spectral MLP, then a 3x3 conv) maps the context to a context map ``h``;
 every ResNet block modulates its normalised features as ``gamma(h) * GroupNorm(F) + beta(h)`` with ``h``
 average-pooled to the block's resolution (spatially adaptive; gamma = 1, beta = 0 at initialisation).
 Self-attention sits at the levels in ``attention_levels``.
 
 The spectral axis (K = 211 canonical wavelengths) is much wider than the U-Net's feature maps, so the stem and the
 output head are per-pixel MLPs of width ``spectral_hidden`` (1x1 convolutions with SiLU): the head sees the U-Net's
-features *and* the raw ``(x_t, C, M)``, so a correction can be placed at any missing wavelength instead of in the
-span of a few output filters. The network predicts ``x0`` through the zero-initialised head (so an untrained model
-returns the interpolant) and ``forward`` converts it to ``eps`` for the sampler.
+features *and* the raw ``(x_t, C, M, D)``, so a correction can be placed at any missing wavelength instead of in
+the span of a few output filters. The network predicts ``x0`` through the zero-initialised head (so an untrained
+model returns the interpolant) and ``forward`` converts it to ``eps`` for the sampler.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def spectral_mlp(in_ch: int, hidden: int, out_ch: int) -> nn.Sequential:
 
 
 class SpectralHead(nn.Module):
-    """Per-pixel output MLP over the U-Net features and the raw inputs ``(x_t, C, M)``, shifted by the timestep.
+    """Per-pixel output MLP over the U-Net features and the raw inputs ``(x_t, C, M, D)``, shifted by the timestep.
 
     The last layer is zero-initialised, so an untrained model predicts a zero residual.
     """
@@ -128,7 +129,7 @@ class SpectralHead(nn.Module):
         self.out = _zero(nn.Conv2d(hidden, out_ch, 1))
 
     def forward(self, features: torch.Tensor, raw: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
-        """``features`` (N, C, H, W), ``raw`` (N, 3K, H, W), ``temb`` (N, T) -> (N, K, H, W)."""
+        """``features`` (N, C, H, W), ``raw`` (N, 4K, H, W), ``temb`` (N, T) -> (N, K, H, W)."""
         z = self.hidden(torch.cat([F.silu(self.norm(features)), raw], dim=1)) + self.time(temb)[:, :, None, None]
         return self.out(F.silu(z))
 
@@ -196,9 +197,9 @@ class MCDUNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(base, time_ch), nn.SiLU(), nn.Linear(time_ch, time_ch))
         hidden = config.spectral_hidden
         self.encoder = nn.Sequential(
-            spectral_mlp(2 * k, hidden, cam_ch), nn.SiLU(), nn.Conv2d(cam_ch, cam_ch, 3, padding=1), nn.SiLU()
+            spectral_mlp(3 * k, hidden, cam_ch), nn.SiLU(), nn.Conv2d(cam_ch, cam_ch, 3, padding=1), nn.SiLU()
         )
-        self.input = spectral_mlp(3 * k, hidden, base)
+        self.input = spectral_mlp(4 * k, hidden, base)
 
         def attention(ch: int, level: int) -> list[nn.Module]:
             return [AttentionBlock(ch, config.num_heads)] if level in config.attention_levels else []
@@ -233,7 +234,7 @@ class MCDUNet(nn.Module):
             self.up.append(_Level(blocks, attn))
             if level > 0:
                 self.upsample.append(nn.Conv2d(ch, ch, 3, padding=1))
-        self.head = SpectralHead(ch, 3 * k, hidden, time_ch, k)
+        self.head = SpectralHead(ch, 4 * k, hidden, time_ch, k)
 
     def _check(self, x_t: torch.Tensor) -> None:
         n, k, h, w = x_t.shape
@@ -246,15 +247,15 @@ class MCDUNet(nn.Module):
                 "(e.g. reflect-pad to the next multiple)."
             )
 
-    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
-        """Clean residual estimate ``x0_hat`` (N, K, H, W) from ``x_t``, timesteps ``t`` (N,) and ``(C, M)``."""
+    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """Clean residual estimate ``x0_hat`` (N, K, H, W) from ``x_t``, timesteps ``t`` (N,) and the context
+        (N, 3K, H, W) of ``Condition.tensor``."""
         self._check(x_t)
         temb = self.time_mlp(timestep_embedding(t, self.config.base_channels))
-        context = self.encoder(torch.cat([cond, coverage], dim=1))
-        pyramid = [context]
+        pyramid = [self.encoder(context)]
         for _ in range(self.config.levels - 1):
             pyramid.append(F.avg_pool2d(pyramid[-1], 2))
-        raw = torch.cat([x_t, cond, coverage], dim=1)
+        raw = torch.cat([x_t, context], dim=1)
         h = self.input(raw)
         skips = [h]
         for level, stage in enumerate(self.down):
@@ -277,9 +278,9 @@ class MCDUNet(nn.Module):
                 h = self.upsample[j](F.interpolate(h, scale_factor=2.0, mode="nearest"))
         return self.head(h, raw, temb)
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """Noise estimate ``eps`` (N, K, H, W) implied by ``predict_x0`` at timesteps ``t`` (N,) int64."""
-        x0 = self.predict_x0(x_t, t, cond, coverage)
+        x0 = self.predict_x0(x_t, t, context)
         return self.schedule.predict_eps(x_t, t, x0)
 
 

@@ -61,12 +61,12 @@ def diffuse(
     v = _pad(torch.as_tensor(values, dtype=torch.float32)[None], factor).to(device)
     m = _pad(torch.as_tensor(missing)[None].float(), factor).bool().to(device)
     cond = bridge.make_condition(v, wavelength_nm, m)
-    c_in, m_in = cond.tensors()
+    context = cond.tensor()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
     def denoise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with autocast:
-            return model(x_t, t, c_in, m_in).float()
+            return model(x_t, t, context).float()
 
     physical = build_operators(settings, v, m, wavelength_nm, cond, responses, device)
     shape = (1, CANONICAL_NM.size, *v.shape[-2:])

@@ -60,8 +60,8 @@ class AugmentConfig:
 class PatchDataset(Dataset):
     """Masked, conditioned training samples from xbatcher patches of cached scenes.
 
-    Each item is a dict of float32 tensors: ``x0`` (K, P, P) target residual, ``cond`` and ``coverage``
-    (K, P, P) the model's condition ``(C, M)``, ``base`` (K, P, P) the interpolant over the brightness unit,
+    Each item is a dict of float32 tensors: ``x0`` (K, P, P) target residual, ``context`` (3K, P, P) the
+    model's condition (``Condition.tensor``), ``base`` (K, P, P) the interpolant over the brightness unit,
     ``valid`` (K,) canonical wavelengths the scene covers; plus ``scale`` (1,) in data units.
     ``in_memory`` loads each (small) cached training region once, so a patch costs no per-patch dask graph.
     With ``synthetic``, a fraction ``synthetic.config.p_synthetic`` of the items are synthetic canonical patches
@@ -133,11 +133,9 @@ class PatchDataset(Dataset):
         cond = make_condition(values, obs.wavelength_nm, torch.from_numpy(obs.missing)[None])
         k, (b, h, w) = matrix.shape[0], patch.shape
         truth = torch.from_numpy((matrix @ patch.reshape(b, -1)).reshape(k, h, w))[None]
-        c, m = cond.tensors()
         return {
             "x0": to_model(truth, cond)[0],
-            "cond": c[0],
-            "coverage": m[0],
+            "context": cond.tensor()[0],
             "base": (cond.interp / cond.scale)[0],
             "valid": torch.from_numpy(valid),
             "scale": cond.scale.reshape(1),

@@ -242,7 +242,7 @@ def train(
         t = torch.randint(0, schedule.num_steps, (n,), device=device)
         x_t = schedule.q_sample(batch["x0"], t, torch.randn_like(batch["x0"]))
         with autocast:
-            x0_hat = (net.module if net is not model else net).predict_x0(x_t, t, batch["cond"], batch["coverage"])
+            x0_hat = (net.module if net is not model else net).predict_x0(x_t, t, batch["context"])
         x0_hat = x0_hat.float()
         if cfg["relative_floor"] is None:
             mse = masked_mse(x0_hat, batch["x0"], batch["valid"])
