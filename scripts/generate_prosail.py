@@ -8,7 +8,7 @@ Output store (never committed): ``reflectance`` (n, 211) float32, ``parameters``
 units, ``done`` (n_chunks,) bool; attributes hold parameter names, units, ranges and the seed. A rerun with the
 same arguments resumes: finished chunks are skipped.
 
-Needs the GPL-3 ``prosail`` package (``pip install anyband_xr[prosail]``); the core package never imports it.
+Needs the GPL-3 ``prosail`` package (the ``prosail`` and ``test`` extras); the core package never imports it.
 
     python scripts/generate_prosail.py --n 100000 --out ~/.cache/anyband_xr/prosail.zarr --workers 1
 """
@@ -105,13 +105,13 @@ def open_store(out: Path, n: int, seed: int) -> zarr.Group:
     return group
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="number of spectra")
     parser.add_argument("--out", type=Path, default=Path.home() / ".cache/anyband_xr/prosail.zarr")
     parser.add_argument("--workers", type=int, default=1, help="processes running PROSAIL")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     group = open_store(args.out, args.n, args.seed)
     todo = [i for i, finished in enumerate(group["done"][:]) if not finished]

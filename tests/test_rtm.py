@@ -5,16 +5,19 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import sys
 from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import zarr
+from safetensors.torch import load_file
 
 from anyband_xr import datasets
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.physics.rtm import CONFIG_FILE, WEIGHTS_FILE, RTMEmulator, load_emulator, to_canonical
+from anyband_xr.physics.rtm import CONFIG_FILE, WEIGHTS_FILE, RTMEmulator, build_emulator, load_emulator, to_canonical
 
 VNIR = torch.as_tensor(CANONICAL_NM <= 1000)
 
@@ -98,6 +101,18 @@ def test_decoder_spectra_are_near_the_manifold_and_flat_ones_are_not(emulator, p
         assert d_on.median() * 10 < emulator.manifold_distance(dark).median()
 
 
+def test_retrieve_recovers_lai_and_cab_and_shares_the_trunk_with_encode(emulator, physical):
+    p_true, x = physical
+    with torch.no_grad():
+        p_encode, p_retrieve = emulator.heads(x)
+        torch.testing.assert_close(p_encode, emulator.encode(x))
+        torch.testing.assert_close(p_retrieve, emulator.retrieve(x, torch.ones(len(CANONICAL_NM), dtype=torch.bool)))
+    for name in ("lai", "cab"):
+        i = emulator.parameter_names.index(name)
+        residual = ((p_retrieve[:, i] - p_true[:, i]) ** 2).sum()
+        assert 1 - residual / ((p_true[:, i] - p_true[:, i].mean()) ** 2).sum() > 0.8, name
+
+
 def test_masked_distance_ignores_uncovered_wavelengths(emulator, physical):
     _, x = physical
     scrambled = torch.where(VNIR, x, torch.rand(x.shape, generator=torch.Generator().manual_seed(1)))
@@ -164,21 +179,48 @@ def test_real_scene_vegetation_is_closer_to_the_manifold_than_water_and_road(emu
     assert tree < mean_where("road", pure=False)
 
 
-def _generator_module():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "generate_prosail.py"
-    spec = importlib.util.spec_from_file_location("generate_prosail", path)
+def _script(name: str):
+    """``scripts/<name>.py`` as a module (registered in ``sys.modules`` so that worker processes can unpickle it)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
 @pytest.mark.slow  # numba compiles prosail on first use
-def test_decoder_reproduces_fresh_prosail_runs(emulator):
+def test_regeneration_scripts_run_end_to_end(emulator, tmp_path, monkeypatch):
     pytest.importorskip("prosail")
-    generate = _generator_module()
-    params = generate.latin_hypercube(8, seed=12345)
-    reference = torch.as_tensor(generate.simulate(params))
+    generate, train = _script("generate_prosail"), _script("train_rtm")
+    monkeypatch.setattr(generate, "CHUNK", 8)  # 20 spectra in 3 chunks
+    store_path, args = tmp_path / "prosail.zarr", ["--n", "20", "--out", str(tmp_path / "prosail.zarr"), "--seed", "7"]
+    generate.main(args)
+    store = zarr.open_group(store_path, mode="r+")
+    params, reflectance = store["parameters"][:], store["reflectance"][:]
+    np.testing.assert_array_equal(params, generate.latin_hypercube(20, seed=7))
+    assert store["done"][:].all() and reflectance.shape == (20, len(CANONICAL_NM))
     low, high = emulator.parameter_low.double(), emulator.parameter_high.double()
     p = ((torch.as_tensor(params) - low) / (high - low)).float()
-    with torch.no_grad():
-        assert ((emulator.decode(p) - reference) ** 2).mean().sqrt() < 0.015
+    with torch.no_grad():  # fresh PROSAIL runs, not in the training set
+        assert ((emulator.decode(p) - torch.as_tensor(reflectance)) ** 2).mean().sqrt() < 0.015
+
+    store["reflectance"][:16] = 0.0  # an interrupted run: only the unfinished chunk 1 is simulated again
+    store["done"][1] = False
+    generate.main(args)
+    assert (store["reflectance"][:8] == 0).all()
+    np.testing.assert_array_equal(store["reflectance"][8:], reflectance[8:])
+    with pytest.raises(SystemExit, match="use another --out"):
+        generate.main(["--n", "21", "--out", str(store_path), "--seed", "7"])
+
+    docs = tmp_path / "rtm.md"
+    docs.write_text(f"# scores\n{train.SCORES_BEGIN}\nold\n{train.SCORES_END}\nrest\n")
+    train.main(["--data", str(store_path), "--epochs-decoder", "1", "--epochs-encoder", "1", "--batch", "8",
+                "--out", str(tmp_path), "--docs", str(docs)])
+    config = json.loads((tmp_path / CONFIG_FILE).read_text())
+    model = build_emulator(config)
+    model.load_state_dict(load_file(str(tmp_path / WEIGHTS_FILE)))
+    assert config["heldout_scores"]["n_heldout"] == 2 and set(config["heldout_scores"]["encoder_r2"]) == set(
+        model.parameter_names)
+    page = docs.read_text()
+    assert "old" not in page and page.endswith(f"{train.SCORES_END}\nrest\n") and "| `lai` |" in page

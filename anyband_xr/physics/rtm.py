@@ -2,8 +2,10 @@
 
 An MLP pair trained on PROSPECT-D + 4SAIL simulations (``scripts/generate_prosail.py``, ``scripts/train_rtm.py``):
 the decoder ``D`` maps normalised biophysical parameters ``P`` in [0, 1] to canonical-grid reflectance, the encoder
-``E`` maps a (possibly partial) canonical spectrum to ``P``. ``L_RTM = mean((x - D(E(x)))**2)`` over valid
-wavelengths measures how far a spectrum lies from the PROSAIL manifold.
+maps a (possibly partial) canonical spectrum to ``P`` through two heads on one trunk: ``E`` (``encode``), the
+parameters from which ``D`` best reproduces the spectrum, and ``retrieve``, the best estimate of the parameters
+themselves (where parameters trade off, e.g. LAI against leaf angle, the two differ). ``L_RTM = mean((x -
+D(E(x)))**2)`` over valid wavelengths measures how far a spectrum lies from the PROSAIL manifold.
 
 Spectra are surface reflectance factors in [0, 1] on ``anyband_xr.grid.CANONICAL_NM`` (400..2500 nm, 10 nm).
 Scenes stored as scaled integers (e.g. reflectance x 10000) must be divided back first; the distance is in squared
@@ -91,8 +93,9 @@ def to_canonical(
 class RTMEmulator(nn.Module):
     """PROSAIL autoencoder on the canonical grid: ``encode`` x -> P in [0, 1], ``decode`` P -> reflectance.
 
-    ``parameter_low``/``parameter_high`` map ``P`` linearly to physical units (names in ``parameter_names``).
-    The encoder sees ``(x * valid, valid)`` so that it works on spectra covering part of 400-2500 nm.
+    ``retrieve`` x -> P is the encoder's retrieval head (scored against the true parameters). ``parameter_low``/
+    ``parameter_high`` map ``P`` linearly to physical units (names in ``parameter_names``). The encoder sees
+    ``(x * valid, valid)`` so that it works on spectra covering part of 400-2500 nm.
     """
 
     def __init__(self, parameter_names: Sequence[str], hidden: Sequence[int] = (256, 256, 256)):
@@ -100,7 +103,7 @@ class RTMEmulator(nn.Module):
         n_bands, n_params = len(CANONICAL_NM), len(parameter_names)
         self.parameter_names = tuple(parameter_names)
         self.hidden = tuple(hidden)
-        self.encoder = _mlp([2 * n_bands, *hidden, n_params])
+        self.encoder = _mlp([2 * n_bands, *hidden, 2 * n_params])  # outputs: encode head, then retrieve head
         self.decoder = _mlp([n_params, *hidden, n_bands])
         self.register_buffer("canonical_nm", torch.as_tensor(CANONICAL_NM, dtype=torch.float32))
         self.register_buffer("x_mean", torch.zeros(n_bands))
@@ -108,14 +111,31 @@ class RTMEmulator(nn.Module):
         self.register_buffer("parameter_low", torch.zeros(n_params))
         self.register_buffer("parameter_high", torch.ones(n_params))
 
-    def encode(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        """Reflectance (..., 211) -> normalised parameters (..., p) in (0, 1); ``valid`` (..., 211) bool or None."""
+    def heads(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both encoder outputs ``(encode(x, valid), retrieve(x, valid))`` from one pass through the trunk."""
         z = (x - self.x_mean) / self.x_std
         mask = torch.ones_like(self.x_mean) if valid is None else valid.to(z.dtype)
         first, n_bands = self.encoder[0], z.shape[-1]
         # first layer on cat([z * mask, mask]), with the mask term on the (often shared) mask itself
         hidden = F.linear(z * mask, first.weight[:, :n_bands], first.bias) + F.linear(mask, first.weight[:, n_bands:])
-        return torch.sigmoid(self.encoder[1:](hidden))
+        return torch.sigmoid(self.encoder[1:](hidden)).chunk(2, dim=-1)
+
+    def encode(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Reflectance (..., 211) -> normalised parameters (..., p) in (0, 1) that ``decode`` maps back closest to x.
+
+        ``valid`` (..., 211) bool or None (all valid).
+        """
+        return self.heads(x, valid)[0]
+
+    def retrieve(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Reflectance (..., 211) -> best estimate of the normalised parameters (..., p) in (0, 1).
+
+        Use for retrieving LAI, Cab etc. (``to_physical`` gives units); ``valid`` as in ``encode``.
+
+        Example:
+            >>> lai = rtm.to_physical(rtm.retrieve(x))[..., rtm.parameter_names.index("lai")]
+        """
+        return self.heads(x, valid)[1]
 
     def decode(self, p: torch.Tensor) -> torch.Tensor:
         """Normalised parameters (..., p) -> reflectance (..., 211)."""
