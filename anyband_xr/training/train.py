@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import xarray as xr
 from safetensors.torch import load_file, save_file
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from anyband_xr.model.bridge import GAIN
@@ -174,6 +175,7 @@ def train(
     cfg = load_config(config)
     torch.manual_seed(cfg["seed"])
     torch.set_num_threads(int(cfg["threads"]))
+    threadpool_limits(int(cfg["threads"]))
     device, rank = _distributed()
     if scenes is None:
         from anyband_xr.datasets import training_scenes
