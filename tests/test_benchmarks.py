@@ -75,7 +75,7 @@ def test_scale_benchmark_script_reports_scaling_and_memory(tmp_path):
     page = (tmp_path / "scale.md").read_text()
     rows = json.loads((tmp_path / "scale.json").read_text())["rows"]
     assert [(r["area"], r["size"], r["tiles"]) for r in rows] == [("1/4", 32, 4), ("full", 64, 16)]
-    assert f"- linear: time {rows[0]['time_ratio']:.3f}" in page and "memory" in page
+    assert f"- linear: time {rows[0]['time_ratio']:.3f}" in page and "adjusted" in page and "memory" in page
     assert "python benchmarks/bench_scale.py --size 64" in page
 
 

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -53,6 +54,41 @@ def reference_seconds(repeats: int = 5) -> float:
     a = torch.randn(1024, 1024, generator=generator)
     b = torch.randn(1024, 1024, generator=generator)
     return min(timed(lambda: a @ b) for _ in range(repeats))
+
+
+class LoadGauge:
+    """Times :data:`REFERENCE` every ``interval`` seconds in a background thread while a job runs (a gauge of how
+    fast the shared machine is meanwhile); ``median`` is the median timing, seconds.
+
+    Example:
+        >>> with LoadGauge() as gauge:
+        ...     run_job()
+        >>> gauge.median
+    """
+
+    def __init__(self, interval: float = 5.0) -> None:
+        self.interval = interval
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append(reference_seconds(repeats=1))
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> LoadGauge:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,11 @@ def _pgs_verdict(results: dict) -> list[str]:
         parts = dict(results["profile"])
         model, guidance = list(parts.values())[:2]
         operators = sorted(((s, name.strip()) for name, s in results["profile"][3:]), reverse=True)
+        expected = [f"{lat['model']} on {lat['device']}: {number(1 + guidance / lat['step_seconds']['unguided'], 3)}"
+                    for lat in results["latency"] if lat["device"] == "cpu"]
         lines += [
+            "", "Expected from the profile below (1 + guidance time / unguided step time), free of the timing noise of "
+            "few repeats: " + "; ".join(expected) + ".",
             "", f"Where the time goes: the guidance of one step costs {number(guidance * 1000, 0)} ms on this tile, "
             f"{number(guidance / model, 2)} of a default-model forward ({number(model * 1000, 0)} ms). It is a fixed "
             "cost per pixel and canonical band, independent of the model, so its share shrinks as the model grows "

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from anyband_xr import masks
+from anyband_xr.evaluation.speed import LoadGauge
 from anyband_xr.evaluation.throughput import build_scene, peak_rss_mib
 from anyband_xr.io.zarr import open_zarr
 from anyband_xr.scale import repair_zarr
@@ -27,7 +28,9 @@ BAND_LOSS = 0.3
 
 @dataclass(frozen=True)
 class TiledRun:
-    """One tiled job: scene side and bands, method and steps, workers, tiles, pixels, wall seconds, peaks (MiB)."""
+    """One tiled job: scene side and bands, method and steps, workers, tiles, pixels, wall seconds, peaks (MiB), and
+    the median seconds of the reference workload timed during the run (:class:`~anyband_xr.evaluation.speed.LoadGauge`).
+    """
 
     size: int
     bands: int
@@ -38,6 +41,7 @@ class TiledRun:
     pixels: int
     seconds: float
     peak_rss_mib: tuple[float, ...]
+    reference_seconds: float
 
     @property
     def pixels_per_second(self) -> float:
@@ -55,16 +59,17 @@ def tiled_run(
     device: str | None = None,
 ) -> TiledRun:
     """Repair ``source`` (30% of its bands missing) into ``target`` on a fresh LocalCluster; ``target`` is removed."""
-    like = open_zarr(source)
+    like = open_zarr(source, chunks=None)
     mask = masks.band_loss(like, BAND_LOSS, seed=0)
     shutil.rmtree(target, ignore_errors=True)
     with session(None, workers, method, device) as client:
-        summary = repair_zarr(source, target, mask=mask, method=method, steps=steps, tile=tile, overlap=overlap,
-                              device=device, scheduler=client, progress=False)
+        with LoadGauge() as gauge:
+            summary = repair_zarr(source, target, mask=mask, method=method, steps=steps, tile=tile, overlap=overlap,
+                                  device=device, scheduler=client, progress=False)
         peaks = tuple(client.run(peak_rss_mib).values())
     shutil.rmtree(target, ignore_errors=True)
     return TiledRun(like.sizes["y"], like.sizes["wavelength"], method, steps, workers, summary.tiles_total,
-                    summary.pixels, summary.seconds, peaks)
+                    summary.pixels, summary.seconds, peaks, gauge.median)
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,11 @@ class Scaling:
     def time_ratio(self) -> float:
         """Full-area seconds over 4x the quarter-area seconds: 1.0 is linear in area (goal: within 10%)."""
         return self.full.seconds / (4 * self.quarter.seconds)
+
+    @property
+    def adjusted_time_ratio(self) -> float:
+        """:attr:`time_ratio` with each run's seconds divided by its reference timing (the machine's load then)."""
+        return self.time_ratio * self.quarter.reference_seconds / self.full.reference_seconds
 
     @property
     def memory_ratio(self) -> float:
