@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from anyband_xr.evaluation.commands import add_benchmark_parser
+
 
 def _demo(args: argparse.Namespace) -> None:
     from anyband_xr import demo
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument("--device", help="torch device of the workers, e.g. cuda (default: CUDA when available)")
     repair.add_argument("--resume", action="store_true", help="continue a stopped job: repair only missing tiles")
     repair.set_defaults(func=_repair)
+    add_benchmark_parser(sub)
     return parser
 
 

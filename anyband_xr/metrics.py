@@ -1,7 +1,7 @@
 """Repair scores on DataArrays (numpy or dask): PSNR, SSIM, SAM, RMSE, ERGAS and index agreement.
 
 ``mask`` is boolean, True where a value was missing (and repaired), broadcastable to ``truth``; when given,
-PSNR, RMSE and ERGAS use only the masked values, SSIM and SAM only pixels with a missing value.
+PSNR, RMSE, ERGAS and SSIM (its per-value map) use only the masked values, SAM only pixels with a missing value.
 
 Example:
     >>> truth = anyband_xr.datasets.jasper_ridge()
@@ -147,15 +147,14 @@ def ssim(
     pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None = None, data_range: float | None = None
 ) -> float:
     """Structural similarity (Wang et al. 2004; Gaussian window σ = 1.5, K1 = 0.01, K2 = 0.03) per band over the
-    spatial dims y/x, averaged (with a mask: over pixels with a missing value); ``data_range`` defaults to
-    truth max − min over all values (data units). Unitless, 1 for identical data.
+    spatial dims y/x; the per-value SSIM map is averaged over all values (with a mask: over the masked values, the
+    window still seeing their observed neighbours); ``data_range`` defaults to truth max − min over all values (data units). Unitless, 1 for identical data.
 
     Example:
         >>> ssim(truth, truth)   # 1.0
     """
     pred, truth, mask = _pair(pred, truth, mask)
     dims = _spatial_dims(truth)
-    dim = spectral.spectral_dim(truth)
     peak = _data_range(truth, None) if data_range is None else float(data_range)
     c1, c2 = (SSIM_K1 * peak) ** 2, (SSIM_K2 * peak) ** 2
     pred, truth = pred.astype(np.float64), truth.astype(np.float64)
@@ -164,7 +163,7 @@ def ssim(
     var_t = _gaussian(truth * truth, dims) - mu_t**2
     cov = _gaussian(pred * truth, dims) - mu_p * mu_t
     index_map = ((2 * mu_p * mu_t + c1) * (2 * cov + c2)) / ((mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2))
-    return float(_selected(index_map, _pixel_mask(mask, dim)).mean())
+    return float(_selected(index_map, mask).mean())
 
 
 def _index_pair(

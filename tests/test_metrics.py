@@ -53,6 +53,7 @@ def test_masked_metrics_count_only_masked_values(truth):
     selected = truth.where(mask)
     peak = float(selected.max() - selected.min())
     assert metrics.psnr(pred, truth, mask) == pytest.approx(20 * np.log10(peak / 0.02), abs=0.01)
+    assert metrics.ssim(pred, truth, mask) < metrics.ssim(pred, truth) < 1.0  # observed bands (SSIM 1) left out
     corner = xr.zeros_like(truth, dtype=bool)
     corner[:, :10, :10] = True
     changed = truth.where(~corner, truth * 1.5)

@@ -18,7 +18,7 @@ from distributed import Client, LocalCluster
 from anyband_xr import datasets
 from anyband_xr.io.zarr import open_zarr, write_zarr
 from anyband_xr.repair import repair
-from anyband_xr.scale import repair_zarr
+from anyband_xr.scale import repair_zarr, zarr_job
 from anyband_xr.scale.layout import TileGrid
 from anyband_xr.scale.store import WRITES, tile_writes
 
@@ -147,6 +147,30 @@ def test_linear_job_with_nan_as_missing_equals_repair(stores, scene, mask, clien
     assert summary.tiles_total == 2 * 3
     expected = repair(scene.where(~mask), method="linear")
     np.testing.assert_array_equal(bits(open_zarr(out, "reflectance").values), bits(expected.values))
+
+
+def test_job_on_a_scheduler_address_reports_progress_dashboard_and_summary(stores, scene, mask, client, capsys):
+    out = stores / "address.zarr"
+    summary = repair_zarr(stores / "scene.zarr", out, method="linear", tile=48, overlap=8,
+                          scheduler=client.scheduler.address, progress=True)
+    printed = capsys.readouterr()
+    assert f"6 of 6 tiles to repair; dashboard {client.dashboard_link}" in printed.out
+    assert "anyband repair" in printed.err and "6/6" in printed.err  # the tqdm bar
+    assert summary.dashboard == client.dashboard_link and summary.pixels_per_second > 0
+    assert re.fullmatch(r"6 tiles repaired, 0 already done, 6 in all; 6144 pixels in [\d.]+ s \([\d,]+ pixels/s\)",
+                        str(summary))
+    expected = repair(scene.where(~mask), method="linear")
+    np.testing.assert_array_equal(bits(open_zarr(out, "reflectance").values), bits(expected.values))
+
+
+def test_bad_tiling_and_oversized_in_memory_masks_are_refused_clearly(stores, scene, client, monkeypatch):
+    with pytest.raises(ValueError, match="larger than twice the overlap"):
+        repair_zarr(stores / "scene.zarr", stores / "bad.zarr", tile=32, overlap=16, scheduler=client, progress=False)
+    monkeypatch.setattr(zarr_job, "MAX_MASK_BYTES", 1000)
+    with pytest.raises(ValueError, match="Write it to a Zarr store"):
+        repair_zarr(stores / "scene.zarr", stores / "bad.zarr", mask=xr.zeros_like(scene, dtype=bool), scheduler=client,
+                    progress=False)
+    assert not (stores / "bad.zarr").exists()
 
 
 def test_existing_job_needs_resume_and_the_same_settings(stores, reference, client):

@@ -44,7 +44,7 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     return (
         f"{platform.platform()}, {cpu}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
+        f"torch {torch.__version__} (torch threads: {torch.get_num_threads()}), {gpu}"
     )
 
 

@@ -57,10 +57,20 @@ def _source(path: str, variable: str | None) -> tuple[xr.DataArray, str, str]:
     return spectral.standardize(raw).transpose(dim, y, x), str(raw.name), dim
 
 
+#: Largest in-memory mask (bytes) a job accepts: it travels with every tile task; larger masks go in a Zarr store.
+MAX_MASK_BYTES = 64 * 2**20
+
+
 def _mask_source(source: str, mask: xr.DataArray | str | Path | None, mask_variable: str | None) -> MaskSource:
     if isinstance(mask, xr.DataArray):
         if mask_variable is not None:
             raise ValueError("pass either a mask DataArray or mask_variable, not both.")
+        if mask.nbytes > MAX_MASK_BYTES:
+            raise ValueError(
+                f"the mask DataArray holds {mask.nbytes / 2**20:.0f} MiB, and an in-memory mask is sent with every "
+                "tile task. Write it to a Zarr store (mask.to_dataset(name='missing').to_zarr('mask.zarr')) and pass "
+                "mask='mask.zarr', or pass a mask over the spectral dim only."
+            )
         return MaskSource(array=mask.load())
     if mask is not None:
         return MaskSource(store=str(mask), variable=mask_variable)
@@ -144,6 +154,11 @@ def repair_zarr(
         seed=0 if seed is None else int(seed), tile=int(tile), overlap=int(overlap), device=device,
         reflectance=_looks_like_reflectance(like),
     )
+    if region is None and settings.tile <= 2 * settings.overlap:
+        raise ValueError(
+            f"tile ({settings.tile}) must be larger than twice the overlap ({settings.overlap}): the write region is "
+            "the tile less the overlap on both sides. Pass a larger tile, a smaller overlap, or region=."
+        )
     size = int(region) if region is not None else settings.tile - 2 * settings.overlap
     halo = settings.overlap if method == "diffusion" else 0
     grid = TileGrid(like.shape[1], like.shape[2], size, halo)
