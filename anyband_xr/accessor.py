@@ -111,7 +111,7 @@ class AnyBandDataArrayAccessor:
     def repair(self, mask: xr.DataArray | None = None, **kwargs) -> xr.DataArray | xr.Dataset:
         """Fill missing values (``mask`` True, or NaN) with AnyBand-Diff or a classical baseline.
 
-        Keywords: ``guidance`` (PGS scale, 0 = off), ``steps`` (DDIM steps, 50), ``samples`` and ``return_std``
+        Keywords: ``guidance`` (PGS scale, 0 = off), ``steps`` (DDIM steps; default: those validated for the weights), ``samples`` and ``return_std``
         (posterior mean and per-value std), ``seed``, ``method`` (``"diffusion"``, ``"linear"``, ``"pchip"``,
         ``"gaussian"``), ``operators``, ``device``, ``tile``/``overlap`` (pixels). Observed values come back bit
         for bit; dims, coords, CRS and attrs are kept and provenance added. See ``anyband_xr.repair.repair``.

@@ -22,7 +22,7 @@ def run(
     fractions: tuple[float, ...] = (0.1, 0.3, 0.5),
     methods: tuple[str, ...] = DEMO_METHODS,
     seed: int = 0,
-    steps: int = 50,
+    steps: int | None = None,
     guidance: float = 1.0,
 ) -> list[dict[str, float | str]]:
     """Repair random whole-band loss on the held-out part of Jasper Ridge; print and return the scores."""

@@ -47,7 +47,7 @@ def generate(
     da: xr.DataArray,
     target: str | np.ndarray | list | xr.DataArray | None = None,
     guidance: float = 1.0,
-    steps: int = 50,
+    steps: int | None = None,
     samples: int = 1,
     seed: int | None = None,
     operators: list | tuple | None = None,
@@ -85,7 +85,7 @@ def generate(
     dim = spectral.spectral_dim(data)
     responses = observation_responses(data)
     settings = _repair.RepairSettings(
-        guidance=float(guidance), steps=int(steps), samples=int(samples), seed=0 if seed is None else int(seed),
+        guidance=float(guidance), steps=_repair.sampling_steps(weights) if steps is None else int(steps), samples=int(samples), seed=0 if seed is None else int(seed),
         eta=float(eta), operators=tuple(o for o in (operators or DEFAULT_OPERATORS) if isinstance(o, str)),
         grad=grad, tile=int(tile), overlap=int(overlap), device=device,
         weights=None if weights is None else str(weights), reflectance=_repair._looks_like_reflectance(data),

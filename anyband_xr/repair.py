@@ -16,7 +16,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from anyband_xr import __version__, baselines, spectral, srf, tiling
-from anyband_xr.model.weights import weights_hash
+from anyband_xr.model.weights import sampling_steps, weights_hash
 from anyband_xr.sampling.conditional import diffuse
 
 METHODS = ("diffusion", "linear", "pchip", "gaussian")
@@ -240,7 +240,7 @@ def repair(
     da: xr.DataArray,
     mask: xr.DataArray | np.ndarray | None = None,
     guidance: float = 1.0,
-    steps: int = 50,
+    steps: int | None = None,
     samples: int = 1,
     seed: int | None = None,
     method: str = "diffusion",
@@ -264,7 +264,7 @@ def repair(
             whole-band loss). NaN in ``da`` counts as missing too.
         guidance: PGS scale ``s`` (0 disables physics guidance; 1 is one full consistency step at the noisiest
             level, see ``docs/method.md``).
-        steps: number of DDIM steps (50 as in the paper; 10-20 for quick looks).
+        steps: number of DDIM steps; None: the number validated for the weights (``sampling_steps``).
         samples: number of posterior samples; the result is their mean (and std with ``return_std``).
         seed: random seed (default 0); the result is deterministic for a seed, whatever the chunking.
         method: ``"diffusion"`` (AnyBand-Diff), or the baselines ``"linear"``, ``"pchip"``, ``"gaussian"``
@@ -301,7 +301,7 @@ def repair(
     settings = RepairSettings(
         method=method,
         guidance=float(guidance),
-        steps=int(steps),
+        steps=sampling_steps(weights) if steps is None else int(steps),
         samples=int(samples),
         seed=0 if seed is None else int(seed),
         eta=float(eta),

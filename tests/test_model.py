@@ -14,7 +14,9 @@ from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model import bridge
 from anyband_xr.model.diffusion import LinearSchedule
 from anyband_xr.model.unet import MCDUNet, ModelConfig, count_parameters
-from anyband_xr.model.weights import default_weights, load_model, save_checkpoint, weights_hash
+from anyband_xr.model.weights import (
+    PAPER_STEPS, default_weights, load_model, sampling_steps, save_checkpoint, weights_hash,
+)
 
 
 def _linear_scene(n=2, b=30, h=5, w=4, seed=0):
@@ -105,6 +107,14 @@ def test_checkpoint_round_trip(tmp_path):
     for key, value in model.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value)
     assert len(weights_hash(stem)) == 64
+    assert sampling_steps(stem) == PAPER_STEPS
+
+
+def test_sampling_steps_come_from_the_weights_metadata(tmp_path):
+    model = MCDUNet(ModelConfig(base_channels=8, cam_channels=8, time_embed=16, channel_mults=(1, 2)))
+    stem = save_checkpoint(model, tmp_path / "m", extra={"sampling": {"steps": 3}})
+    assert sampling_steps(stem) == 3
+    assert sampling_steps() == json.loads(default_weights().with_suffix(".json").read_text())["sampling"]["steps"]
 
 
 def test_shipped_weights_load_and_give_finite_output():
@@ -113,7 +123,7 @@ def test_shipped_weights_load_and_give_finite_output():
     model = load_model()
     x = torch.randn(1, 211, 8, 8)
     with torch.no_grad():
-        eps = model(x, torch.tensor([500]), torch.rand_like(x), torch.rand_like(x))
+        eps = model(x, torch.tensor([500]), torch.rand(1, 3 * 211, 8, 8))
     assert torch.isfinite(eps).all()
 
 

@@ -11,11 +11,10 @@ import shlex
 import time
 from pathlib import Path
 
-#: Defaults of ``anyband benchmark quality``: 3 seeds, the paper's 50 DDIM steps, the whole held-out region (no
-#: crop), chosen so that the bundled-scene run stays well under 15 minutes on 2 CPU cores (quality.md gives each
-#: run's wall time).
+#: Defaults of ``anyband benchmark quality``: 3 seeds, the DDIM steps validated for the shipped weights, the whole
+#: held-out region (no crop), chosen so that the bundled-scene run stays well under 15 minutes on 2 CPU cores
+#: (quality.md gives each run's wall time).
 QUALITY_SEEDS = (0, 1, 2)
-QUALITY_STEPS = 50
 DEFAULT_OUT = "docs/benchmarks"
 
 
@@ -65,6 +64,9 @@ def run_quality(args: argparse.Namespace) -> None:
     from anyband_xr.grid import holdout_start
     from anyband_xr.repair import RepairSettings
 
+    from anyband_xr.model.weights import sampling_steps
+
+    args.steps = sampling_steps() if args.steps is None else args.steps
     settings = quality.QualitySettings(
         seeds=tuple(args.seeds), steps=args.steps, samples=args.samples, guidance=args.guidance,
         crop=tuple(args.crop) if args.crop else None,
@@ -72,7 +74,7 @@ def run_quality(args: argparse.Namespace) -> None:
     command = _command("quality", [
         *[("--scene", s) for s in args.scene], ("--out", args.out), ("--seeds", args.seeds), ("--steps", args.steps),
         ("--samples", args.samples), ("--guidance", args.guidance), ("--crop", args.crop),
-        ("--threads", args.threads), ("--readme", args.readme),
+        ("--threads", args.threads), *[("--readme", r) for r in args.readme or []],
     ])
     start = time.perf_counter()
     scenes = quality.load_scenes(args.scene)
@@ -95,8 +97,8 @@ def run_quality(args: argparse.Namespace) -> None:
     }
     lines = quality_report.document(rows, meta)
     paths = write_results(Path(args.out), "quality", lines, rows, meta)
-    if args.readme:
-        fill_readme(Path(args.readme), [
+    for readme in args.readme or []:
+        fill_readme(Path(readme), [
             "", f"Measured by `{command}` ({meta['provenance']}); full tables in `{Path(args.out) / 'quality.md'}`.",
             "", *quality_report.headline_table(rows), "",
         ])
@@ -148,13 +150,15 @@ def add_benchmark_parser(sub: argparse._SubParsersAction) -> None:
                          "(default: jasper_ridge)")
     quality.add_argument("--out", default=DEFAULT_OUT, help="folder for quality.md/.csv/.json (default: %(default)s)")
     quality.add_argument("--seeds", type=int, nargs="+", default=list(QUALITY_SEEDS), help="default: 0 1 2")
-    quality.add_argument("--steps", type=int, default=QUALITY_STEPS, help="DDIM steps (default: %(default)s)")
+    quality.add_argument("--steps", type=int, help="DDIM steps (default: those validated for the shipped weights)")
     quality.add_argument("--samples", type=int, default=1, help="posterior samples per repair (default: 1)")
     quality.add_argument("--guidance", type=float, default=1.0, help="PGS scale of the guided model (default: 1.0)")
     quality.add_argument("--crop", type=int, nargs=2, metavar=("ROWS", "COLUMNS"),
                          help="score only the top-left ROWS x COLUMNS of each held-out region (default: all of it)")
     quality.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
-    quality.add_argument("--readme", help="README file whose benchmark block gets the headline table")
+    quality.add_argument("--readme", action="append", default=None,
+                         help="Markdown file whose benchmark block gets the headline table; repeat for several "
+                         "(README.md, docs/model.md)")
     quality.set_defaults(func=run_quality)
     speed = kinds.add_parser(
         "speed", help="sampling latency, PGS overhead, spectral and tiled throughput",

@@ -47,7 +47,7 @@ class QualitySettings:
     """What a quality run does: seeds, sampler settings, crop of the held-out region and protocol conditions."""
 
     seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int = 50
+    steps: int | None = None
     samples: int = 1
     guidance: float = 1.0
     crop: tuple[int, int] | None = None

@@ -46,9 +46,28 @@ def save_checkpoint(model: MCDUNet, path: str | Path, config: dict | None = None
     return stem
 
 
+def metadata_path(path: str | Path | None = None) -> Path:
+    """The JSON file next to the weights ``path`` (default: the shipped weights)."""
+    return _stem(path).with_suffix(".json")
+
+
 def read_metadata(path: str | Path | None = None) -> dict:
     """The JSON record written next to the weights (model config, training config, provenance)."""
-    return json.loads(_stem(path).with_suffix(".json").read_text())
+    return json.loads(metadata_path(path).read_text())
+
+
+#: DDIM steps when the weights' metadata names none (the paper's 50).
+PAPER_STEPS = 50
+
+
+def sampling_steps(path: str | Path | None = None) -> int:
+    """DDIM steps validated for these weights (``sampling.steps`` of their metadata, written by
+    ``scripts/choose_steps.py`` from held-out scores), else :data:`PAPER_STEPS`.
+
+    Example:
+        >>> sampling_steps()   # steps the shipped default weights were validated at
+    """
+    return int(read_metadata(path).get("sampling", {}).get("steps", PAPER_STEPS))
 
 
 @lru_cache(maxsize=8)

@@ -14,7 +14,9 @@ from tqdm.auto import tqdm
 
 from anyband_xr import spectral
 from anyband_xr.io.zarr import open_zarr
-from anyband_xr.repair import METHODS, RepairSettings, _looks_like_reflectance, _provenance, spatial_layout
+from anyband_xr.repair import (
+    METHODS, RepairSettings, _looks_like_reflectance, _provenance, sampling_steps, spatial_layout,
+)
 from anyband_xr.scale import store
 from anyband_xr.scale.cluster import session
 from anyband_xr.scale.layout import TileGrid
@@ -100,7 +102,7 @@ def repair_zarr(
     mask: xr.DataArray | str | Path | None = None,
     mask_variable: str | None = None,
     guidance: float = 1.0,
-    steps: int = 50,
+    steps: int | None = None,
     samples: int = 1,
     seed: int | None = None,
     method: str = "diffusion",
@@ -150,7 +152,7 @@ def repair_zarr(
     source, target = str(source), str(target)
     like, name, dim = _source(source, variable)
     settings = RepairSettings(
-        method=method, guidance=float(guidance), steps=int(steps), samples=int(samples),
+        method=method, guidance=float(guidance), steps=sampling_steps() if steps is None else int(steps), samples=int(samples),
         seed=0 if seed is None else int(seed), tile=int(tile), overlap=int(overlap), device=device,
         reflectance=_looks_like_reflectance(like),
     )
