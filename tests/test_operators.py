@@ -8,6 +8,8 @@ from anyband_xr import datasets
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model import bridge
 from anyband_xr.physics import operators as ops
+from anyband_xr.repair import RepairSettings
+from anyband_xr.sampling.conditional import build_operators
 
 CANONICAL = torch.as_tensor(CANONICAL_NM, dtype=torch.float32)
 
@@ -54,6 +56,18 @@ def test_valid_reflectance_penalises_only_outside_range():
     outside[0, 1, 1, 1] = 1.3
     loss = op(outside)
     assert float(loss[0, 0, 0]) > 0 and float(loss[0, 1, 1]) > 0 and float(loss[0, 0, 1]) == 0
+
+
+def test_range_ceiling_follows_bright_observed_reflectance():
+    da, values, missing, spectrum = jasper_canonical()
+    bright = values * (1.5 / float(values.max()))
+    cond = bridge.make_condition(bright, da.wavelength.values, missing)
+    settings = RepairSettings(operators=("range",))
+    (op,) = build_operators(settings, bright, missing, da.wavelength.values, cond, None, torch.device("cpu"))
+    assert op.high == 1.5
+    assert float(op(bridge.from_model(torch.zeros_like(cond.interp), cond)).max()) == 0
+    (dim,) = build_operators(settings, values, missing, da.wavelength.values, cond, None, torch.device("cpu"))
+    assert dim.high == 1.0
 
 
 def test_rtm_operator_scores_vegetation_low_and_flows_gradients():

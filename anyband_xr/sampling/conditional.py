@@ -85,6 +85,14 @@ def diffuse(
     return np.stack([stacked.mean(axis=0), stacked.std(axis=0)])
 
 
+def reflectance_ceiling(values: torch.Tensor, observed: torch.Tensor) -> float:
+    """Upper end of the valid reflectance range for a tile: 1, or its brightest observed value where bright
+    surfaces (specular roofs, snow, sun glint) exceed 1, as they do in real scenes (the Houston crop reaches 1.6).
+    A fixed ceiling of 1 pulls their missing bands down by the whole excess."""
+    seen = values[observed]
+    return max(1.0, float(seen.max())) if seen.numel() else 1.0
+
+
 def build_operators(
     settings,
     values: torch.Tensor,
@@ -115,7 +123,7 @@ def build_operators(
         "sensor": lambda: ops.SensorConsistency(band_operator, band_target, observed, cond.scale),
         "ndvi": lambda: ops.NormalizedDifferenceTarget("ndvi", "N", "R", canonical, band_nm, values, observed),
         "ndwi": lambda: ops.NormalizedDifferenceTarget("ndwi", "G", "N", canonical, band_nm, values, observed),
-        "range": lambda: ops.ValidReflectance(cond.scale, high=1.0 if settings.reflectance else None),
+        "range": lambda: ops.ValidReflectance(cond.scale, high=reflectance_ceiling(values, observed) if settings.reflectance else None),
         "rtm": lambda: ops.RTMManifold(canonical, (canonical >= band_nm[0]) & (canonical <= band_nm[-1])),
     }
     unknown = [name for name in settings.operators if name not in factories]
