@@ -96,10 +96,8 @@ class ValidReflectance(PhysicalOperator):
         self.register_buffer("scale", scale)
 
     def forward(self, spectrum: torch.Tensor) -> torch.Tensor:
-        excess = torch.relu(self.low - spectrum)
-        if self.high is not None:
-            excess = excess + torch.relu(spectrum - self.high)
-        return ((excess / self.scale) ** 2).sum(dim=1)
+        excess = spectrum - spectrum.clamp(min=self.low, max=self.high)
+        return excess.pow(2).sum(dim=1) / self.scale[:, 0].pow(2)
 
 
 class RTMManifold(PhysicalOperator):
