@@ -149,3 +149,9 @@ def test_default_model_trains_end_to_end_on_the_bundled_scene(scene, tmp_path):
     assert start.config == trained.config
     for name, value in trained.state_dict().items():
         torch.testing.assert_close(start.state_dict()[name], value)
+
+    resumed = json.loads(train({**config, "steps": 40}, scenes={"jasper": scene}).with_suffix(".json").read_text())
+    assert resumed["step"] == 40 and len(resumed["history"]) == 4
+    minutes = [entry["minutes"] for entry in resumed["history"]]
+    assert minutes == sorted(minutes) and resumed["minutes"] >= record["minutes"]  # time adds up across resumes
+

@@ -226,7 +226,9 @@ def train(
     prior_path = Path(str(cfg["output"]) + ".prior.safetensors")
     prior_path.parent.mkdir(parents=True, exist_ok=True)
     save_file({"S": prior, "support": support}, str(prior_path))
-    start, last_save = time.time(), time.time()
+    last_save = time.time()
+    start = last_save - 60.0 * (history[-1]["minutes"] if history else 0.0)  # minutes count across resumes
+    run_start = last_save
     running = {"loss": 0.0, "mse": 0.0, "mspl": 0.0, "n": 0}
 
     def checkpoint() -> None:
@@ -272,7 +274,7 @@ def train(
             history.append(entry)
             bar.set_postfix(loss=f"{entry['loss']:.4f}")
             running = {"loss": 0.0, "mse": 0.0, "mspl": 0.0, "n": 0}
-        out_of_time = cfg["max_minutes"] is not None and time.time() - start > 60.0 * cfg["max_minutes"]
+        out_of_time = cfg["max_minutes"] is not None and time.time() - run_start > 60.0 * cfg["max_minutes"]
         if rank == 0 and (time.time() - last_save > 60.0 * cfg["checkpoint_minutes"] or step >= steps or out_of_time):
             checkpoint()
             last_save = time.time()
