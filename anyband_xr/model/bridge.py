@@ -80,7 +80,7 @@ def _pchip_edge(h0: torch.Tensor, h1: torch.Tensor, m0: torch.Tensor, m1: torch.
 def _pchip_derivatives(
     values: torch.Tensor, wl: torch.Tensor, observed: torch.Tensor, prev_obs: torch.Tensor, next_obs: torch.Tensor
 ) -> torch.Tensor:
-    """PCHIP derivatives (N, B, H, W) at every observed band of every pixel (Fritsch-Carlson, SciPy's end rule).
+    """PCHIP derivatives (P, B) at every observed band of every pixel (Fritsch-Carlson, SciPy's end rule).
 
     Each pixel has its own set of observed bands: the neighbours of band ``i`` are the previous and next observed
     bands (``prev_obs``/``next_obs`` shifted by one), and for the end points the one after (before) those.
@@ -96,7 +96,7 @@ def _pchip_derivatives(
     nn = torch.gather(after, 1, n).clamp(0, b - 1)
     has_pp = has_before & (torch.gather(before, 1, p) >= 0)
     has_nn = has_after & (torch.gather(after, 1, n) < b)
-    x = wl.to(values.dtype).view(1, b, 1, 1).expand_as(values)
+    x = wl.to(values.dtype).view(1, b).expand_as(values)
 
     def at(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.gather(x, 1, index), torch.gather(values, 1, index)
@@ -117,6 +117,12 @@ def _pchip_derivatives(
     return torch.where(observed, d, torch.zeros_like(d))
 
 
+def _pixels_by_band(images: torch.Tensor) -> torch.Tensor:
+    """(N, B, H, W) -> (N*H*W, B), each pixel's spectrum contiguous: gathers and scans along the spectral axis run
+    several times faster on this layout than across image planes."""
+    return images.permute(0, 2, 3, 1).reshape(-1, images.shape[1])
+
+
 def _interpolants(
     values: torch.Tensor,
     wavelength_nm: torch.Tensor | np.ndarray,
@@ -132,25 +138,25 @@ def _interpolants(
         raise ValueError(f"wavelength_nm has shape {tuple(wl.shape)}, expected ({b},) to match values {tuple(values.shape)}.")
     if b > 1 and bool((wl[1:] <= wl[:-1]).any()):
         raise ValueError("wavelength_nm must be strictly ascending; sort the bands first (anyband_xr.spectral.standardize).")
-    observed = ~missing.to(torch.bool)
-    values = torch.where(observed, values, torch.zeros((), dtype=values.dtype, device=values.device))
-    index = torch.arange(b, device=values.device).view(1, b, 1, 1)
+    k = target.numel()
+    observed = _pixels_by_band(~missing.to(torch.bool).expand_as(values))
+    values = torch.where(observed, _pixels_by_band(values), torch.zeros((), dtype=values.dtype, device=values.device))
+    index = torch.arange(b, device=values.device).view(1, b)
     prev_obs = torch.where(observed, index, -1).cummax(dim=1).values
     next_obs = b - 1 - torch.where(observed, b - 1 - index, -1).flip(1).cummax(dim=1).values.flip(1)
-    k = target.numel()
     at_or_left = torch.searchsorted(wl, target, right=True) - 1
     at_or_right = torch.searchsorted(wl, target, right=False)
-    shape = (n, k, h, w)
-    left = torch.gather(prev_obs, 1, at_or_left.clamp(0, b - 1).view(1, k, 1, 1).expand(shape))
-    left = torch.where((at_or_left >= 0).view(1, k, 1, 1), left, -1)
-    right = torch.gather(next_obs, 1, at_or_right.clamp(0, b - 1).view(1, k, 1, 1).expand(shape))
-    right = torch.where((at_or_right < b).view(1, k, 1, 1), right, b)
+    shape = (values.shape[0], k)
+    left = torch.gather(prev_obs, 1, at_or_left.clamp(0, b - 1).view(1, k).expand(shape))
+    left = torch.where((at_or_left >= 0).view(1, k), left, -1)
+    right = torch.gather(next_obs, 1, at_or_right.clamp(0, b - 1).view(1, k).expand(shape))
+    right = torch.where((at_or_right < b).view(1, k), right, b)
     has_left, has_right = left >= 0, right < b
     left_c, right_c = left.clamp(0, b - 1), right.clamp(0, b - 1)
     v_left = torch.gather(values, 1, left_c)
     v_right = torch.gather(values, 1, right_c)
     wl_left, wl_right = wl[left_c], wl[right_c]
-    t = target.view(1, k, 1, 1)
+    t = target.view(1, k)
     span = (wl_right - wl_left).clamp_min(1e-12)
     frac = ((t - wl_left) / span).clamp(0.0, 1.0).to(values.dtype)
     both = has_left & has_right
@@ -177,7 +183,11 @@ def _interpolants(
     d_left = torch.where(has_left, t - wl_left, far)
     d_right = torch.where(has_right, wl_right - t, far)
     distance = torch.minimum(d_left, d_right).clamp_max(NO_OBSERVATION_NM).to(values.dtype)
-    return linear, cubic, distance
+
+    def image(spectra: torch.Tensor) -> torch.Tensor:
+        return spectra.view(n, h, w, k).permute(0, 3, 1, 2).contiguous()
+
+    return image(linear), None if cubic is None else image(cubic), image(distance)
 
 
 def interpolate_observed(
