@@ -135,8 +135,12 @@ def test_pchip_matches_scipy_for_every_pixel():
         values = rng.random((1, b, 3, 4))
         if trial % 3 == 0:
             values = np.cumsum(values, axis=1)
-        missing = rng.random((1, b, 3, 4)) < 0.5
-        missing[0, :, 0, 0] = False
+        if trial % 2:  # every pixel has its own band set
+            missing = rng.random((1, b, 3, 4)) < 0.5
+            missing[0, :, 0, 0] = False
+        else:  # whole bands lost: one band set shared by all pixels
+            missing = np.broadcast_to(rng.random((1, b, 1, 1)) < 0.5, (1, b, 3, 4)).copy()
+            missing[0, rng.integers(b)] = False
         target = np.sort(rng.uniform(300, 2600, 50))
         out, _ = bridge.interpolate_observed(torch.from_numpy(values), wl, torch.from_numpy(missing), target, "pchip")
         for y, x in np.ndindex(3, 4):

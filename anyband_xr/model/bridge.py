@@ -84,6 +84,7 @@ def _pchip_derivatives(
 
     Each pixel has its own set of observed bands: the neighbours of band ``i`` are the previous and next observed
     bands (``prev_obs``/``next_obs`` shifted by one), and for the end points the one after (before) those.
+    ``observed``, ``prev_obs`` and ``next_obs`` have one row per pixel, or a single row all pixels share.
     """
     b = values.shape[1]
     fill_prev = torch.full_like(prev_obs[:, :1], -1)
@@ -96,10 +97,10 @@ def _pchip_derivatives(
     nn = torch.gather(after, 1, n).clamp(0, b - 1)
     has_pp = has_before & (torch.gather(before, 1, p) >= 0)
     has_nn = has_after & (torch.gather(after, 1, n) < b)
-    x = wl.to(values.dtype).view(1, b).expand_as(values)
+    x = wl.to(values.dtype).view(1, b)
 
     def at(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.gather(x, 1, index), torch.gather(values, 1, index)
+        return x[0, index], _take(values, index)
 
     (x_p, y_p), (x_n, y_n), (x_pp, y_pp), (x_nn, y_nn) = at(p), at(n), at(pp), at(nn)
     tiny = torch.finfo(values.dtype).tiny
@@ -115,6 +116,11 @@ def _pchip_derivatives(
     last = torch.where(has_pp, _pchip_edge(h_prev, h_pp, m_prev, m_pp), m_prev)
     d = torch.where(has_before & has_after, interior, torch.where(has_after, first, torch.where(has_before, last, 0.0)))
     return torch.where(observed, d, torch.zeros_like(d))
+
+
+def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``values`` (P, B) at per-pixel band indices ``index`` (P, J), or at indices (1, J) all pixels share."""
+    return torch.gather(values, 1, index.expand(values.shape[0], -1))
 
 
 def _pixels_by_band(images: torch.Tensor) -> torch.Tensor:
@@ -140,21 +146,22 @@ def _interpolants(
         raise ValueError("wavelength_nm must be strictly ascending; sort the bands first (anyband_xr.spectral.standardize).")
     k = target.numel()
     observed = _pixels_by_band(~missing.to(torch.bool).expand_as(values))
+    if bool((observed == observed[:1]).all()):
+        observed = observed[:1]  # one band set for all pixels: the index arithmetic below runs on one row
     values = torch.where(observed, _pixels_by_band(values), torch.zeros((), dtype=values.dtype, device=values.device))
     index = torch.arange(b, device=values.device).view(1, b)
     prev_obs = torch.where(observed, index, -1).cummax(dim=1).values
     next_obs = b - 1 - torch.where(observed, b - 1 - index, -1).flip(1).cummax(dim=1).values.flip(1)
     at_or_left = torch.searchsorted(wl, target, right=True) - 1
     at_or_right = torch.searchsorted(wl, target, right=False)
-    shape = (values.shape[0], k)
+    shape = (observed.shape[0], k)
     left = torch.gather(prev_obs, 1, at_or_left.clamp(0, b - 1).view(1, k).expand(shape))
     left = torch.where((at_or_left >= 0).view(1, k), left, -1)
     right = torch.gather(next_obs, 1, at_or_right.clamp(0, b - 1).view(1, k).expand(shape))
     right = torch.where((at_or_right < b).view(1, k), right, b)
     has_left, has_right = left >= 0, right < b
     left_c, right_c = left.clamp(0, b - 1), right.clamp(0, b - 1)
-    v_left = torch.gather(values, 1, left_c)
-    v_right = torch.gather(values, 1, right_c)
+    v_left, v_right = _take(values, left_c), _take(values, right_c)
     wl_left, wl_right = wl[left_c], wl[right_c]
     t = target.view(1, k)
     span = (wl_right - wl_left).clamp_min(1e-12)
@@ -170,7 +177,7 @@ def _interpolants(
     cubic = None
     if pchip:
         slopes = _pchip_derivatives(values, wl, observed, prev_obs, next_obs)
-        d_left, d_right = torch.gather(slopes, 1, left_c), torch.gather(slopes, 1, right_c)
+        d_left, d_right = _take(slopes, left_c), _take(slopes, right_c)
         width = span.to(values.dtype)
         s2, s3 = frac * frac, frac * frac * frac
         cubic = finish(
@@ -185,7 +192,7 @@ def _interpolants(
     distance = torch.minimum(d_left, d_right).clamp_max(NO_OBSERVATION_NM).to(values.dtype)
 
     def image(spectra: torch.Tensor) -> torch.Tensor:
-        return spectra.view(n, h, w, k).permute(0, 3, 1, 2).contiguous()
+        return spectra.expand(n * h * w, k).reshape(n, h, w, k).permute(0, 3, 1, 2).contiguous()
 
     return image(linear), None if cubic is None else image(cubic), image(distance)
 
