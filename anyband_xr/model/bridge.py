@@ -246,7 +246,7 @@ def to_model(x_canonical: torch.Tensor, cond: Condition) -> torch.Tensor:
 
 def from_model(r: torch.Tensor, cond: Condition) -> torch.Tensor:
     """Canonical spectrum in data units from a residual: ``interp + r * scale / GAIN`` (N, K, H, W)."""
-    return cond.interp + r * cond.scale / GAIN
+    return torch.addcmul(cond.interp, r, cond.scale / GAIN)
 
 
 def canonical_to_grid(target_nm: torch.Tensor | np.ndarray, like: torch.Tensor | None = None) -> torch.Tensor:

@@ -13,6 +13,32 @@ from torch import nn
 from anyband_xr.physics.indices import band_weights
 
 
+class _SquaredDistance(torch.autograd.Function):
+    """``sum over dim 1 of (weight * (x - point))**2`` with ``point`` held constant; see ``squared_distance``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, point: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        scaled = (x - point).mul_(weight)
+        ctx.save_for_backward(scaled, weight)
+        return torch.linalg.vecdot(scaled, scaled, dim=1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        scaled, weight = ctx.saved_tensors
+        return scaled * (weight * (2 * grad.unsqueeze(1))), None, None
+
+
+def squared_distance(x: torch.Tensor, point: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per-pixel ``sum_k (weight * (x - point))**2`` over dim 1 of (N, K, H, W) ``x``, differentiable in ``x``.
+
+    ``point`` and ``weight`` broadcast against ``x`` and are constants: a fixed target, or the projection of ``x``
+    onto a convex set (``x.detach().clamp(...)``), whose squared distance has the same gradient ``2 (x - P(x))``.
+    The gradient is formed in one pass instead of autograd's chain of elementwise backward passes: the guidance
+    evaluates it at every DDIM step over every pixel and wavelength.
+    """
+    return _SquaredDistance.apply(x, point, weight)
+
+
 class PhysicalOperator(nn.Module):
     """Base class: ``forward(spectrum (N, K, H, W)) -> loss map (N, H, W)``."""
 
@@ -32,12 +58,11 @@ class SensorConsistency(PhysicalOperator):
         super().__init__()
         self.register_buffer("operator", operator)
         self.register_buffer("target", target)
-        self.register_buffer("observed", observed.to(target.dtype))
-        self.register_buffer("scale", scale)
+        self.register_buffer("weight", observed.to(target.dtype) / scale)
 
     def forward(self, spectrum: torch.Tensor) -> torch.Tensor:
         predicted = torch.einsum("bk,nkhw->nbhw", self.operator, spectrum)
-        return (self.observed * ((predicted - self.target) / self.scale) ** 2).sum(dim=1)
+        return squared_distance(predicted, self.target, self.weight)
 
 
 class NormalizedDifferenceTarget(PhysicalOperator):
@@ -62,8 +87,7 @@ class NormalizedDifferenceTarget(PhysicalOperator):
         super().__init__()
         self.name = name
         self.eps = eps
-        self.register_buffer("w_first", band_weights(canonical_nm, first))
-        self.register_buffer("w_second", band_weights(canonical_nm, second))
+        self.register_buffer("weights", torch.stack([band_weights(canonical_nm, first), band_weights(canonical_nm, second)]))
         target_a, has_a = self._observed_mean(band_nm, first, values, observed)
         target_b, has_b = self._observed_mean(band_nm, second, values, observed)
         self.register_buffer("target", self._index(target_a, target_b))
@@ -80,8 +104,7 @@ class NormalizedDifferenceTarget(PhysicalOperator):
         return (a - b + self.eps) / (a + b + self.eps)
 
     def forward(self, spectrum: torch.Tensor) -> torch.Tensor:
-        a = torch.einsum("k,nkhw->nhw", self.w_first, spectrum)
-        b = torch.einsum("k,nkhw->nhw", self.w_second, spectrum)
+        a, b = torch.einsum("ck,nkhw->cnhw", self.weights, spectrum)
         return self.available * (self._index(a, b) - self.target) ** 2
 
 
@@ -96,8 +119,7 @@ class ValidReflectance(PhysicalOperator):
         self.register_buffer("scale", scale)
 
     def forward(self, spectrum: torch.Tensor) -> torch.Tensor:
-        excess = spectrum - spectrum.clamp(min=self.low, max=self.high)
-        return excess.pow(2).sum(dim=1) / self.scale[:, 0].pow(2)
+        return squared_distance(spectrum, spectrum.detach().clamp(min=self.low, max=self.high), 1.0 / self.scale)
 
 
 class RTMManifold(PhysicalOperator):

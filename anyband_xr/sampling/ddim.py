@@ -53,8 +53,12 @@ def _guidance_step(loss_map: torch.Tensor, grad_x0: torch.Tensor, direction: tor
     for another direction (the gradient through the network) the size uses its projection on ``grad_x0`` and is
     never negative, so a step never climbs the loss to first order.
     """
-    along = (grad_x0 * direction).sum(dim=1)
-    size = 2.0 * loss_map * along / (grad_x0.pow(2).sum(dim=1) * direction.pow(2).sum(dim=1) + _TINY)
+    grad_norm2 = torch.linalg.vecdot(grad_x0, grad_x0, dim=1)
+    if direction is grad_x0:
+        along, direction_norm2 = grad_norm2, grad_norm2
+    else:
+        along, direction_norm2 = torch.linalg.vecdot(grad_x0, direction, dim=1), torch.linalg.vecdot(direction, direction, dim=1)
+    size = 2.0 * loss_map * along / (grad_norm2 * direction_norm2 + _TINY)
     return direction * size.clamp_min(0.0).unsqueeze(1)
 
 
