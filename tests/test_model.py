@@ -141,12 +141,14 @@ def test_pchip_matches_scipy_for_every_pixel():
         else:  # whole bands lost: one band set shared by all pixels
             missing = np.broadcast_to(rng.random((1, b, 1, 1)) < 0.5, (1, b, 3, 4)).copy()
             missing[0, rng.integers(b)] = False
+            missing[0, :, 2, trial % 4] = True  # and an empty pixel (a nodata border)
         target = np.sort(rng.uniform(300, 2600, 50))
         out, _ = bridge.interpolate_observed(torch.from_numpy(values), wl, torch.from_numpy(missing), target, "pchip")
         for y, x in np.ndindex(3, 4):
             observed = ~missing[0, :, y, x]
             xs, ys = wl[observed], values[0, observed, y, x]
             if xs.size == 0:
+                assert (out[0, :, y, x] == 0).all()
                 continue
             expected = np.full(target.size, ys[0]) if xs.size == 1 else PchipInterpolator(xs, ys)(np.clip(target, xs[0], xs[-1]))
             np.testing.assert_allclose(out[0, :, y, x].numpy(), expected, rtol=1e-10, atol=1e-12)

@@ -146,9 +146,13 @@ def _interpolants(
         raise ValueError("wavelength_nm must be strictly ascending; sort the bands first (anyband_xr.spectral.standardize).")
     k = target.numel()
     observed = _pixels_by_band(~missing.to(torch.bool).expand_as(values))
-    if bool((observed == observed[:1]).all()):
-        observed = observed[:1]  # one band set for all pixels: the index arithmetic below runs on one row
     values = torch.where(observed, _pixels_by_band(values), torch.zeros((), dtype=values.dtype, device=values.device))
+    empty = ~observed.any(dim=1, keepdim=True)
+    band_set = observed[~empty[:, 0]][:1]
+    if band_set.numel() and bool(((observed == band_set) | empty).all()):
+        # One band set for every pixel that has any (whole-band loss, multispectral input; empty pixels, e.g. nodata
+        # borders, hold zeros and interpolate to zero through it): the index arithmetic below runs on one row.
+        observed = band_set
     index = torch.arange(b, device=values.device).view(1, b)
     prev_obs = torch.where(observed, index, -1).cummax(dim=1).values
     next_obs = b - 1 - torch.where(observed, b - 1 - index, -1).flip(1).cummax(dim=1).values.flip(1)
@@ -190,6 +194,7 @@ def _interpolants(
     d_left = torch.where(has_left, t - wl_left, far)
     d_right = torch.where(has_right, wl_right - t, far)
     distance = torch.minimum(d_left, d_right).clamp_max(NO_OBSERVATION_NM).to(values.dtype)
+    distance = torch.where(empty, NO_OBSERVATION_NM, distance)
 
     def image(spectra: torch.Tensor) -> torch.Tensor:
         return spectra.expand(n * h * w, k).reshape(n, h, w, k).permute(0, 3, 1, 2).contiguous()
