@@ -111,7 +111,7 @@ def build_operators(
     if settings.guidance <= 0:
         return []
     canonical = torch.as_tensor(CANONICAL_NM, dtype=torch.float32, device=device)
-    band_nm = torch.as_tensor(wavelength_nm, dtype=torch.float32, device=device)
+    band_nm = torch.as_tensor(np.array(wavelength_nm, dtype=np.float32), device=device)
     observed = ~missing
     if responses is None:
         band_operator = bridge.canonical_to_grid(wavelength_nm, like=values)
