@@ -60,11 +60,11 @@ def test_speed_command_times_both_models_and_writes_every_section(tmp_path, monk
         assert f"**{lat['pgs_ratio']:.3f}**" in page
     assert "operator 'sensor'" in page and "per tile, once: conditioning" in page and reported.MARK in page
     assert "Skipped (`--spectral-size 0`)" in page and "Skipped (`--tiled-size 0`)" in page
-    results["spectral"] = [{"job": "read", "seconds": 2.0, "ratio_to_read": 1.0, "peak_rss_mib": 300.0}]
+    results["spectral"] = [{"job": "read", "seconds": 2.0, "ratio_to_read": 1.0, "peak_rss_mib": 300.0, "runs": 3}]
     results["tiled"] = [{"method": "diffusion", "steps": 1, "workers": 2, "tiles": 9, "seconds": 4.0,
                          "pixels_per_second": 65536.0, "peak_rss_mib": [512.0, 640.0]}]
     filled = "\n".join(speed_report.document(results, {k: "x" for k in ("command", "machine", "provenance", "wall")}))
-    assert "| read | 2.0 | **1.00** | 300 |" in filled and "| diffusion | 1 | 2 | 9 | 4.0 | **65536** | 512, 640 |" in filled
+    assert "| read | 2.0 | **1.00** | 300 |" in filled and "Each job 3 times in alternating order" in filled and "| diffusion | 1 | 2 | 9 | 4.0 | **65536** | 512, 640 |" in filled
     assert ("GPU: skipped" in page) == (results["gpu"] is None)
     assert "anyband benchmark speed --out" in page and "--tiled-size 0" in page
 
@@ -80,8 +80,9 @@ def test_scale_benchmark_script_reports_scaling_and_memory(tmp_path):
 
 
 def test_spectral_benchmark_script_writes_ratios_to_plain_read(tmp_path):
-    _script("benchmarks/bench_spectral.py", "--size", "32", "--bands", "10", "--store", str(tmp_path / "s.zarr"),
-            "--out", str(tmp_path))
+    _script("benchmarks/bench_spectral.py", "--size", "32", "--bands", "10", "--repeats", "2", "--store",
+            str(tmp_path / "s.zarr"), "--out", str(tmp_path))
     rows = json.loads((tmp_path / "spectral.json").read_text())["rows"]
     assert [r["job"] for r in rows] == ["read", "simulate", "index"] and rows[0]["ratio_to_read"] == 1.0
+    assert all(r["runs"] == 2 for r in rows)
     assert f"| simulate | {rows[1]['seconds']:.1f} | {rows[1]['ratio_to_read']:.2f} |" in (tmp_path / "spectral.md").read_text()

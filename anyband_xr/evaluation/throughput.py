@@ -2,7 +2,7 @@
 
 The scene is the bundled Jasper Ridge cube tiled out to ``size`` x ``size`` pixels and resampled to ``bands``
 wavelengths. Each job runs in a fresh process, so its peak memory is that process's max RSS; times are reported as
-ratios against the plain read of the same run (shared machines are noisy).
+ratios against the plain read of the same run, medians of alternating repeats (shared machines are noisy).
 
 Example:
     >>> build_scene(Path("/tmp/scene.zarr"), size=512, bands=200)
@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import resource
 import shutil
+import statistics
 import time
 from pathlib import Path
 
@@ -96,8 +97,17 @@ def run_job(kind: str, store: Path) -> dict:
     return result
 
 
-def spectral_throughput(store: Path) -> list[dict]:
-    """Every job of :data:`JOBS` on ``store``, each with ``ratio_to_read`` (its seconds / the plain read's)."""
-    results = [run_job(kind, store) for kind in JOBS]
+def spectral_throughput(store: Path, repeats: int = 3) -> list[dict]:
+    """Every job of :data:`JOBS` on ``store``, each run ``repeats`` times, in alternating order (read, simulate, index,
+    then the reverse ...) so that drift and page-cache warm-up do not favour one job: per job the median seconds,
+    the largest peak RSS (MiB), ``runs`` and ``ratio_to_read`` (its median / the plain read's)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}.")
+    runs: dict[str, list[dict]] = {kind: [] for kind in JOBS}
+    for repeat in range(repeats):
+        for kind in JOBS if repeat % 2 == 0 else JOBS[::-1]:
+            runs[kind].append(run_job(kind, store))
+    results = [{"job": kind, "seconds": statistics.median(r["seconds"] for r in runs[kind]),
+                "peak_rss_mib": max(r["peak_rss_mib"] for r in runs[kind]), "runs": repeats} for kind in JOBS]
     read = results[0]["seconds"]
     return [{**r, "ratio_to_read": r["seconds"] / read} for r in results]
