@@ -22,6 +22,18 @@ def jasper_canonical(crop=8):
     return da, values, missing, spectrum
 
 
+def test_squared_distance_gradient_matches_autograd():
+    x = torch.rand(2, 5, 3, 4, dtype=torch.float64) * 1.4 - 0.2
+    point, weight = torch.rand(2, 5, 3, 4, dtype=torch.float64), torch.rand(2, 5, 3, 4, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda v: ops.squared_distance(v, point, weight), (x.requires_grad_(),))
+    scale = torch.full((2, 1, 1, 1), 0.5, dtype=torch.float64)
+    fused = x.detach().requires_grad_()
+    ops.squared_distance(fused, fused.detach().clamp(0.0, 1.0), 1.0 / scale).sum().backward()
+    plain = x.detach().requires_grad_()
+    ((plain - plain.clamp(0.0, 1.0)) / scale).pow(2).sum().backward()
+    torch.testing.assert_close(fused.grad, plain.grad)
+
+
 def test_sensor_consistency_zero_when_consistent_and_differentiable():
     da, values, missing, spectrum = jasper_canonical()
     operator = bridge.canonical_to_grid(da.wavelength.values)
