@@ -148,8 +148,9 @@ def _interpolants(
     observed = _pixels_by_band(~missing.to(torch.bool).expand_as(values))
     values = torch.where(observed, _pixels_by_band(values), torch.zeros((), dtype=values.dtype, device=values.device))
     empty = ~observed.any(dim=1, keepdim=True)
-    band_set = observed[~empty[:, 0]][:1]
-    if band_set.numel() and bool(((observed == band_set) | empty).all()):
+    first = int(torch.argmax((~empty).to(torch.uint8)))  # first pixel with an observation (0 if none has one)
+    band_set = observed[first : first + 1]
+    if bool(((observed == band_set) | empty).all()):
         # One band set for every pixel that has any (whole-band loss, multispectral input; empty pixels, e.g. nodata
         # borders, hold zeros and interpolate to zero through it): the index arithmetic below runs on one row.
         observed = band_set
