@@ -6,21 +6,18 @@ sharing one missing pattern are solved together, so whole-band loss costs one so
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 from scipy.interpolate import interp1d
 
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model.bridge import interpolate_observed
+from anyband_xr.model.prior import GaussianPrior, load_gaussian_prior
 
 INTERPOLATION_METHODS = ("linear", "pchip")
-PRIOR_FILE = "gaussian_prior.safetensors"
 
 
 def _patterns(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,26 +60,6 @@ def interpolate(
     return interp[0, :, :, 0].numpy()
 
 
-def linear_operator(source_nm: np.ndarray, target_nm: np.ndarray) -> np.ndarray:
-    """Matrix (len(target_nm), len(source_nm)) of linear interpolation with flat extrapolation."""
-    eye = np.eye(source_nm.size)
-    return interp1d(source_nm, eye, axis=0, bounds_error=False, fill_value=(eye[0], eye[-1]))(target_nm)
-
-
-@dataclass(frozen=True)
-class GaussianPrior:
-    """Mean and covariance of brightness-normalised spectra (each divided by its mean) on the canonical grid."""
-
-    wavelength_nm: np.ndarray
-    mean: np.ndarray
-    cov: np.ndarray
-
-    def on_grid(self, wavelength_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean (B,) and covariance (B, B) linearly resampled onto ``wavelength_nm``."""
-        op = linear_operator(self.wavelength_nm, wavelength_nm)
-        return op @ self.mean, op @ self.cov @ op.T
-
-
 def fit_gaussian_prior(spectra: list[tuple[np.ndarray, np.ndarray]], shrinkage: float = 1e-4) -> GaussianPrior:
     """Fit the prior from ``(values (B, P), wavelength_nm (B,))`` pairs of real scenes.
 
@@ -118,14 +95,6 @@ def fit_gaussian_prior(spectra: list[tuple[np.ndarray, np.ndarray]], shrinkage: 
 def save_gaussian_prior(prior: GaussianPrior, path: str | Path) -> None:
     """Write the prior as safetensors."""
     save_file({"wavelength_nm": prior.wavelength_nm, "mean": prior.mean, "cov": prior.cov}, str(path))
-
-
-@lru_cache(maxsize=1)
-def load_gaussian_prior() -> GaussianPrior:
-    """The shipped prior fitted on the real training scenes (``scripts/fit_gaussian_prior.py``)."""
-    with resources.as_file(resources.files("anyband_xr") / "data" / PRIOR_FILE) as path:
-        tensors = load_file(str(path))
-    return GaussianPrior(tensors["wavelength_nm"], tensors["mean"], tensors["cov"])
 
 
 def gaussian_conditional_mean(

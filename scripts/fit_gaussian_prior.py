@@ -15,8 +15,9 @@ import numpy as np
 
 from anyband_xr import baselines, datasets
 from anyband_xr.grid import holdout_start
+from anyband_xr.model.prior import PRIOR_FILE
 
-OUT = Path(__file__).resolve().parents[1] / "anyband_xr" / "data" / baselines.PRIOR_FILE
+OUT = Path(__file__).resolve().parents[1] / "anyband_xr" / "data" / PRIOR_FILE
 
 
 def main() -> None:

@@ -58,8 +58,8 @@ def test_condition_round_trip_and_to_grid():
     cond = bridge.make_condition(values, wl, missing)
     x = cond.interp + 0.01 * torch.randn_like(cond.interp)
     torch.testing.assert_close(bridge.from_model(bridge.to_model(x, cond), cond), x, rtol=1e-5, atol=1e-6)
-    c, m, d = cond.tensor().split(CANONICAL_NM.size, dim=1)
-    assert c.shape == m.shape == d.shape == cond.interp.shape and cond.scale.shape == (2, 1, 1, 1)
+    c, m, d, g = cond.tensor().split(CANONICAL_NM.size, dim=1)
+    assert c.shape == m.shape == d.shape == g.shape == cond.interp.shape and cond.scale.shape == (2, 1, 1, 1)
     assert ((m >= 0) & (m <= 1)).all()
     own = bridge.to_grid(torch.zeros_like(x), cond, values, wl, missing, wl)
     torch.testing.assert_close(own[~missing], values[~missing])
@@ -73,7 +73,7 @@ def test_default_forward_shape_and_zero_initial_residual():
     model = MCDUNet(ModelConfig.default()).eval()
     x = torch.randn(2, 211, 16, 24)
     t = torch.tensor([10, 900])
-    context = torch.rand(2, 3 * 211, 16, 24)
+    context = torch.rand(2, bridge.CONTEXT_PLANES * 211, 16, 24)
     with torch.no_grad():
         x0 = model.predict_x0(x, t, context)
         eps = model(x, t, context)
@@ -86,7 +86,7 @@ def test_spatial_size_must_fit_the_levels():
     model = MCDUNet(ModelConfig.default())
     x = torch.zeros(1, 211, 18, 16)
     with pytest.raises(ValueError, match="divisible by 4"):
-        model(x, torch.zeros(1, dtype=torch.int64), torch.zeros(1, 3 * 211, 18, 16))
+        model(x, torch.zeros(1, dtype=torch.int64), torch.zeros(1, bridge.CONTEXT_PLANES * 211, 18, 16))
 
 
 def test_schedule_conversions_are_consistent():
@@ -123,7 +123,7 @@ def test_shipped_weights_load_and_give_finite_output():
     model = load_model()
     x = torch.randn(1, 211, 8, 8)
     with torch.no_grad():
-        eps = model(x, torch.tensor([500]), torch.rand(1, 3 * 211, 8, 8))
+        eps = model(x, torch.tensor([500]), torch.rand(1, bridge.CONTEXT_PLANES * 211, 8, 8))
     assert torch.isfinite(eps).all()
 
 

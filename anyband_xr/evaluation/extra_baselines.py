@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from anyband_xr.baselines import GaussianPrior, load_gaussian_prior
+from anyband_xr.model.prior import GaussianPrior, load_gaussian_prior
 from anyband_xr.simulate import band_weights
 
 

@@ -4,7 +4,9 @@ An observation (values on its own wavelengths, some missing) is interpolated per
 (``anyband_xr.grid.CANONICAL_NM``, 400..2500 nm every 10 nm) with PCHIP, the best classical interpolant on the
 real scenes. The model diffuses the residual ``r = (x - interp) / scale * GAIN`` of the true canonical spectrum
 ``x`` over that interpolant, so an untrained (zero) residual reproduces PCHIP, and the observation's brightness
-unit ``scale`` cancels out. The linear interpolant enters as a hint: where the two disagree the spectrum bends.
+unit ``scale`` cancels out. Two hints enter beside it: the linear interpolant (where the two disagree the spectrum
+bends) and the conditional mean of the Gaussian prior of real spectra (``anyband_xr.model.prior``), which knows how
+bands co-vary across materials where an interpolant only knows the neighbouring bands.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from anyband_xr.grid import CANONICAL_NM
+from anyband_xr.model import prior as gaussian_prior
 
 #: Residual gain: ``r = (x - interp) / scale * GAIN`` has a standard deviation of about 0.5-1 on training data
 #: (measured over dual-stochastic-masked training patches of the real scenes; see docs/model.md).
@@ -25,6 +28,8 @@ CONFIDENCE_NM = 20.0
 NO_OBSERVATION_NM = 1.0e6
 #: Smallest brightness unit (data units): guards against dark or empty patches.
 MIN_SCALE = 1.0e-3
+#: Planes of the model's context (``Condition.tensor``), each (N, K, H, W).
+CONTEXT_PLANES = 4
 #: The interpolant the residual is taken over (``interpolate_observed`` method; ``make_condition`` uses PCHIP).
 BASE = "pchip"
 
@@ -38,23 +43,34 @@ class Condition:
         linear: (N, K, H, W) per-pixel linear interpolant, data units.
         confidence: (N, K, H, W) ``exp(-distance_nm / 20 nm)`` to the nearest observed wavelength, in [0, 1].
         scale: (N, 1, 1, 1) mean observed value of each sample, data units (the brightness unit).
+        prior: (N, K, H, W) per-pixel conditional mean of the Gaussian spectral prior given the observed values,
+            data units (``anyband_xr.model.prior.conditional_mean``).
     """
 
     interp: torch.Tensor
     linear: torch.Tensor
     confidence: torch.Tensor
     scale: torch.Tensor
+    prior: torch.Tensor
 
     def tensor(self) -> torch.Tensor:
-        """The model's context (N, 3K, H, W): the soft sparse condition ``C = interp / scale * confidence``, the
-        coverage ``M = confidence`` (the paper's ``(C, M)``) and the bend hint ``D = (linear - interp) / scale``."""
+        """The model's context (N, 4K, H, W): the soft sparse condition ``C = interp / scale * confidence``, the
+        coverage ``M = confidence`` (the paper's ``(C, M)``), the bend hint ``D = (linear - interp) / scale`` and
+        the prior hint ``G = (prior - interp) / scale`` (bounded by ``prior.HINT_LIMIT``)."""
+        limit = gaussian_prior.HINT_LIMIT
         return torch.cat(
-            [self.interp / self.scale * self.confidence, self.confidence, (self.linear - self.interp) / self.scale], dim=1
+            [
+                self.interp / self.scale * self.confidence,
+                self.confidence,
+                (self.linear - self.interp) / self.scale,
+                ((self.prior - self.interp) / self.scale).clamp(-limit, limit),
+            ],
+            dim=1,
         )
 
     def to(self, device: torch.device | str) -> Condition:
         """The same condition on ``device``."""
-        return Condition(*(t.to(device) for t in (self.interp, self.linear, self.confidence, self.scale)))
+        return Condition(*(t.to(device) for t in (self.interp, self.linear, self.confidence, self.scale, self.prior)))
 
 
 def _as_tensor(values: np.ndarray | torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -135,8 +151,10 @@ def _interpolants(
     missing: torch.Tensor,
     target_nm: torch.Tensor | np.ndarray,
     pchip: bool,
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """Linear interpolant, PCHIP interpolant (None unless ``pchip``) and distance; see ``interpolate_observed``."""
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Linear interpolant, PCHIP interpolant (None unless ``pchip``) and distance (see ``interpolate_observed``),
+    then the pixels-by-band values (P, B) (zeros where missing) and their observed bands (P, B), or (1, B) when
+    every pixel with an observation shares one band set."""
     n, b, h, w = values.shape
     wl = _as_tensor(wavelength_nm, values).to(torch.float64)
     target = _as_tensor(target_nm, values).to(torch.float64)
@@ -200,7 +218,7 @@ def _interpolants(
     def image(spectra: torch.Tensor) -> torch.Tensor:
         return spectra.expand(n * h * w, k).reshape(n, h, w, k).permute(0, 3, 1, 2).contiguous()
 
-    return image(linear), None if cubic is None else image(cubic), image(distance)
+    return image(linear), None if cubic is None else image(cubic), image(distance), values, observed
 
 
 def interpolate_observed(
@@ -229,7 +247,7 @@ def interpolate_observed(
     """
     if method not in INTERPOLATIONS:
         raise ValueError(f"method must be one of {INTERPOLATIONS}, got {method!r}.")
-    linear, cubic, distance = _interpolants(values, wavelength_nm, missing, target_nm, pchip=method == "pchip")
+    linear, cubic, distance, _, _ = _interpolants(values, wavelength_nm, missing, target_nm, pchip=method == "pchip")
     return (linear if cubic is None else cubic), distance
 
 
@@ -237,12 +255,15 @@ def make_condition(
     values: torch.Tensor, wavelength_nm: torch.Tensor | np.ndarray, missing: torch.Tensor
 ) -> Condition:
     """Condition of an observation (N, B, H, W) on the canonical grid (see ``Condition``)."""
-    linear, interp, distance = _interpolants(values, wavelength_nm, missing, CANONICAL_NM, pchip=True)
+    linear, interp, distance, spectra, band_sets = _interpolants(values, wavelength_nm, missing, CANONICAL_NM, pchip=True)
     observed = (~missing.to(torch.bool)).to(values.dtype)
     total = torch.where(observed > 0, values, 0.0).sum(dim=(1, 2, 3), keepdim=True)
     scale = (total / observed.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)).clamp_min(MIN_SCALE)
     confidence = torch.exp(-distance / CONFIDENCE_NM)
-    return Condition(interp=interp, linear=linear, confidence=confidence, scale=scale)
+    n, _, h, w = values.shape
+    prior = gaussian_prior.conditional_mean(spectra, wavelength_nm, band_sets).to(values.dtype)
+    prior = prior.reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
+    return Condition(interp=interp, linear=linear, confidence=confidence, scale=scale, prior=prior)
 
 
 def to_model(x_canonical: torch.Tensor, cond: Condition) -> torch.Tensor:

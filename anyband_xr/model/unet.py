@@ -1,7 +1,8 @@
 """MCD U-Net: the masked-conditional noise predictor with Conditional Adaptive Modulation (paper 3.1, Eq. 1; A.4).
 
-Input: the noisy canonical residual ``x_t`` (N, K, H, W) and the context (N, 3K, H, W) of
-``anyband_xr.model.bridge.Condition.tensor``: the condition ``C``, the coverage ``M`` and the bend hint ``D``.
+Input: the noisy canonical residual ``x_t`` (N, K, H, W) and the context (N, 4K, H, W) of
+``anyband_xr.model.bridge.Condition.tensor``: the condition ``C``, the coverage ``M``, the bend hint ``D`` and the
+prior hint ``G``.
 A light encoder (a per-pixel spectral MLP, then a 3x3 conv) maps the context to a context map ``h``;
 every ResNet block modulates its normalised features as ``gamma(h) * GroupNorm(F) + beta(h)`` with ``h``
 average-pooled to the block's resolution (spatially adaptive; gamma = 1, beta = 0 at initialisation).
@@ -9,7 +10,7 @@ Self-attention sits at the levels in ``attention_levels``.
 
 The spectral axis (K = 211 canonical wavelengths) is much wider than the U-Net's feature maps, so the stem and the
 output head are per-pixel MLPs of width ``spectral_hidden`` (1x1 convolutions with SiLU): the head sees the U-Net's
-features *and* the raw ``(x_t, C, M, D)``, so a correction can be placed at any missing wavelength instead of in
+features *and* the raw ``(x_t, C, M, D, G)``, so a correction can be placed at any missing wavelength instead of in
 the span of a few output filters. The network predicts ``x0`` through the zero-initialised head (so an untrained
 model returns the interpolant) and ``forward`` converts it to ``eps`` for the sampler.
 """
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from anyband_xr.grid import CANONICAL_NM
+from anyband_xr.model.bridge import CONTEXT_PLANES, GAIN
 from anyband_xr.model.diffusion import LinearSchedule
 
 
@@ -116,9 +118,13 @@ def spectral_mlp(in_ch: int, hidden: int, out_ch: int) -> nn.Sequential:
 
 
 class SpectralHead(nn.Module):
-    """Per-pixel output MLP over the U-Net features and the raw inputs ``(x_t, C, M, D)``, shifted by the timestep.
+    """Per-pixel output MLP over the U-Net features and the raw inputs ``(x_t, C, M, D, G)``, shifted by the timestep.
 
-    The last layer is zero-initialised, so an untrained model predicts a zero residual.
+    It returns ``correction + gate * GAIN * G``: a free correction plus a per-pixel, per-wavelength weight on the
+    prior hint ``G`` (the last ``out_ch`` raw channels, in the residual's units once times ``GAIN``). Whether the
+    prior or the interpolant is the better guess changes from pixel to pixel; a product is what an MLP learns
+    slowest, so the head gets it explicitly. The last layer is zero-initialised: an untrained model predicts a zero
+    residual (the interpolant).
     """
 
     def __init__(self, feature_ch: int, raw_ch: int, hidden: int, time_ch: int, out_ch: int):
@@ -126,12 +132,13 @@ class SpectralHead(nn.Module):
         self.norm = nn.GroupNorm(_groups(feature_ch), feature_ch)
         self.hidden = nn.Conv2d(feature_ch + raw_ch, hidden, 1)
         self.time = nn.Linear(time_ch, hidden)
-        self.out = _zero(nn.Conv2d(hidden, out_ch, 1))
+        self.out = _zero(nn.Conv2d(hidden, 2 * out_ch, 1))
 
     def forward(self, features: torch.Tensor, raw: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
-        """``features`` (N, C, H, W), ``raw`` (N, 4K, H, W), ``temb`` (N, T) -> (N, K, H, W)."""
+        """``features`` (N, C, H, W), ``raw`` (N, 5K, H, W), ``temb`` (N, T) -> (N, K, H, W)."""
         z = self.hidden(torch.cat([F.silu(self.norm(features)), raw], dim=1)) + self.time(temb)[:, :, None, None]
-        return self.out(F.silu(z))
+        correction, gate = self.out(F.silu(z)).chunk(2, dim=1)
+        return torch.addcmul(correction, gate, GAIN * raw[:, -correction.shape[1] :])
 
 
 class ResBlock(nn.Module):
@@ -197,9 +204,9 @@ class MCDUNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(base, time_ch), nn.SiLU(), nn.Linear(time_ch, time_ch))
         hidden = config.spectral_hidden
         self.encoder = nn.Sequential(
-            spectral_mlp(3 * k, hidden, cam_ch), nn.SiLU(), nn.Conv2d(cam_ch, cam_ch, 3, padding=1), nn.SiLU()
+            spectral_mlp(CONTEXT_PLANES * k, hidden, cam_ch), nn.SiLU(), nn.Conv2d(cam_ch, cam_ch, 3, padding=1), nn.SiLU()
         )
-        self.input = spectral_mlp(4 * k, hidden, base)
+        self.input = spectral_mlp((CONTEXT_PLANES + 1) * k, hidden, base)
 
         def attention(ch: int, level: int) -> list[nn.Module]:
             return [AttentionBlock(ch, config.num_heads)] if level in config.attention_levels else []
@@ -234,7 +241,7 @@ class MCDUNet(nn.Module):
             self.up.append(_Level(blocks, attn))
             if level > 0:
                 self.upsample.append(nn.Conv2d(ch, ch, 3, padding=1))
-        self.head = SpectralHead(ch, 4 * k, hidden, time_ch, k)
+        self.head = SpectralHead(ch, (CONTEXT_PLANES + 1) * k, hidden, time_ch, k)
 
     def _check(self, x_t: torch.Tensor) -> None:
         n, k, h, w = x_t.shape
@@ -249,7 +256,7 @@ class MCDUNet(nn.Module):
 
     def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """Clean residual estimate ``x0_hat`` (N, K, H, W) from ``x_t``, timesteps ``t`` (N,) and the context
-        (N, 3K, H, W) of ``Condition.tensor``."""
+        (N, 4K, H, W) of ``Condition.tensor``."""
         self._check(x_t)
         temb = self.time_mlp(timestep_embedding(t, self.config.base_channels))
         pyramid = [self.encoder(context)]

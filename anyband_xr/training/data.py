@@ -61,7 +61,7 @@ class AugmentConfig:
 class PatchDataset(Dataset):
     """Masked, conditioned training samples from xbatcher patches of cached scenes.
 
-    Each item is a dict of float32 tensors: ``x0`` (K, P, P) target residual, ``context`` (3K, P, P) the
+    Each item is a dict of float32 tensors: ``x0`` (K, P, P) target residual, ``context`` (4K, P, P) the
     model's condition (``Condition.tensor``), ``base`` (K, P, P) the interpolant over the brightness unit,
     ``valid`` (K,) canonical wavelengths the scene covers; plus ``scale`` (1,) in data units.
     ``in_memory`` loads each (small) cached training region once, so a patch costs no per-patch dask graph.

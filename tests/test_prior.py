@@ -1,0 +1,80 @@
+"""The Gaussian spectral prior: the ridge baseline and the probabilistic-PCA conditional mean of the model's context."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from anyband_xr import baselines, datasets
+from anyband_xr.grid import CANONICAL_NM
+from anyband_xr.model import bridge
+from anyband_xr.model.prior import HINT_LIMIT, RANK, conditional_mean, linear_operator, load_pca_prior
+
+
+@pytest.fixture(scope="module")
+def scene() -> tuple[np.ndarray, np.ndarray]:
+    """Bundled Jasper Ridge as (bands, pixels) reflectance and its wavelengths (nm)."""
+    da = datasets.jasper_ridge().astype("float64")
+    return da.transpose("wavelength", ...).values.reshape(da.sizes["wavelength"], -1), da["wavelength"].values
+
+
+def _rmse(estimate: np.ndarray, truth: np.ndarray, missing: np.ndarray) -> float:
+    return float(np.sqrt(((estimate - truth)[missing] ** 2).mean()))
+
+
+def test_pca_prior_keeps_the_leading_eigenvectors():
+    prior = load_pca_prior()
+    assert prior.basis.shape == (CANONICAL_NM.size, RANK) and prior.noise > 0
+    explained = (prior.basis**2).sum() + prior.noise * CANONICAL_NM.size
+    total = np.trace(baselines.load_gaussian_prior().cov)
+    assert explained == pytest.approx(total, rel=0.02)
+
+
+def test_conditional_mean_recovers_a_spectrum_of_the_prior_from_a_few_bands():
+    prior = load_pca_prior()
+    rng = np.random.default_rng(0)
+    spectrum = 0.3 * (prior.mean + prior.basis @ rng.standard_normal(RANK))
+    observed = np.zeros(CANONICAL_NM.size, dtype=bool)
+    observed[::3] = True
+    values = torch.as_tensor(spectrum)[None]
+    estimate = conditional_mean(values, CANONICAL_NM, torch.as_tensor(observed)[None])[0].numpy()
+    error = np.abs(estimate - spectrum)[~observed].max() / np.abs(spectrum).max()
+    assert error < 0.05
+
+
+def test_conditional_mean_is_brightness_equivariant_and_shared_band_sets_match_per_pixel(scene):
+    values, wl = scene
+    rng = np.random.default_rng(1)
+    missing = np.repeat(rng.random(wl.size)[:, None] < 0.3, values.shape[1], axis=1)
+    x = torch.as_tensor(values.T[:500])
+    observed = torch.as_tensor(~missing.T[:500])
+    shared = conditional_mean(x, wl, observed[:1])
+    per_pixel = conditional_mean(x, wl, observed)
+    torch.testing.assert_close(shared, per_pixel)
+    torch.testing.assert_close(conditional_mean(3.0 * x, wl, observed), 3.0 * per_pixel)
+    empty = conditional_mean(x[:2], wl, torch.zeros(2, wl.size, dtype=torch.bool))
+    assert (empty == 0).all()
+
+
+def test_conditional_mean_scores_like_the_full_covariance_ridge_baseline(scene):
+    values, wl = scene
+    rng = np.random.default_rng(2)
+    missing = rng.random(values.shape) < 0.5
+    ridge = baselines.gaussian_conditional_mean(values, wl, missing)
+    pca = conditional_mean(torch.as_tensor(values.T), wl, torch.as_tensor(~missing.T)).numpy()
+    on_grid = pca @ linear_operator(CANONICAL_NM, wl).T
+    assert _rmse(on_grid.T, values, missing) < 1.1 * _rmse(ridge, values, missing)
+    np.testing.assert_array_equal(ridge[~missing], values[~missing])
+
+
+def test_condition_carries_the_bounded_prior_hint(scene):
+    values, wl = scene
+    cube = torch.as_tensor(values.reshape(wl.size, 100, 100)[None, :, :8, :8].astype(np.float32))
+    missing = torch.zeros_like(cube, dtype=torch.bool)
+    missing[:, 40:80] = True
+    cond = bridge.make_condition(cube, wl, missing)
+    hint = cond.tensor()[:, 3 * CANONICAL_NM.size :]
+    expected = ((cond.prior - cond.interp) / cond.scale).clamp(-HINT_LIMIT, HINT_LIMIT)
+    torch.testing.assert_close(hint, expected)
+    assert cond.prior.shape == cond.interp.shape and torch.isfinite(cond.prior).all()
