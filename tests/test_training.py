@@ -147,6 +147,8 @@ def test_default_model_trains_end_to_end_on_the_bundled_scene(scene, tmp_path):
                    "model": {}, "state_dir": str(tmp_path / "state2")}, scenes={"jasper": scene})
     start = load_model(tuned)
     assert start.config == trained.config
+    parent = json.loads(tuned.with_suffix(".json").read_text())["parent"]
+    assert parent["weights"] == str(stem) and parent["step"] == record["step"] and len(parent["sha256"]) == 64
     for name, value in trained.state_dict().items():
         torch.testing.assert_close(start.state_dict()[name], value)
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from anyband_xr.model.bridge import GAIN
 from anyband_xr.model.unet import MCDUNet, ModelConfig
-from anyband_xr.model.weights import load_model, save_checkpoint
+from anyband_xr.model.weights import load_model, read_metadata, save_checkpoint, weights_hash
 from anyband_xr.training.data import AugmentConfig, PatchDataset, cache_scenes, make_loader, open_cached
 from anyband_xr.training.losses import MSPL, MSPLConfig, correlation_prior, masked_mse, relative_mse
 from anyband_xr.training.masking import MaskingConfig, SensorLibrary, canonical_target
@@ -107,6 +107,15 @@ def _initial_model(cfg: dict) -> MCDUNet:
     model = MCDUNet(initial.config)
     model.load_state_dict(initial.state_dict())
     return model
+
+
+def parent_record(init_weights: str) -> dict:
+    """Provenance of the weights a fine-tuning run starts from: their path, hash, steps, minutes and, in turn,
+    their own parent, so a checkpoint's JSON tells its whole training history."""
+    stem = None if init_weights == "default" else init_weights
+    record = read_metadata(stem)
+    parent = {"weights": init_weights, "sha256": weights_hash(stem), "step": record.get("step"), "minutes": record.get("minutes")}
+    return parent | ({"parent": record["parent"]} if "parent" in record else {})
 
 
 def _synthetic(cfg: dict, scenes: dict[str, xr.DataArray]) -> SyntheticPatches | None:
@@ -223,6 +232,8 @@ def train(
         "sensors": [s.name for s in library.sensors],
         "mspl_terms": {"pixel": True, "region": bool(mspl.functions), "image": mspl.emulator is not None},
     }
+    if cfg["init_weights"]:
+        extra["parent"] = parent_record(cfg["init_weights"])
     prior_path = Path(str(cfg["output"]) + ".prior.safetensors")
     prior_path.parent.mkdir(parents=True, exist_ok=True)
     save_file({"S": prior, "support": support}, str(prior_path))
