@@ -38,7 +38,7 @@ def test_conditional_mean_recovers_a_spectrum_of_the_prior_from_a_few_bands():
     observed = np.zeros(CANONICAL_NM.size, dtype=bool)
     observed[::3] = True
     values = torch.as_tensor(spectrum)[None]
-    estimate = conditional_mean(values, CANONICAL_NM, torch.as_tensor(observed)[None])[0].numpy()
+    estimate = conditional_mean(values, CANONICAL_NM, torch.as_tensor(observed)[None]).mean[0].numpy()
     error = np.abs(estimate - spectrum)[~observed].max() / np.abs(spectrum).max()
     assert error < 0.05
 
@@ -51,10 +51,13 @@ def test_conditional_mean_is_brightness_equivariant_and_shared_band_sets_match_p
     observed = torch.as_tensor(~missing.T[:500])
     shared = conditional_mean(x, wl, observed[:1])
     per_pixel = conditional_mean(x, wl, observed)
-    torch.testing.assert_close(shared, per_pixel)
-    torch.testing.assert_close(conditional_mean(3.0 * x, wl, observed), 3.0 * per_pixel)
+    for a, b in zip(shared, per_pixel):
+        torch.testing.assert_close(a, b)
+    scaled = conditional_mean(3.0 * x, wl, observed)
+    for a, b in zip(scaled, per_pixel):
+        torch.testing.assert_close(a, 3.0 * b)
     empty = conditional_mean(x[:2], wl, torch.zeros(2, wl.size, dtype=torch.bool))
-    assert (empty == 0).all()
+    assert all((t == 0).all() for t in empty)
 
 
 def test_conditional_mean_scores_like_the_full_covariance_ridge_baseline(scene):
@@ -62,7 +65,7 @@ def test_conditional_mean_scores_like_the_full_covariance_ridge_baseline(scene):
     rng = np.random.default_rng(2)
     missing = rng.random(values.shape) < 0.5
     ridge = baselines.gaussian_conditional_mean(values, wl, missing)
-    pca = conditional_mean(torch.as_tensor(values.T), wl, torch.as_tensor(~missing.T)).numpy()
+    pca = conditional_mean(torch.as_tensor(values.T), wl, torch.as_tensor(~missing.T)).mean.numpy()
     on_grid = pca @ linear_operator(CANONICAL_NM, wl).T
     assert _rmse(on_grid.T, values, missing) < 1.1 * _rmse(ridge, values, missing)
     np.testing.assert_array_equal(ridge[~missing], values[~missing])
@@ -75,6 +78,7 @@ def test_condition_carries_the_bounded_prior_hint(scene):
     missing[:, 40:80] = True
     cond = bridge.make_condition(cube, wl, missing)
     hint = cond.tensor()[:, 3 * CANONICAL_NM.size :]
-    expected = ((cond.prior - cond.interp) / cond.scale).clamp(-HINT_LIMIT, HINT_LIMIT)
+    expected = (cond.trust * (cond.prior - cond.interp) / cond.scale).clamp(-HINT_LIMIT, HINT_LIMIT)
     torch.testing.assert_close(hint, expected)
+    assert ((cond.trust >= 0) & (cond.trust <= 1)).all() and (cond.trust[cond.confidence == 1] == 0).all()
     assert cond.prior.shape == cond.interp.shape and torch.isfinite(cond.prior).all()

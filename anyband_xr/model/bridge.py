@@ -18,6 +18,7 @@ import torch
 
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model import prior as gaussian_prior
+from anyband_xr.model.trust import observed_neighbours, prior_weight
 
 #: Residual gain: ``r = (x - interp) / scale * GAIN`` has a standard deviation of about 0.5-1 on training data
 #: (measured over dual-stochastic-masked training patches of the real scenes; see docs/model.md).
@@ -45,6 +46,8 @@ class Condition:
         scale: (N, 1, 1, 1) mean observed value of each sample, data units (the brightness unit).
         prior: (N, K, H, W) per-pixel conditional mean of the Gaussian spectral prior given the observed values,
             data units (``anyband_xr.model.prior.conditional_mean``).
+        trust: (N, K, H, W) weight in [0, 1] of the prior over the interpolant, per sample and wavelength, from
+            leave-one-out residuals of both on the observed bands (``anyband_xr.model.trust.prior_weight``).
     """
 
     interp: torch.Tensor
@@ -52,25 +55,27 @@ class Condition:
     confidence: torch.Tensor
     scale: torch.Tensor
     prior: torch.Tensor
+    trust: torch.Tensor
 
     def tensor(self) -> torch.Tensor:
         """The model's context (N, 4K, H, W): the soft sparse condition ``C = interp / scale * confidence``, the
         coverage ``M = confidence`` (the paper's ``(C, M)``), the bend hint ``D = (linear - interp) / scale`` and
-        the prior hint ``G = (prior - interp) / scale`` (bounded by ``prior.HINT_LIMIT``)."""
+        the prior hint ``G = trust * (prior - interp) / scale`` (bounded by ``prior.HINT_LIMIT``): the offset of
+        the best classical combination of the two guesses from the interpolant."""
         limit = gaussian_prior.HINT_LIMIT
         return torch.cat(
             [
                 self.interp / self.scale * self.confidence,
                 self.confidence,
                 (self.linear - self.interp) / self.scale,
-                ((self.prior - self.interp) / self.scale).clamp(-limit, limit),
+                (self.trust * (self.prior - self.interp) / self.scale).clamp(-limit, limit),
             ],
             dim=1,
         )
 
     def to(self, device: torch.device | str) -> Condition:
         """The same condition on ``device``."""
-        return Condition(*(t.to(device) for t in (self.interp, self.linear, self.confidence, self.scale, self.prior)))
+        return Condition(*(t.to(device) for t in (self.interp, self.linear, self.confidence, self.scale, self.prior, self.trust)))
 
 
 def _as_tensor(values: np.ndarray | torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -172,9 +177,7 @@ def _interpolants(
         # One band set for every pixel that has any (whole-band loss, multispectral input; empty pixels, e.g. nodata
         # borders, hold zeros and interpolate to zero through it): the index arithmetic below runs on one row.
         observed = band_set
-    index = torch.arange(b, device=values.device).view(1, b)
-    prev_obs = torch.where(observed, index, -1).cummax(dim=1).values
-    next_obs = b - 1 - torch.where(observed, b - 1 - index, -1).flip(1).cummax(dim=1).values.flip(1)
+    prev_obs, next_obs = observed_neighbours(observed)
     at_or_left = torch.searchsorted(wl, target, right=True) - 1
     at_or_right = torch.searchsorted(wl, target, right=False)
     shape = (observed.shape[0], k)
@@ -261,9 +264,10 @@ def make_condition(
     scale = (total / observed.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)).clamp_min(MIN_SCALE)
     confidence = torch.exp(-distance / CONFIDENCE_NM)
     n, _, h, w = values.shape
-    prior = gaussian_prior.conditional_mean(spectra, wavelength_nm, band_sets).to(values.dtype)
-    prior = prior.reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
-    return Condition(interp=interp, linear=linear, confidence=confidence, scale=scale, prior=prior)
+    estimate = gaussian_prior.conditional_mean(spectra, wavelength_nm, band_sets)
+    prior = estimate.mean.to(values.dtype).reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
+    trust = prior_weight(estimate.loo_residual, spectra, wavelength_nm, band_sets, distance, CANONICAL_NM)
+    return Condition(interp=interp, linear=linear, confidence=confidence, scale=scale, prior=prior, trust=trust)
 
 
 def to_model(x_canonical: torch.Tensor, cond: Condition) -> torch.Tensor:

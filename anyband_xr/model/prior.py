@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -24,8 +25,10 @@ PRIOR_FILE = "gaussian_prior.safetensors"
 RANK = 24
 #: Smallest noise variance of that prior, relative to its largest eigenvalue (keeps the per-pixel solve stable).
 NOISE_FLOOR = 1.0e-4
-#: Pixels per batched solve (bounds the (pixels, RANK, RANK) float64 workspace to about 75 MB).
-CHUNK = 16384
+#: Bytes of float64 workspace per batched solve: (pixels, RANK, RANK + bands) of normal matrices and leverages.
+WORKSPACE_BYTES = 128 * 2**20
+#: Smallest ``1 - leverage`` in the leave-one-out residual (a band the fit follows almost exactly).
+LEVERAGE_FLOOR = 0.05
 #: Bound on the normalised prior hint ``(prior - interp) / scale`` fed to the network.
 HINT_LIMIT = 10.0
 
@@ -88,13 +91,23 @@ def load_pca_prior() -> PCAPrior:
     return PCAPrior.from_gaussian(load_gaussian_prior())
 
 
+class PriorEstimate(NamedTuple):
+    """The prior's estimate of each pixel: ``mean`` (P, K) on the prior's grid and ``loo_residual`` (P, B) the
+    generalised cross-validation (leave-one-out) residual at each observed band (zero where not observed), both in
+    data units."""
+
+    mean: torch.Tensor
+    loo_residual: torch.Tensor
+
+
 def conditional_mean(
     values: torch.Tensor,
     wavelength_nm: np.ndarray | torch.Tensor,
     observed: torch.Tensor,
     prior: PCAPrior | None = None,
-) -> torch.Tensor:
-    """Each pixel's prior conditional mean on the prior's grid given its observed values, data units.
+) -> PriorEstimate:
+    """Each pixel's prior conditional mean on the prior's grid given its observed values, and how well the prior
+    predicts observed values it did not see (see ``PriorEstimate``).
 
     Args:
         values: (P, B) spectra, pixels by band, any finite number where not observed.
@@ -104,9 +117,11 @@ def conditional_mean(
         prior: default :func:`load_pca_prior`.
 
     Returns:
-        (P, K) float64 ``s * (mean + basis @ E[w | observed])``, ``s`` each pixel's brightness (observed mean over
-        the prior mean's on the same bands), so the estimate is equivariant to scaling; pixels without any
-        observation get zeros.
+        ``mean`` (P, K) float64 ``s * (mean + basis @ E[w | observed])``, ``s`` each pixel's brightness (observed
+        mean over the prior mean's on the same bands), so the estimate is equivariant to scaling; pixels without
+        any observation get zeros. ``loo_residual`` (P, B): the in-sample residual divided by ``1 - leverage``
+        (the band's diagonal entry of the fit's hat matrix), the leave-one-out residual of this ridge regression in
+        closed form; ``1 - leverage`` is floored at ``LEVERAGE_FLOOR``.
     """
     prior = prior or load_pca_prior()
     device = values.device
@@ -126,11 +141,15 @@ def conditional_mean(
     outer = (g[:, :, None] * g[:, None, :]).reshape(g.shape[0], rank * rank)  # (B, r*r)
     rhs = residual @ g  # (P, r)
     w = torch.empty_like(rhs)
-    step = CHUNK if observed.shape[0] > 1 else rhs.shape[0]
+    leverage = torch.empty(obs.shape, dtype=torch.float64, device=device)  # g_b normal^-1 g_b' per band set
+    step = max(1, WORKSPACE_BYTES // (8 * rank * (rank + g.shape[0]))) if observed.shape[0] > 1 else rhs.shape[0]
     for start in range(0, rhs.shape[0], step):
         stop = start + step
         normal = eye + (obs[start:stop] @ outer).reshape(-1, rank, rank)
         factor = torch.linalg.cholesky(normal)
         w[start:stop] = torch.cholesky_solve(rhs[start:stop, :, None], factor)[..., 0]
+        leverage[start:stop] = torch.einsum("bi,pij,bj->pb", g, torch.cholesky_inverse(factor), g)
+    count = obs.sum(dim=1)
+    loo = obs * (residual - w @ g.T) / (1.0 - leverage).clamp_min(LEVERAGE_FLOOR) * s[:, None]
     out = (mean + w @ basis.T) * s[:, None]
-    return torch.where(obs.sum(dim=1, keepdim=True) > 0, out, 0.0)
+    return PriorEstimate(torch.where(count[:, None] > 0, out, 0.0), torch.where(count[:, None] > 0, loo, 0.0))
