@@ -93,8 +93,7 @@ def load_pca_prior() -> PCAPrior:
 
 class PriorEstimate(NamedTuple):
     """The prior's estimate of each pixel: ``mean`` (P, K) on the prior's grid and ``loo_residual`` (P, B) the
-    generalised cross-validation (leave-one-out) residual at each observed band (zero where not observed), both in
-    data units."""
+    leave-one-out residual at each observed band (zero where not observed), both in data units."""
 
     mean: torch.Tensor
     loo_residual: torch.Tensor
