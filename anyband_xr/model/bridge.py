@@ -18,7 +18,7 @@ import torch
 
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model import prior as gaussian_prior
-from anyband_xr.model.trust import observed_neighbours, prior_weight
+from anyband_xr.model.trust import observed_neighbours, prior_weight, strict_neighbours, take_bands
 
 #: Residual gain: ``r = (x - interp) / scale * GAIN`` has a standard deviation of about 0.5-1 on training data
 #: (measured over dual-stochastic-masked training patches of the real scenes; see docs/model.md).
@@ -108,10 +108,7 @@ def _pchip_derivatives(
     ``observed``, ``prev_obs`` and ``next_obs`` have one row per pixel, or a single row all pixels share.
     """
     b = values.shape[1]
-    fill_prev = torch.full_like(prev_obs[:, :1], -1)
-    fill_next = torch.full_like(next_obs[:, :1], b)
-    before = torch.cat([fill_prev, prev_obs[:, :-1]], dim=1)  # last observed band < i
-    after = torch.cat([next_obs[:, 1:], fill_next], dim=1)  # first observed band > i
+    before, after = strict_neighbours(prev_obs, next_obs)
     has_before, has_after = before >= 0, after < b
     p, n = before.clamp(0, b - 1), after.clamp(0, b - 1)
     pp = torch.gather(before, 1, p).clamp(0, b - 1)
@@ -121,7 +118,7 @@ def _pchip_derivatives(
     x = wl.to(values.dtype).view(1, b)
 
     def at(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return x[0, index], _take(values, index)
+        return x[0, index], take_bands(values, index)
 
     (x_p, y_p), (x_n, y_n), (x_pp, y_pp), (x_nn, y_nn) = at(p), at(n), at(pp), at(nn)
     tiny = torch.finfo(values.dtype).tiny
@@ -137,11 +134,6 @@ def _pchip_derivatives(
     last = torch.where(has_pp, _pchip_edge(h_prev, h_pp, m_prev, m_pp), m_prev)
     d = torch.where(has_before & has_after, interior, torch.where(has_after, first, torch.where(has_before, last, 0.0)))
     return torch.where(observed, d, torch.zeros_like(d))
-
-
-def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``values`` (P, B) at per-pixel band indices ``index`` (P, J), or at indices (1, J) all pixels share."""
-    return torch.gather(values, 1, index.expand(values.shape[0], -1))
 
 
 def _pixels_by_band(images: torch.Tensor) -> torch.Tensor:
@@ -187,7 +179,7 @@ def _interpolants(
     right = torch.where((at_or_right < b).view(1, k), right, b)
     has_left, has_right = left >= 0, right < b
     left_c, right_c = left.clamp(0, b - 1), right.clamp(0, b - 1)
-    v_left, v_right = _take(values, left_c), _take(values, right_c)
+    v_left, v_right = take_bands(values, left_c), take_bands(values, right_c)
     wl_left, wl_right = wl[left_c], wl[right_c]
     t = target.view(1, k)
     span = (wl_right - wl_left).clamp_min(1e-12)
@@ -203,7 +195,7 @@ def _interpolants(
     cubic = None
     if pchip:
         slopes = _pchip_derivatives(values, wl, observed, prev_obs, next_obs)
-        d_left, d_right = _take(slopes, left_c), _take(slopes, right_c)
+        d_left, d_right = take_bands(slopes, left_c), take_bands(slopes, right_c)
         width = span.to(values.dtype)
         s2, s3 = frac * frac, frac * frac * frac
         cubic = finish(

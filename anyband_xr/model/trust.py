@@ -30,6 +30,20 @@ def observed_neighbours(observed: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return prev_obs, next_obs
 
 
+def strict_neighbours(prev_obs: torch.Tensor, next_obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """From ``observed_neighbours``: the last observed band strictly before and the first strictly after each band
+    (-1 and B where there is none)."""
+    b = prev_obs.shape[1]
+    before = torch.cat([torch.full_like(prev_obs[:, :1], -1), prev_obs[:, :-1]], dim=1)
+    after = torch.cat([next_obs[:, 1:], torch.full_like(next_obs[:, :1], b)], dim=1)
+    return before, after
+
+
+def take_bands(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``values`` (P, B) at per-pixel band indices ``index`` (P, J), or at indices (1, J) all pixels share."""
+    return torch.gather(values, 1, index.expand(values.shape[0], -1))
+
+
 def interpolation_loo(
     values: torch.Tensor, wavelength_nm: torch.Tensor, observed: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -46,15 +60,13 @@ def interpolation_loo(
         ``MIN_BANDS`` bands.
     """
     b = values.shape[1]
-    prev_obs, next_obs = observed_neighbours(observed)
-    before = torch.cat([torch.full_like(prev_obs[:, :1], -1), prev_obs[:, :-1]], dim=1)
-    after = torch.cat([next_obs[:, 1:], torch.full_like(next_obs[:, :1], b)], dim=1)
+    before, after = strict_neighbours(*observed_neighbours(observed))
     usable = observed & (before >= 0) & (after < b) & (observed.sum(dim=1, keepdim=True) >= MIN_BANDS)
     p, n = before.clamp(0, b - 1), after.clamp(0, b - 1)
     wl = wavelength_nm.to(values.dtype).view(1, b)
     left, right = wl - wl[0, p], wl[0, n] - wl
     frac = left / (left + right).clamp_min(1e-9)
-    predicted = torch.lerp(_take(values, p), _take(values, n), frac)
+    predicted = torch.lerp(take_bands(values, p), take_bands(values, n), frac)
     residual = (values - predicted) * usable
     return residual, torch.minimum(left, right), usable
 
@@ -63,10 +75,6 @@ def _nanometres(wavelength_nm: np.ndarray | torch.Tensor, device: torch.device) 
     if isinstance(wavelength_nm, torch.Tensor):
         return wavelength_nm.to(device=device, dtype=torch.float64)
     return torch.tensor(np.asarray(wavelength_nm, dtype=np.float64), device=device)
-
-
-def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    return torch.gather(values, 1, index.expand(values.shape[0], -1))
 
 
 def prior_weight(
