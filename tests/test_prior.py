@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from anyband_xr import baselines, datasets
+from anyband_xr import baselines, datasets, simulate, srf
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model import bridge
 from anyband_xr.model.prior import HINT_LIMIT, RANK, conditional_mean, linear_operator, load_pca_prior
@@ -41,6 +41,26 @@ def test_conditional_mean_recovers_a_spectrum_of_the_prior_from_a_few_bands():
     estimate = conditional_mean(values, CANONICAL_NM, torch.as_tensor(observed)[None]).mean[0].numpy()
     error = np.abs(estimate - spectrum)[~observed].max() / np.abs(spectrum).max()
     assert error < 0.05
+
+
+def test_conditional_mean_on_band_integrals_conditions_on_what_the_bands_measure(scene):
+    values, wl = scene
+    responses = srf.get("sentinel-2a")
+    order = np.argsort(responses["centroid"].values)
+    weights = simulate.band_weights(CANONICAL_NM, responses)[order]
+    centroids = responses["centroid"].values[order]
+    bands = torch.as_tensor(values.T[:50] @ simulate.band_weights(wl, responses)[order].T)
+    observed = torch.ones(1, centroids.size, dtype=torch.bool)
+    points = conditional_mean(bands, centroids, observed)
+    explicit = conditional_mean(bands, centroids, observed, operator=linear_operator(CANONICAL_NM, centroids))
+    for a, b in zip(points, explicit):
+        torch.testing.assert_close(a, b)
+    integrals = conditional_mean(bands, centroids, observed, operator=weights)
+    assert not torch.allclose(integrals.mean, points.mean)
+    on_bands = [np.abs(e.mean.numpy() @ weights.T - bands.numpy()).mean() for e in (integrals, points)]
+    assert on_bands[0] < 0.01 and on_bands[1] < 0.01  # both stay near what the bands measured
+    with pytest.raises(ValueError, match="operator has shape"):
+        conditional_mean(bands, centroids, observed, operator=weights[:, :-1])
 
 
 def test_conditional_mean_is_brightness_equivariant_and_shared_band_sets_match_per_pixel(scene):

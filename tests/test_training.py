@@ -11,6 +11,7 @@ import torch
 from anyband_xr.datasets import jasper_ridge
 from anyband_xr.grid import CANONICAL_NM, holdout_start
 from anyband_xr.model import bridge
+from anyband_xr.model.prior import linear_operator
 from anyband_xr.model.weights import load_model
 from anyband_xr.training.losses import MSPL, MSPLConfig, correlation, kde, kl_divergence, masked_mse, relative_mse
 from anyband_xr.training.masking import (
@@ -79,6 +80,24 @@ def test_sensor_draws_stay_in_the_scene_range(scene):
     weights, centroids = library.matrix(library.sensors[0], wl)
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-5)
     assert centroids.max() < 2457
+
+
+def test_simulated_bands_carry_their_operator_from_the_canonical_grid(scene):
+    wl = scene["wavelength"].values.astype(float)
+    rng = np.random.default_rng(4)
+    canonical = 0.2 + 0.1 * np.sin(CANONICAL_NM / 90.0)[:, None, None] * rng.random((1, 4, 4))
+    x0 = np.einsum("bk,khw->bhw", linear_operator(CANONICAL_NM, wl), canonical).astype(np.float32)
+    library = SensorLibrary([_box_sensor()])
+    kinds = set()
+    for _ in range(20):
+        obs = dual_stochastic_mask(x0, wl, rng, library=library)
+        kinds.add(obs.band_integrals is None)
+        if obs.band_integrals is None:
+            assert obs.sensor == "own"
+            continue
+        assert obs.band_integrals.shape == (obs.wavelength_nm.size, CANONICAL_NM.size)
+        np.testing.assert_allclose(np.einsum("bk,khw->bhw", obs.band_integrals, canonical), obs.values, atol=1e-5)
+    assert kinds == {True, False}
 
 
 def test_canonical_target_marks_gaps_and_range():

@@ -64,12 +64,13 @@ def test_weight_follows_whichever_guess_predicts_the_observed_bands():
     straight = torch.as_tensor(0.1 + 0.001 * (WL - 400.0))[None]
     noisy_prior = torch.as_tensor(0.05 * rng.standard_normal(WL.size))[None] * observed
     assert (_weight(noisy_prior, straight, observed)[:45] == 0).all()
-    # Comparable errors: one weight between observed bands; beyond the last one the flat extrapolation's error
-    # grows with distance, and so does the prior's weight.
+    # Comparable errors: the prior's weight grows with the distance to the nearest observed band, towards the
+    # middle of a gap, and faster beyond the last band, where the interpolant extrapolates flat.
     weight = _weight(0.02 * torch.as_tensor(rng.choice([-1.0, 1.0], WL.size))[None] * observed, values, observed)
     inside, beyond = weight[20:30], weight[45:]
-    assert 0 < inside[0] < 1 and torch.allclose(inside, inside[0].expand(10))
-    assert (beyond[1:] >= beyond[:-1]).all() and beyond[-1] > inside[0]
+    assert 0 < inside[0] < inside[4] < 1 and torch.allclose(inside, inside.flip(0))
+    assert (inside[1:5] > inside[:4]).all() and (beyond[1:] > beyond[:-1]).all()
+    assert beyond[4] > inside[4]
     nothing = torch.zeros_like(observed)
     nothing[0, [0, 30, 59]] = True
     assert (_weight(torch.zeros_like(values), values, nothing)[~nothing[0]] == 1).all()

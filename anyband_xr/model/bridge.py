@@ -247,16 +247,25 @@ def interpolate_observed(
 
 
 def make_condition(
-    values: torch.Tensor, wavelength_nm: torch.Tensor | np.ndarray, missing: torch.Tensor
+    values: torch.Tensor,
+    wavelength_nm: torch.Tensor | np.ndarray,
+    missing: torch.Tensor,
+    band_integrals: np.ndarray | None = None,
 ) -> Condition:
-    """Condition of an observation (N, B, H, W) on the canonical grid (see ``Condition``)."""
+    """Condition of an observation (N, B, H, W) on the canonical grid (see ``Condition``).
+
+    ``band_integrals`` (B, K): the SRF-weighted means that map a canonical spectrum to the observed bands
+    (``anyband_xr.simulate.band_weights(CANONICAL_NM, responses)``) when the bands are integrals over broad
+    responses (multispectral input); the prior is then conditioned on what the bands measure instead of on point
+    samples at their centroids. None: the bands sample the spectrum at ``wavelength_nm``.
+    """
     linear, interp, distance, spectra, band_sets = _interpolants(values, wavelength_nm, missing, CANONICAL_NM, pchip=True)
     observed = (~missing.to(torch.bool)).to(values.dtype)
     total = torch.where(observed > 0, values, 0.0).sum(dim=(1, 2, 3), keepdim=True)
     scale = (total / observed.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)).clamp_min(MIN_SCALE)
     confidence = torch.exp(-distance / CONFIDENCE_NM)
     n, _, h, w = values.shape
-    estimate = gaussian_prior.conditional_mean(spectra, wavelength_nm, band_sets)
+    estimate = gaussian_prior.conditional_mean(spectra, wavelength_nm, band_sets, operator=band_integrals)
     prior = estimate.mean.to(values.dtype).reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
     trust = prior_weight(estimate.loo_residual, spectra, wavelength_nm, band_sets, distance, CANONICAL_NM)
     return Condition(interp=interp, linear=linear, confidence=confidence, scale=scale, prior=prior, trust=trust)

@@ -104,16 +104,19 @@ def conditional_mean(
     wavelength_nm: np.ndarray | torch.Tensor,
     observed: torch.Tensor,
     prior: PCAPrior | None = None,
+    operator: np.ndarray | None = None,
 ) -> PriorEstimate:
     """Each pixel's prior conditional mean on the prior's grid given its observed values, and how well the prior
     predicts observed values it did not see (see ``PriorEstimate``).
 
     Args:
         values: (P, B) spectra, pixels by band, any finite number where not observed.
-        wavelength_nm: (B,) band wavelengths, nm (point samples of the spectrum: multispectral bands at their
-            centroids, as in the model's condition).
+        wavelength_nm: (B,) band wavelengths, nm.
         observed: (P, B) bool, or (1, B) when every pixel shares one band set (one solve then serves all).
         prior: default :func:`load_pca_prior`.
+        operator: (B, K) map from a spectrum on the prior's grid to the observed bands, e.g. SRF-weighted means
+            (``anyband_xr.simulate.band_weights``) when the bands are integrals over their responses; default:
+            point samples at ``wavelength_nm`` (linear interpolation).
 
     Returns:
         ``mean`` (P, K) float64 ``s * (mean + basis @ E[w | observed])``, ``s`` each pixel's brightness (observed
@@ -125,7 +128,11 @@ def conditional_mean(
     prior = prior or load_pca_prior()
     device = values.device
     wl = (wavelength_nm.detach().cpu().numpy() if isinstance(wavelength_nm, torch.Tensor) else np.asarray(wavelength_nm)).astype(np.float64)
-    h = torch.as_tensor(linear_operator(prior.wavelength_nm, wl), device=device)  # (B, K)
+    if operator is None:
+        operator = linear_operator(prior.wavelength_nm, wl)
+    if operator.shape != (wl.size, prior.wavelength_nm.size):
+        raise ValueError(f"operator has shape {operator.shape}, expected ({wl.size}, {prior.wavelength_nm.size}): bands by prior grid.")
+    h = torch.as_tensor(operator, dtype=torch.float64, device=device)  # (B, K)
     basis = torch.as_tensor(prior.basis, device=device)
     mean = torch.as_tensor(prior.mean, device=device)
     g, mu = h @ basis, h @ mean  # (B, r), (B,)

@@ -60,7 +60,8 @@ def diffuse(
     target = wavelength_nm if target_nm is None else np.asarray(target_nm, dtype=np.float64)
     v = _pad(torch.as_tensor(values, dtype=torch.float32)[None], factor).to(device)
     m = _pad(torch.as_tensor(missing)[None].float(), factor).bool().to(device)
-    cond = bridge.make_condition(v, wavelength_nm, m)
+    band_integrals = None if responses is None else simulate.band_weights(CANONICAL_NM, responses)
+    cond = bridge.make_condition(v, wavelength_nm, m, band_integrals)
     context = cond.tensor()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
@@ -68,7 +69,7 @@ def diffuse(
         with autocast:
             return model(x_t, t, context).float()
 
-    physical = build_operators(settings, v, m, wavelength_nm, cond, responses, device)
+    physical = build_operators(settings, v, m, wavelength_nm, cond, band_integrals, device)
     shape = (1, CANONICAL_NM.size, *v.shape[-2:])
     outputs = []
     for k in range(settings.samples):
@@ -99,13 +100,13 @@ def build_operators(
     missing: torch.Tensor,
     wavelength_nm: np.ndarray,
     cond: bridge.Condition,
-    responses: xr.DataArray | None,
+    band_integrals: np.ndarray | None,
     device: torch.device,
 ) -> list[torch.nn.Module]:
     """The PGS operators named in ``settings.operators`` plus the user's own modules, built for this observation.
 
-    The sensor operator compares the observed bands with the SRF forward model of the spectrum (``responses``);
-    for samples of the spectrum itself it asks the correction to vanish at observed wavelengths, because the
+    The sensor operator compares the observed bands with the SRF forward model of the spectrum
+    (``band_integrals`` (B, K): SRF-weighted means from the canonical grid, ``simulate.band_weights``); for samples of the spectrum itself it asks the correction to vanish at observed wavelengths, because the
     output there is the observed value plus that correction.
     """
     if settings.guidance <= 0:
@@ -113,11 +114,11 @@ def build_operators(
     canonical = torch.as_tensor(CANONICAL_NM, dtype=torch.float32, device=device)
     band_nm = torch.as_tensor(np.array(wavelength_nm, dtype=np.float32), device=device)
     observed = ~missing
-    if responses is None:
+    if band_integrals is None:
         band_operator = bridge.canonical_to_grid(wavelength_nm, like=values)
         band_target = torch.einsum("bk,nkhw->nbhw", band_operator, cond.interp)
     else:
-        band_operator = torch.as_tensor(simulate.band_weights(CANONICAL_NM, responses), dtype=values.dtype, device=device)
+        band_operator = torch.as_tensor(band_integrals, dtype=values.dtype, device=device)
         band_target = values
     factories = {
         "sensor": lambda: ops.SensorConsistency(band_operator, band_target, observed, cond.scale),

@@ -131,7 +131,7 @@ class PatchDataset(Dataset):
         patch, scene_nm, matrix, valid = self._draw(item)
         obs = dual_stochastic_mask(patch, scene_nm, self.rng, self.masking, self.library)
         values = torch.from_numpy(obs.values)[None]
-        cond = make_condition(values, obs.wavelength_nm, torch.from_numpy(obs.missing)[None])
+        cond = make_condition(values, obs.wavelength_nm, torch.from_numpy(obs.missing)[None], obs.band_integrals)
         k, (b, h, w) = matrix.shape[0], patch.shape
         truth = torch.from_numpy((matrix @ patch.reshape(b, -1)).reshape(k, h, w))[None]
         return {

@@ -7,6 +7,8 @@ dropout: every pixel loses the same bands, as in whole-band loss), or Bernoulli 
 neighbouring pixels still see the band), or neither; then, with some probability, a contiguous gap (30-400 nm) or
 the whole SWIR. Every pixel keeps at least two observed values.
 The training target is the true spectrum on the canonical grid, with a mask of the wavelengths the scene covers.
+Simulated bands carry their SRF operator from the canonical grid (``Observation.band_integrals``), as
+``generate`` passes the operator of real multispectral bands to the model's condition.
 """
 
 from __future__ import annotations
@@ -51,12 +53,15 @@ class MaskingConfig:
 
 @dataclass
 class Observation:
-    """A simulated observation: ``values`` (B, h, w), ``wavelength_nm`` (B,) ascending, ``missing`` (B, h, w) bool."""
+    """A simulated observation: ``values`` (B, h, w), ``wavelength_nm`` (B,) ascending, ``missing`` (B, h, w) bool,
+    and ``band_integrals`` (B, K): the SRF-weighted means mapping a canonical spectrum to the simulated bands, None
+    where the bands are the scene's own (point samples)."""
 
     values: np.ndarray
     wavelength_nm: np.ndarray
     missing: np.ndarray
     sensor: str
+    band_integrals: np.ndarray | None = None
 
 
 def canonical_target(wavelength_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,8 +171,9 @@ def _dedupe(wavelength_nm: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray,
 
 def draw_sensor(
     x0: np.ndarray, scene_nm: np.ndarray, rng: np.random.Generator, config: MaskingConfig, library: SensorLibrary
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Stage 1: simulated band values (B, h, w), their wavelengths (B,) and the sensor's name."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
+    """Stage 1: simulated band values (B, h, w), their wavelengths (B,), the (B, B_s) SRF weights on the scene
+    grid (None for the scene's own bands) and the sensor's name."""
     choices = ["own", "gaussian", "multispectral"]
     probs = np.array([config.p_own, config.p_gaussian, config.p_multispectral if library.sensors else 0.0])
     kind = rng.choice(choices, p=probs / probs.sum())
@@ -176,7 +182,7 @@ def draw_sensor(
         weights, centroids = library.matrix(sensor, scene_nm)
         if len(centroids) >= config.min_observed:
             centroids, weights = _dedupe(centroids, weights)
-            return _simulate(x0, weights), centroids, sensor.name
+            return _simulate(x0, weights), centroids, weights, sensor.name
         kind = "gaussian"
     if kind == "gaussian":
         spacing = rng.uniform(*config.spacing_nm)
@@ -185,8 +191,8 @@ def draw_sensor(
         fwhm = spacing * rng.uniform(*config.fwhm_factor)
         if centers.size >= config.min_observed:
             weights = gaussian_srf_matrix(centers, np.full(centers.size, fwhm), scene_nm)
-            return _simulate(x0, weights.astype(np.float32)), centers, f"gaussian_{spacing:.1f}nm"
-    return x0.astype(np.float32, copy=True), scene_nm.copy(), "own"
+            return _simulate(x0, weights.astype(np.float32)), centers, weights, f"gaussian_{spacing:.1f}nm"
+    return x0.astype(np.float32, copy=True), scene_nm.copy(), None, "own"
 
 
 def draw_missing(
@@ -228,6 +234,8 @@ def dual_stochastic_mask(
     """Both stages on a true patch ``x0`` (B_s, h, w) on the scene grid ``scene_nm`` (B_s,) ascending, nm."""
     config = config or MaskingConfig()
     library = library if library is not None else SensorLibrary([])
-    values, wavelength_nm, name = draw_sensor(x0, np.asarray(scene_nm, dtype=np.float64), rng, config, library)
+    scene_nm = np.asarray(scene_nm, dtype=np.float64)
+    values, wavelength_nm, weights, name = draw_sensor(x0, scene_nm, rng, config, library)
     missing = draw_missing(wavelength_nm, values.shape[1:], rng, config)
-    return Observation(values=values, wavelength_nm=wavelength_nm, missing=missing, sensor=name)
+    integrals = None if weights is None else weights.astype(np.float64) @ linear_operator(CANONICAL_NM, scene_nm)
+    return Observation(values=values, wavelength_nm=wavelength_nm, missing=missing, sensor=name, band_integrals=integrals)
