@@ -22,7 +22,7 @@ MIN_BANDS = 5
 #: nearest observed band: their ratio as ``(d / s) ** GAP_GROWTH`` over its leave-one-out value at distance ``s``.
 #: 0 (no growth) costs 1-2 dB in 50-150 nm gaps on the CASI Houston crop; 0.5 (the prior's error not growing at
 #: all) over-trusts the prior in AVIRIS gaps and 7-band generation (chosen from 0, 1/4, 1/2 on the hint alone,
-#: held-out columns of the three real scenes: 1/4 gains 2.7 dB summed over 45 conditions, 2.5 of it on Houston).
+#: held-out columns of the three real scenes: 1/4 gains 2.7 dB summed over 45 conditions, 2.4 of it on Houston).
 GAP_GROWTH = 0.25
 #: Beyond the first or last observed band the interpolant extrapolates flat: its error grows as a random walk
 #: (variance in proportion to the distance), the ratio as ``(d / s) ** EXTRAPOLATION_GROWTH``.

@@ -106,7 +106,8 @@ def build_operators(
     """The PGS operators named in ``settings.operators`` plus the user's own modules, built for this observation.
 
     The sensor operator compares the observed bands with the SRF forward model of the spectrum
-    (``band_integrals`` (B, K): SRF-weighted means from the canonical grid, ``simulate.band_weights``); for samples of the spectrum itself it asks the correction to vanish at observed wavelengths, because the
+    (``band_integrals`` (B, K): SRF-weighted means from the canonical grid, ``simulate.band_weights``); for
+    samples of the spectrum itself (None) it asks the correction to vanish at observed wavelengths, because the
     output there is the observed value plus that correction.
     """
     if settings.guidance <= 0:
