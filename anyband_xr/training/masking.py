@@ -81,10 +81,7 @@ def canonical_target(wavelength_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     k = CANONICAL_NM.size
     right = np.clip(np.searchsorted(wl, CANONICAL_NM, side="right"), 1, wl.size - 1)
     left = right - 1
-    frac = np.clip((CANONICAL_NM - wl[left]) / (wl[right] - wl[left]), 0.0, 1.0)
-    linear = np.zeros((k, wl.size))
-    linear[np.arange(k), left] += 1.0 - frac
-    linear[np.arange(k), right] += frac
+    linear = linear_operator(wl, CANONICAL_NM)  # (K, B)
     to_bands = linear_operator(CANONICAL_NM, wl)  # (B, K), as bridge.canonical_to_grid
     second = np.diff(np.eye(k), 2, axis=0)
     normal = to_bands.T @ to_bands + TARGET_SMOOTHING * second.T @ second + TARGET_ANCHOR * np.eye(k)
