@@ -257,8 +257,7 @@ def make_condition(
     ``band_integrals`` (B, K): the SRF-weighted means that map a canonical spectrum to the observed bands
     (``anyband_xr.simulate.band_weights(CANONICAL_NM, responses)``) when the bands are integrals over broad
     responses (multispectral input); the prior is then conditioned on what the bands measure instead of on point
-    samples at their centroids. None: the bands sample the spectrum at ``wavelength_nm``. The prior's noise is
-    chosen per sample by the evidence of its observed values (``prior.evidence_noise``).
+    samples at their centroids. None: the bands sample the spectrum at ``wavelength_nm``.
     """
     linear, interp, distance, spectra, band_sets = _interpolants(values, wavelength_nm, missing, CANONICAL_NM, pchip=True)
     observed = (~missing.to(torch.bool)).to(values.dtype)
@@ -266,20 +265,9 @@ def make_condition(
     scale = (total / observed.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)).clamp_min(MIN_SCALE)
     confidence = torch.exp(-distance / CONFIDENCE_NM)
     n, _, h, w = values.shape
-    pixels = h * w
-    estimates = [
-        gaussian_prior.conditional_mean(
-            spectra[i * pixels : (i + 1) * pixels],
-            wavelength_nm,
-            band_sets if band_sets.shape[0] == 1 else band_sets[i * pixels : (i + 1) * pixels],
-            operator=band_integrals,
-        )
-        for i in range(n)
-    ]
-    mean = torch.cat([e.mean for e in estimates])
-    prior = mean.to(values.dtype).reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
-    loo = torch.cat([e.loo_residual for e in estimates])
-    trust = prior_weight(loo, spectra, wavelength_nm, band_sets, distance, CANONICAL_NM)
+    estimate = gaussian_prior.conditional_mean(spectra, wavelength_nm, band_sets, operator=band_integrals)
+    prior = estimate.mean.to(values.dtype).reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
+    trust = prior_weight(estimate.loo_residual, spectra, wavelength_nm, band_sets, distance, CANONICAL_NM)
     return Condition(interp=interp, linear=linear, confidence=confidence, scale=scale, prior=prior, trust=trust)
 
 

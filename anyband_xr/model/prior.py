@@ -5,12 +5,6 @@ training columns only) is the mean and covariance of brightness-normalised spect
 the canonical grid. The classical Gaussian (ridge) baseline uses it whole; the model's condition carries its
 conditional mean under a probabilistic-PCA form of it (leading ``RANK`` eigenvectors plus isotropic noise), which
 costs one small ``RANK x RANK`` solve per pixel instead of one of the size of the observed band set.
-
-How far a sample departs from the prior's subspace differs from scene to scene (sensor noise, materials the
-training scenes lack): the isotropic noise fitted on the training scenes suits the AVIRIS scenes and regularises
-the CASI crop too much (a ten times smaller noise scores up to 2.8 dB better there and up to 3 dB worse on AVIRIS).
-So each sample's noise is chosen by the evidence, the marginal likelihood of its own observed values under the
-prior, over a grid of multiples of the fitted one (``evidence_noise``): empirical Bayes, no held-out data needed.
 """
 
 from __future__ import annotations
@@ -37,11 +31,6 @@ WORKSPACE_BYTES = 128 * 2**20
 LEVERAGE_FLOOR = 0.05
 #: Bound on the normalised prior hint ``(prior - interp) / scale`` fed to the network.
 HINT_LIMIT = 10.0
-#: Multiples of the fitted noise variance the evidence chooses from, in factor-of-sqrt(2) steps (on the held-out
-#: columns of the real scenes it chooses 1/32-1/4 on the CASI crop and 1-16 on the AVIRIS scenes).
-EVIDENCE_FACTORS = tuple(float(f) for f in np.geomspace(1.0 / 64.0, 64.0, 25))
-#: Pixels (evenly strided) whose evidence is summed to choose a sample's noise.
-EVIDENCE_PIXELS = 4096
 
 
 def linear_operator(source_nm: np.ndarray, target_nm: np.ndarray) -> np.ndarray:
@@ -104,71 +93,10 @@ def load_pca_prior() -> PCAPrior:
 
 class PriorEstimate(NamedTuple):
     """The prior's estimate of each pixel: ``mean`` (P, K) on the prior's grid and ``loo_residual`` (P, B) the
-    leave-one-out residual at each observed band (zero where not observed), both in data units; ``noise`` the
-    noise variance it was conditioned with (brightness-normalised units)."""
+    leave-one-out residual at each observed band (zero where not observed), both in data units."""
 
     mean: torch.Tensor
     loo_residual: torch.Tensor
-    noise: float
-
-
-class _Residuals(NamedTuple):
-    """Observed values against the prior: ``g`` (B, r) and ``mu`` (B,) the basis and mean on the bands, ``obs``
-    (P, B) float mask, ``s`` (P,) brightness, ``residual`` (P, B) ``x / s - mu`` where observed, else 0."""
-
-    g: torch.Tensor
-    mu: torch.Tensor
-    obs: torch.Tensor
-    s: torch.Tensor
-    residual: torch.Tensor
-
-
-def _residuals(
-    values: torch.Tensor, wavelength_nm: np.ndarray | torch.Tensor, observed: torch.Tensor, prior: PCAPrior, operator: np.ndarray | None
-) -> _Residuals:
-    device = values.device
-    wl = (wavelength_nm.detach().cpu().numpy() if isinstance(wavelength_nm, torch.Tensor) else np.asarray(wavelength_nm)).astype(np.float64)
-    if operator is None:
-        operator = linear_operator(prior.wavelength_nm, wl)
-    if operator.shape != (wl.size, prior.wavelength_nm.size):
-        raise ValueError(f"operator has shape {operator.shape}, expected ({wl.size}, {prior.wavelength_nm.size}): bands by prior grid.")
-    h = torch.as_tensor(operator, dtype=torch.float64, device=device)  # (B, K)
-    g = h @ torch.as_tensor(prior.basis, device=device)
-    mu = h @ torch.as_tensor(prior.mean, device=device)
-    obs = observed.to(torch.float64)
-    x = torch.where(observed, values.to(torch.float64), 0.0)
-    brightness = (obs * mu).sum(dim=1)
-    s = ((obs * x).sum(dim=1) / brightness.clamp_min(1e-12)).clamp_min(1e-12)  # (P,)
-    return _Residuals(g, mu, obs, s, obs * (x / s[:, None] - mu))
-
-
-def _factor(g: torch.Tensor, obs: torch.Tensor, noise: float) -> torch.Tensor:
-    """Cholesky factors (P, r, r) of the normal matrices ``noise * I + sum over observed bands of g_b g_b'``."""
-    rank = g.shape[1]
-    outer = (g[:, :, None] * g[:, None, :]).reshape(g.shape[0], rank * rank)  # (B, r*r)
-    normal = noise * torch.eye(rank, dtype=torch.float64, device=g.device) + (obs @ outer).reshape(-1, rank, rank)
-    return torch.linalg.cholesky(normal)
-
-
-def evidence_noise(fit: _Residuals, noise: float) -> float:
-    """The noise variance among ``noise * EVIDENCE_FACTORS`` under which the observed residuals of (up to
-    ``EVIDENCE_PIXELS`` of) the pixels are most likely. Each pixel's residual is ``N(0, g g' + v I)`` over its
-    observed bands; with ``lam``, ``U`` the eigenpairs of its ``r x r`` Gram matrix ``g' g`` and ``p = U' g' res``,
-    ``-2 log density = (|res|^2 - sum p^2 / (lam + v)) / v + sum log(lam + v) + (bands - r) log v`` (Woodbury and
-    the determinant lemma), so one small eigendecomposition per pixel serves every candidate."""
-    stride = max(1, fit.residual.shape[0] // EVIDENCE_PIXELS)
-    residual = fit.residual[::stride]
-    obs = fit.obs if fit.obs.shape[0] == 1 else fit.obs[::stride]
-    rank = fit.g.shape[1]
-    gram = (obs @ (fit.g[:, :, None] * fit.g[:, None, :]).reshape(fit.g.shape[0], rank * rank)).reshape(-1, rank, rank)
-    lam, vectors = torch.linalg.eigh(gram)  # (P or 1, r)
-    projected = torch.einsum("pi,pij->pj", residual @ fit.g, vectors.expand(residual.shape[0], -1, -1))
-    v = noise * torch.tensor(EVIDENCE_FACTORS, dtype=torch.float64, device=residual.device).view(1, -1, 1)
-    count = obs.sum(dim=1).expand(residual.shape[0]).view(-1, 1)
-    spread = lam.clamp_min(0.0).unsqueeze(1) + v  # (P, C, r)
-    quadratic = ((residual * residual).sum(dim=1, keepdim=True) - (projected.unsqueeze(1) ** 2 / spread).sum(dim=2)) / v[..., 0]
-    log_det = torch.log(spread).sum(dim=2) + (count - rank) * torch.log(v[..., 0])
-    return float(v[0, int(torch.argmin((quadratic + log_det).sum(dim=0))), 0])
 
 
 def conditional_mean(
@@ -177,7 +105,6 @@ def conditional_mean(
     observed: torch.Tensor,
     prior: PCAPrior | None = None,
     operator: np.ndarray | None = None,
-    noise: float | None = None,
 ) -> PriorEstimate:
     """Each pixel's prior conditional mean on the prior's grid given its observed values, and how well the prior
     predicts observed values it did not see (see ``PriorEstimate``).
@@ -190,31 +117,45 @@ def conditional_mean(
         operator: (B, K) map from a spectrum on the prior's grid to the observed bands, e.g. SRF-weighted means
             (``anyband_xr.simulate.band_weights``) when the bands are integrals over their responses; default:
             point samples at ``wavelength_nm`` (linear interpolation).
-        noise: the prior's noise variance (brightness-normalised units); default: chosen by the evidence of these
-            pixels (``evidence_noise``). Pass one sample's pixels per call: the choice is shared by all of them.
 
     Returns:
         ``mean`` (P, K) float64 ``s * (mean + basis @ E[w | observed])``, ``s`` each pixel's brightness (observed
         mean over the prior mean's on the same bands), so the estimate is equivariant to scaling; pixels without
         any observation get zeros. ``loo_residual`` (P, B): the in-sample residual divided by ``1 - leverage``
         (the band's diagonal entry of the fit's hat matrix), the leave-one-out residual of this ridge regression in
-        closed form; ``1 - leverage`` is floored at ``LEVERAGE_FLOOR``. ``noise``: the variance used.
+        closed form; ``1 - leverage`` is floored at ``LEVERAGE_FLOOR``.
     """
     prior = prior or load_pca_prior()
-    fit = _residuals(values, wavelength_nm, observed, prior, operator)
-    noise = evidence_noise(fit, prior.noise) if noise is None else noise
-    g, obs, s = fit.g, fit.obs, fit.s
-    rank = g.shape[1]
-    rhs = fit.residual @ g  # (P, r)
+    device = values.device
+    wl = (wavelength_nm.detach().cpu().numpy() if isinstance(wavelength_nm, torch.Tensor) else np.asarray(wavelength_nm)).astype(np.float64)
+    if operator is None:
+        operator = linear_operator(prior.wavelength_nm, wl)
+    if operator.shape != (wl.size, prior.wavelength_nm.size):
+        raise ValueError(f"operator has shape {operator.shape}, expected ({wl.size}, {prior.wavelength_nm.size}): bands by prior grid.")
+    h = torch.as_tensor(operator, dtype=torch.float64, device=device)  # (B, K)
+    basis = torch.as_tensor(prior.basis, device=device)
+    mean = torch.as_tensor(prior.mean, device=device)
+    g, mu = h @ basis, h @ mean  # (B, r), (B,)
+    x = values.to(torch.float64)
+    obs = observed.to(torch.float64)
+    x = torch.where(observed, x, 0.0)
+    brightness = (obs * mu).sum(dim=1)
+    s = ((obs * x).sum(dim=1) / brightness.clamp_min(1e-12)).clamp_min(1e-12)  # (P,)
+    residual = obs * (x / s[:, None] - mu)  # (P, B)
+    rank = basis.shape[1]
+    eye = prior.noise * torch.eye(rank, dtype=torch.float64, device=device)
+    outer = (g[:, :, None] * g[:, None, :]).reshape(g.shape[0], rank * rank)  # (B, r*r)
+    rhs = residual @ g  # (P, r)
     w = torch.empty_like(rhs)
-    leverage = torch.empty(obs.shape, dtype=torch.float64, device=values.device)  # g_b normal^-1 g_b' per band set
+    leverage = torch.empty(obs.shape, dtype=torch.float64, device=device)  # g_b normal^-1 g_b' per band set
     step = max(1, WORKSPACE_BYTES // (8 * rank * (rank + g.shape[0]))) if observed.shape[0] > 1 else rhs.shape[0]
     for start in range(0, rhs.shape[0], step):
         stop = start + step
-        factor = _factor(g, obs[start:stop], noise)
+        normal = eye + (obs[start:stop] @ outer).reshape(-1, rank, rank)
+        factor = torch.linalg.cholesky(normal)
         w[start:stop] = torch.cholesky_solve(rhs[start:stop, :, None], factor)[..., 0]
         leverage[start:stop] = torch.einsum("bi,pij,bj->pb", g, torch.cholesky_inverse(factor), g)
     count = obs.sum(dim=1)
-    loo = obs * (fit.residual - w @ g.T) / (1.0 - leverage).clamp_min(LEVERAGE_FLOOR) * s[:, None]
-    out = (torch.as_tensor(prior.mean, device=values.device) + w @ torch.as_tensor(prior.basis, device=values.device).T) * s[:, None]
-    return PriorEstimate(torch.where(count[:, None] > 0, out, 0.0), torch.where(count[:, None] > 0, loo, 0.0), noise)
+    loo = obs * (residual - w @ g.T) / (1.0 - leverage).clamp_min(LEVERAGE_FLOOR) * s[:, None]
+    out = (mean + w @ basis.T) * s[:, None]
+    return PriorEstimate(torch.where(count[:, None] > 0, out, 0.0), torch.where(count[:, None] > 0, loo, 0.0))
