@@ -47,7 +47,7 @@ def test_masking_never_empties_a_pixel():
 
 def test_value_dropout_rate_follows_p_drop():
     rng = np.random.default_rng(1)
-    config = MaskingConfig(p_band_dropout=0.0, p_value_dropout=1.0, p_gap=0.0, p_swir_missing=0.0)
+    config = MaskingConfig(p_band_dropout=0.0, p_value_dropout=1.0, p_gap=0.0, p_swir_missing=0.0, p_edge_missing=0.0)
     rates = [draw_missing(np.linspace(400, 2500, 100), (32, 32), rng, config).mean() for _ in range(40)]
     assert 0.08 <= min(rates) and max(rates) <= 0.72
     assert np.ptp(rates) > 0.2
@@ -55,12 +55,30 @@ def test_value_dropout_rate_follows_p_drop():
 
 def test_band_dropout_drops_the_same_bands_everywhere():
     rng = np.random.default_rng(3)
-    config = MaskingConfig(p_band_dropout=1.0, p_value_dropout=0.0, p_gap=0.0, p_swir_missing=0.0)
+    config = MaskingConfig(p_band_dropout=1.0, p_value_dropout=0.0, p_gap=0.0, p_swir_missing=0.0, p_edge_missing=0.0)
     for _ in range(10):
         missing = draw_missing(np.linspace(400, 2500, 100), (8, 8), rng, config)
         per_band = missing.mean(axis=(1, 2))
         assert set(np.unique(per_band)) <= {0.0, 1.0}
         assert 0.05 <= per_band.mean() <= 0.75
+
+
+def test_edge_loss_removes_one_end_of_the_range_at_a_random_cut():
+    rng = np.random.default_rng(4)
+    config = MaskingConfig(p_band_dropout=0.0, p_value_dropout=0.0, p_gap=0.0, p_swir_missing=0.0, p_edge_missing=1.0)
+    wl = np.linspace(400, 2500, 100)
+    red_cuts, blue_cuts = [], []
+    for _ in range(60):
+        band = draw_missing(wl, (4, 4), rng, config)[:, 0, 0]
+        assert band.any() and not band.all()
+        if band[-1]:
+            assert not band[: np.argmax(band)].any() and band[np.argmax(band) :].all()
+            red_cuts.append(wl[np.argmax(band)])
+        else:
+            assert band[0] and not band[np.argmin(band) :].any()
+            blue_cuts.append(wl[np.argmin(band)])
+    assert min(red_cuts) >= 400 + 0.25 * 2100 and np.ptp(red_cuts) > 800
+    assert max(blue_cuts) <= 400 + 0.25 * 2100 + 25 and 5 <= len(blue_cuts) <= 30
 
 
 def test_sensor_draws_stay_in_the_scene_range(scene):
@@ -161,6 +179,9 @@ def test_default_model_trains_end_to_end_on_the_bundled_scene(scene, tmp_path):
     stem = train(config, scenes={"jasper": scene})
     record = json.loads(stem.with_suffix(".json").read_text())
     assert record["step"] == 30 and len(record["history"]) == 3
+    # Every setting is recorded, defaults included, so the record stays true when a default changes later.
+    assert record["training"]["masking"]["p_edge_missing"] == MaskingConfig().p_edge_missing
+    assert record["training"]["mspl"]["use_region"] is False and "lambda_pixel" in record["training"]["mspl"]
     cached = open_cached(cache_scenes({"jasper": scene}, tmp_path / "cache")["jasper"])
     assert cached.sizes["x"] == holdout_start(scene.sizes["x"])
     # The training objective (relative x0 MSE, 10-step means at random timesteps) falls. A 30-step model is not

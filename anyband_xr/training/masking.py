@@ -4,8 +4,9 @@ Stage 1 (sensor) picks, per sample, the scene's own grid, a random Gaussian hype
 sensor from the SRF library, each simulated from the true spectrum by SRF-weighted means over the scene's bands.
 Stage 2 (dropout) removes values with ``p_drop ~ U[0.1, 0.7]``: Bernoulli over whole bands (the paper's band
 dropout: every pixel loses the same bands, as in whole-band loss), or Bernoulli per value (scattered loss, where
-neighbouring pixels still see the band), or neither; then, with some probability, a contiguous gap (30-400 nm) or
-the whole SWIR. Every pixel keeps at least two observed values.
+neighbouring pixels still see the band), or neither; then, with some probability, a contiguous gap (30-400 nm), the
+whole SWIR, or everything beyond a random cut at either end of the range (a sensor that covers less, e.g. VNIR-only
+DESIS or CASI: short and long extrapolations). Every pixel keeps at least two observed values.
 The training target is the true spectrum on the canonical grid, with a mask of the wavelengths the scene covers.
 Simulated bands carry their SRF operator from the canonical grid (``Observation.band_integrals``), as
 ``generate`` passes the operator of real multispectral bands to the model's condition.
@@ -35,7 +36,12 @@ _FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 @dataclass
 class MaskingConfig:
-    """Probabilities and ranges of dual stochastic masking (defaults follow the paper where it gives them)."""
+    """Probabilities and ranges of dual stochastic masking (defaults follow the paper where it gives them).
+
+    Edge loss (``p_edge_missing``; off by default, the shipped weights were trained without it, see docs/model.md):
+    at the red end (``p_red_edge``) everything above a cut drawn uniformly between ``edge_fraction`` of the way
+    through the range and its last band, else everything below a cut in the first ``edge_fraction`` of the range.
+    """
 
     p_own: float = 0.4
     p_gaussian: float = 0.3
@@ -48,6 +54,9 @@ class MaskingConfig:
     p_gap: float = 0.3
     gap_nm: tuple[float, float] = (30.0, 400.0)
     p_swir_missing: float = 0.1
+    p_edge_missing: float = 0.0
+    p_red_edge: float = 0.75
+    edge_fraction: float = 0.25
     min_observed: int = 2
 
 
@@ -192,6 +201,15 @@ def draw_sensor(
     return x0.astype(np.float32, copy=True), scene_nm.copy(), None, "own"
 
 
+def _edge_loss(wavelength_nm: np.ndarray, rng: np.random.Generator, config: MaskingConfig) -> np.ndarray:
+    """(B,) bool: the bands beyond a random cut at one end of the range (see ``MaskingConfig``)."""
+    first, last = float(wavelength_nm[0]), float(wavelength_nm[-1])
+    boundary = first + config.edge_fraction * (last - first)
+    if rng.random() < config.p_red_edge:
+        return wavelength_nm > rng.uniform(boundary, last)
+    return wavelength_nm < rng.uniform(first, boundary)
+
+
 def draw_missing(
     wavelength_nm: np.ndarray, shape: tuple[int, int], rng: np.random.Generator, config: MaskingConfig
 ) -> np.ndarray:
@@ -212,6 +230,8 @@ def draw_missing(
         band |= (wavelength_nm >= start) & (wavelength_nm <= start + width)
     if rng.random() < config.p_swir_missing:
         band |= wavelength_nm >= SWIR_START_NM
+    if rng.random() < config.p_edge_missing:
+        band |= _edge_loss(wavelength_nm, rng, config)
     missing |= band[:, None, None]
     keep = min(config.min_observed, b)
     short = (~missing).sum(axis=0) < keep

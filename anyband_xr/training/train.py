@@ -15,6 +15,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -196,12 +197,13 @@ def train(
     if library is None:
         library = SensorLibrary.from_package() if cfg["use_sensor_library"] else SensorLibrary([])
     synthetic = _synthetic(cfg, cached)
+    masking, augment = _dataclass(MaskingConfig, cfg["masking"]), _dataclass(AugmentConfig, cfg["augment"])
     dataset = PatchDataset(
         cached,
         cfg["patch_size"],
         cfg["patch_stride"],
-        masking=_dataclass(MaskingConfig, cfg["masking"]),
-        augment=_dataclass(AugmentConfig, cfg["augment"]),
+        masking=masking,
+        augment=augment,
         library=library,
         seed=cfg["seed"] + rank,
         synthetic=synthetic,
@@ -212,6 +214,8 @@ def train(
     model = _initial_model(cfg).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     mspl_config = _dataclass(MSPLConfig, cfg["mspl"])
+    # The checkpoint records every setting, defaults included, so later changes of a default cannot rewrite its history.
+    recorded = {**cfg, "masking": asdict(masking), "augment": asdict(augment), "mspl": asdict(mspl_config)}
     mspl = MSPL(mspl_config, prior, support).to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"]
@@ -244,7 +248,7 @@ def train(
 
     def checkpoint() -> None:
         record = {**extra, "step": step, "minutes": (time.time() - start) / 60.0, "history": history}
-        save_checkpoint(ema, cfg["output"], config=cfg, extra=record)
+        save_checkpoint(ema, cfg["output"], config=recorded, extra=record)
         _save_state(state_dir, model, optimizer, step, history)
 
     bar = tqdm(total=steps, initial=step, disable=rank != 0, desc="train", mininterval=5.0)
