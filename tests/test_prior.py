@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 from anyband_xr import baselines, datasets, simulate, srf
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model import bridge
-from anyband_xr.model.prior import HINT_LIMIT, RANK, conditional_mean, linear_operator, load_pca_prior
+from anyband_xr.model.prior import (
+    HINT_LIMIT,
+    RANK,
+    PCAPrior,
+    conditional_mean,
+    linear_operator,
+    load_gaussian_prior,
+    load_pca_prior,
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +40,17 @@ def test_pca_prior_keeps_the_leading_eigenvectors():
     explained = (prior.basis**2).sum() + prior.noise * CANONICAL_NM.size
     total = np.trace(baselines.load_gaussian_prior().cov)
     assert explained == pytest.approx(total, rel=0.02)
+
+
+def test_pca_prior_has_the_same_bits_whatever_the_blas_threads():
+    # A dask worker (one thread) and the client (all cores) must condition on the same prior, bit for bit.
+    gaussian = load_gaussian_prior()
+    with threadpool_limits(1):
+        single = PCAPrior.from_gaussian(gaussian)
+    with threadpool_limits(max(2, os.cpu_count() or 1)):
+        threaded = PCAPrior.from_gaussian(gaussian)
+    assert single.noise == threaded.noise
+    np.testing.assert_array_equal(single.basis, threaded.basis)
 
 
 def test_conditional_mean_recovers_a_spectrum_of_the_prior_from_a_few_bands():

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file
 from scipy.interpolate import interp1d
+from threadpoolctl import threadpool_limits
 
 PRIOR_FILE = "gaussian_prior.safetensors"
 #: Eigenvectors kept by the model's probabilistic-PCA prior (20-40 score alike on the real scenes' held-out
@@ -77,8 +78,14 @@ class PCAPrior:
 
     @classmethod
     def from_gaussian(cls, prior: GaussianPrior, rank: int = RANK) -> PCAPrior:
-        """Keep the ``rank`` leading eigenvectors of ``prior.cov``."""
-        eigval, eigvec = np.linalg.eigh(prior.cov)
+        """Keep the ``rank`` leading eigenvectors of ``prior.cov``.
+
+        The eigendecomposition runs on one BLAS thread: with more, LAPACK's result differs in the last bits with the
+        thread count, and a dask worker and the client would condition on priors a few ulps apart (the tiled Zarr job
+        promises the in-memory repair's bits).
+        """
+        with threadpool_limits(1):
+            eigval, eigvec = np.linalg.eigh(prior.cov)
         eigval, eigvec = eigval[::-1], eigvec[:, ::-1]
         noise = max(float(eigval[rank:].mean()), NOISE_FLOOR * float(eigval[0]))
         basis = eigvec[:, :rank] * np.sqrt(np.clip(eigval[:rank] - noise, 0.0, None))
