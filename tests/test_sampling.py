@@ -32,9 +32,12 @@ def run(guidance, grad="x0", seed=0, **kwargs):
     )
 
 
-def test_timesteps_descend_and_end_at_zero():
+def test_timesteps_start_from_pure_noise_and_stop_one_stride_above_zero():
     ts = ddim_timesteps(1000, 50)
-    assert len(ts) == 50 and ts[0] == 999 and ts[-1] == 0 and (np.diff(ts) < 0).all()
+    assert len(ts) == 50 and ts[0] == 999 and ts[-1] == 19 and (np.diff(ts) == -20).all()
+    assert ddim_timesteps(1000, 1).tolist() == [999]
+    assert ddim_timesteps(1000, 3).tolist() == [999, 666, 332]
+    assert all(len(ddim_timesteps(1000, s)) == s for s in range(1, 1001))
     with pytest.raises(ValueError):
         ddim_timesteps(1000, 0)
 

@@ -34,10 +34,16 @@ class Trajectory:
 
 
 def ddim_timesteps(num_train_steps: int, steps: int) -> np.ndarray:
-    """Descending, evenly spaced timesteps (``steps`` of them) from ``num_train_steps - 1`` down to 0."""
+    """Descending timesteps, ``steps`` of them every ``num_train_steps / steps``, from ``num_train_steps - 1`` down.
+
+    The "trailing" spacing (Lin et al. 2024, "Common diffusion noise schedules and sample steps are flawed"): the
+    first step always starts from pure noise and the last one ends ``num_train_steps / steps`` above 0, so one step
+    is the network's estimate of x0 from the condition alone (its posterior mean) and no step is spent at t = 0,
+    where the input is already clean.
+    """
     if not 1 <= steps <= num_train_steps:
         raise ValueError(f"steps must be in [1, {num_train_steps}], got {steps}.")
-    return np.unique(np.linspace(0, num_train_steps - 1, steps).round().astype(np.int64))[::-1]
+    return (num_train_steps - np.round(np.arange(steps) * (num_train_steps / steps))).astype(np.int64) - 1
 
 
 def physical_loss(x0: torch.Tensor, operators: Sequence[nn.Module], to_physical: ToPhysical) -> torch.Tensor:
