@@ -1,5 +1,6 @@
 """Miniatures of the benchmark commands (tiny crop or scene, one seed, two steps), so that they cannot rot."""
 
+import dataclasses
 import json
 import math
 import os
@@ -7,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from anyband_xr import datasets
 from anyband_xr.cli import main
-from anyband_xr.evaluation import quality_report, reported, speed_report
+from anyband_xr.evaluation import quality, quality_report, reported, speed_report
 from anyband_xr.evaluation.outputs import README_END, README_START
-from anyband_xr.model import ModelConfig
+from anyband_xr.model import MCDUNet, ModelConfig
+from anyband_xr.model.weights import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("linear", "PCHIP", "Gaussian (ridge)", "low-rank (SoftImpute)", "AnyBand-Diff", "AnyBand-Diff w/o PGS",
@@ -46,6 +51,20 @@ def test_quality_command_writes_every_protocol_with_reported_numbers_beside(tmp_
     assert (tmp_path / "quality.csv").read_text().count("\n") == len(rows) + 1
     text = readme.read_text()
     assert "old" not in text and text.endswith(f"{README_END}\n\nafter\n") and "| jasper_ridge | band loss | 10% |" in text
+
+
+def test_quality_runs_the_weights_its_settings_name(tmp_path):
+    untrained = MCDUNet(ModelConfig(base_channels=8, cam_channels=8, time_embed=16, channel_mults=(1, 2)))
+    stem = save_checkpoint(untrained, tmp_path / "untrained", extra={"sampling": {"steps": 1}})
+    truth = quality.evaluation_region(datasets.jasper_ridge(), (8, 8))
+    settings = quality.QualitySettings(seeds=(0,), guidance=0.0, band_loss=(0.3,), dropout=(), gaps=(), generation=())
+    case = next(quality.cases(truth, settings))
+    methods = quality.methods(case.protocol)
+    pchip = methods["PCHIP"](case, settings)
+    shipped = methods[quality.MODEL](case, settings)
+    named = methods[quality.MODEL](case, dataclasses.replace(settings, weights=str(stem)))
+    np.testing.assert_allclose(named.values, pchip.values, atol=1e-5)  # a zero correction is the PCHIP interpolant
+    assert np.abs(shipped.values - pchip.values).max() > 1e-3
 
 
 def test_speed_command_times_both_models_and_writes_every_section(tmp_path, monkeypatch):

@@ -48,6 +48,7 @@ class QualitySettings:
 
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int | None = None
+    weights: str | None = None
     samples: int = 1
     guidance: float = 1.0
     crop: tuple[int, int] | None = None
@@ -140,7 +141,8 @@ def _soft_impute(case: Case, settings: QualitySettings) -> xr.DataArray:
 def _diffusion(guidance: float | None) -> Callable[[Case, QualitySettings], xr.DataArray]:
     def run(case: Case, settings: QualitySettings) -> xr.DataArray:
         scale = settings.guidance if guidance is None else guidance
-        common = {"guidance": scale, "steps": settings.steps, "samples": settings.samples, "seed": case.seed}
+        common = {"guidance": scale, "steps": settings.steps, "samples": settings.samples, "seed": case.seed,
+                  "weights": settings.weights}
         if case.observation is None:
             return repair(case.truth.where(~case.mask), case.mask, **common)
         out = generate(case.observation, target=case.truth["wavelength"].values, **common)
