@@ -55,14 +55,20 @@ def test_interpolation_of_an_empty_pixel_is_flagged():
 
 def test_condition_round_trip_and_to_grid():
     values, wl, missing, *_ = _linear_scene()
-    cond = bridge.make_condition(values, wl, missing)
+    cond = bridge.make_condition(values, wl, missing, target_nm=wl)
     x = cond.interp + 0.01 * torch.randn_like(cond.interp)
     torch.testing.assert_close(bridge.from_model(bridge.to_model(x, cond), cond), x, rtol=1e-5, atol=1e-6)
     c, m, d, g = cond.tensor().split(CANONICAL_NM.size, dim=1)
     assert c.shape == m.shape == d.shape == g.shape == cond.interp.shape and cond.scale.shape == (2, 1, 1, 1)
     assert ((m >= 0) & (m <= 1)).all()
-    own = bridge.to_grid(torch.zeros_like(x), cond, values, wl, missing, wl)
+    own = bridge.to_grid(torch.zeros_like(x), cond)
     torch.testing.assert_close(own[~missing], values[~missing])
+    interp, _ = bridge.interpolate_observed(values, wl, missing, wl, method="pchip")
+    assert torch.equal(own, interp)  # the output grid's interpolant comes with the condition, bit for bit
+    untargeted = bridge.make_condition(values, wl, missing)
+    assert torch.equal(untargeted.interp, cond.interp) and torch.equal(untargeted.trust, cond.trust)
+    with pytest.raises(ValueError, match="target_nm"):
+        bridge.to_grid(torch.zeros_like(x), untargeted)
 
 
 def test_paper_config_has_about_278m_parameters():

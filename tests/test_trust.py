@@ -80,10 +80,10 @@ def _rmse_of_guesses(truth: np.ndarray, wl: np.ndarray, missing: np.ndarray) -> 
     """RMSE over the missing values of the interpolant, the prior and their weighted combination (the hint)."""
     values = torch.as_tensor(np.where(missing, 0.0, truth))[None].float()
     m = torch.as_tensor(missing)[None]
-    cond = bridge.make_condition(values, wl, m)
-    combined = bridge.to_grid(bridge.GAIN * cond.tensor()[:, 3 * bridge.CANONICAL_NM.size :], cond, values, wl, m, wl)
+    cond = bridge.make_condition(values, wl, m, target_nm=wl)
+    combined = bridge.to_grid(bridge.GAIN * cond.tensor()[:, 3 * bridge.CANONICAL_NM.size :], cond)
     interp, _ = bridge.interpolate_observed(values, wl, m, wl, method="pchip")
-    prior_only = bridge.to_grid(bridge.GAIN * (cond.prior - cond.interp) / cond.scale, cond, values, wl, m, wl)
+    prior_only = bridge.to_grid(bridge.GAIN * (cond.prior - cond.interp) / cond.scale, cond)
     return tuple(float(((e[0].numpy() - truth)[missing] ** 2).mean() ** 0.5) for e in (interp, prior_only, combined))
 
 

@@ -126,7 +126,8 @@ class Sampler:
     device: torch.device
 
     def __post_init__(self) -> None:
-        self.cond = bridge.make_condition(self.inputs.values, self.inputs.wavelength_nm, self.inputs.missing)
+        self.cond = bridge.make_condition(self.inputs.values, self.inputs.wavelength_nm, self.inputs.missing,
+                                          target_nm=self.inputs.wavelength_nm)
         self.context = self.cond.tensor()
         self.operators = build_operators(self.settings, self.inputs.values, self.inputs.missing,
                                          self.inputs.wavelength_nm, self.cond, None, self.device)
@@ -181,10 +182,10 @@ def fixed_costs(sampler: Sampler) -> list[tuple[str, float]]:
     r = torch.zeros(sampler.shape, device=sampler.device)
 
     def condition() -> bridge.Condition:
-        return bridge.make_condition(inputs.values, inputs.wavelength_nm, inputs.missing)
+        return bridge.make_condition(inputs.values, inputs.wavelength_nm, inputs.missing, target_nm=inputs.wavelength_nm)
 
     def to_grid() -> torch.Tensor:
-        return bridge.to_grid(r, sampler.cond, inputs.values, inputs.wavelength_nm, inputs.missing, inputs.wavelength_nm)
+        return bridge.to_grid(r, sampler.cond)
 
     return [("conditioning (bridge.make_condition)", timed(condition, sampler.device)),
             ("back to the band grid (bridge.to_grid)", timed(to_grid, sampler.device))]

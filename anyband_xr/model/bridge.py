@@ -11,6 +11,7 @@ bands co-vary across materials where an interpolant only knows the neighbouring 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,9 @@ class Condition:
             data units (``anyband_xr.model.prior.conditional_mean``).
         trust: (N, K, H, W) weight in [0, 1] of the prior over the interpolant, per sample and wavelength, from
             leave-one-out residuals of both on the observed bands (``anyband_xr.model.trust.prior_weight``).
+        target_matrix: (T, K) linear interpolation from the canonical grid to the wavelengths ``to_grid`` returns
+            (``canonical_to_grid``), or None (training needs no output grid).
+        target_interp: (N, T, H, W) the PCHIP interpolant at those wavelengths, data units, or None.
     """
 
     interp: torch.Tensor
@@ -56,6 +60,8 @@ class Condition:
     scale: torch.Tensor
     prior: torch.Tensor
     trust: torch.Tensor
+    target_matrix: torch.Tensor | None = None
+    target_interp: torch.Tensor | None = None
 
     def tensor(self) -> torch.Tensor:
         """The model's context (N, 4K, H, W): the soft sparse condition ``C = interp / scale * confidence``, the
@@ -75,7 +81,7 @@ class Condition:
 
     def to(self, device: torch.device | str) -> Condition:
         """The same condition on ``device``."""
-        return Condition(*(t.to(device) for t in (self.interp, self.linear, self.confidence, self.scale, self.prior, self.trust)))
+        return Condition(*(None if t is None else t.to(device) for t in dataclasses.astuple(self)))
 
 
 def _as_tensor(values: np.ndarray | torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -251,6 +257,7 @@ def make_condition(
     wavelength_nm: torch.Tensor | np.ndarray,
     missing: torch.Tensor,
     band_integrals: np.ndarray | None = None,
+    target_nm: np.ndarray | None = None,
 ) -> Condition:
     """Condition of an observation (N, B, H, W) on the canonical grid (see ``Condition``).
 
@@ -258,8 +265,14 @@ def make_condition(
     (``anyband_xr.simulate.band_weights(CANONICAL_NM, responses)``) when the bands are integrals over broad
     responses (multispectral input); the prior is then conditioned on what the bands measure instead of on point
     samples at their centroids. None: the bands sample the spectrum at ``wavelength_nm``.
+    ``target_nm`` (T,): the wavelengths ``to_grid`` will return (the data's own for a repair); their PCHIP
+    interpolant is evaluated here, with the canonical one, from the same per-pixel slopes.
     """
-    linear, interp, distance, spectra, band_sets = _interpolants(values, wavelength_nm, missing, CANONICAL_NM, pchip=True)
+    k = CANONICAL_NM.size
+    targets = CANONICAL_NM if target_nm is None else np.concatenate([CANONICAL_NM, np.asarray(target_nm, np.float64)])
+    linear, interp, distance, spectra, band_sets = _interpolants(values, wavelength_nm, missing, targets, pchip=True)
+    target_interp = None if target_nm is None else interp[:, k:]
+    linear, interp, distance = linear[:, :k], interp[:, :k].contiguous(), distance[:, :k]
     observed = (~missing.to(torch.bool)).to(values.dtype)
     total = torch.where(observed > 0, values, 0.0).sum(dim=(1, 2, 3), keepdim=True)
     scale = (total / observed.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)).clamp_min(MIN_SCALE)
@@ -268,7 +281,11 @@ def make_condition(
     estimate = gaussian_prior.conditional_mean(spectra, wavelength_nm, band_sets, operator=band_integrals)
     prior = estimate.mean.to(values.dtype).reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
     trust = prior_weight(estimate.loo_residual, spectra, wavelength_nm, band_sets, distance, CANONICAL_NM)
-    return Condition(interp=interp, linear=linear, confidence=confidence, scale=scale, prior=prior, trust=trust)
+    return Condition(
+        interp=interp, linear=linear, confidence=confidence, scale=scale, prior=prior, trust=trust,
+        target_matrix=None if target_nm is None else canonical_to_grid(target_nm, like=values),
+        target_interp=target_interp,
+    )
 
 
 def to_model(x_canonical: torch.Tensor, cond: Condition) -> torch.Tensor:
@@ -295,21 +312,14 @@ def canonical_to_grid(target_nm: torch.Tensor | np.ndarray, like: torch.Tensor |
     return out if like is None else out.to(device=like.device, dtype=like.dtype)
 
 
-def to_grid(
-    r: torch.Tensor,
-    cond: Condition,
-    values: torch.Tensor,
-    wavelength_nm: torch.Tensor | np.ndarray,
-    missing: torch.Tensor,
-    target_nm: torch.Tensor | np.ndarray,
-) -> torch.Tensor:
-    """Spectrum on any grid ``target_nm`` (N, T, H, W), data units, from a canonical residual ``r``.
+def to_grid(r: torch.Tensor, cond: Condition) -> torch.Tensor:
+    """Spectrum on the condition's output grid (N, T, H, W), data units, from a canonical residual ``r``.
 
     value(λ) = PCHIP interpolant through the observed points at λ + the canonical correction ``r * scale / GAIN``
     linearly interpolated to λ, so the observation's own fine spectral detail survives. The caller restores the
-    observed values exactly.
+    observed values exactly. The condition must have been made with ``target_nm``.
     """
-    interp, _ = interpolate_observed(values, wavelength_nm, missing, target_nm, method=BASE)
+    if cond.target_interp is None:
+        raise ValueError("this condition has no output grid: make it with make_condition(..., target_nm=...).")
     correction = r * cond.scale / GAIN
-    matrix = canonical_to_grid(target_nm, like=correction)
-    return interp + torch.einsum("tk,nkhw->nthw", matrix, correction)
+    return cond.target_interp + torch.einsum("tk,nkhw->nthw", cond.target_matrix, correction)

@@ -61,7 +61,7 @@ def diffuse(
     v = _pad(torch.as_tensor(values, dtype=torch.float32)[None], factor).to(device)
     m = _pad(torch.as_tensor(missing)[None].float(), factor).bool().to(device)
     band_integrals = None if responses is None else simulate.band_weights(CANONICAL_NM, responses)
-    cond = bridge.make_condition(v, wavelength_nm, m, band_integrals)
+    cond = bridge.make_condition(v, wavelength_nm, m, band_integrals, target_nm=target)
     context = cond.tensor()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
@@ -81,7 +81,7 @@ def diffuse(
             operators=physical, to_physical=lambda r: bridge.from_model(r, cond), grad=settings.grad, progress=progress,
         )
         with torch.no_grad():
-            outputs.append(bridge.to_grid(r, cond, v, wavelength_nm, m, target)[0, :, :h, :w].cpu().numpy())
+            outputs.append(bridge.to_grid(r, cond)[0, :, :h, :w].cpu().numpy())
     stacked = np.stack(outputs)
     return np.stack([stacked.mean(axis=0), stacked.std(axis=0)])
 
