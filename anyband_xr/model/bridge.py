@@ -81,7 +81,8 @@ class Condition:
 
     def to(self, device: torch.device | str) -> Condition:
         """The same condition on ``device``."""
-        return Condition(*(None if t is None else t.to(device) for t in dataclasses.astuple(self)))
+        tensors = (getattr(self, field.name) for field in dataclasses.fields(self))
+        return Condition(*(None if t is None else t.to(device) for t in tensors))
 
 
 def _as_tensor(values: np.ndarray | torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
