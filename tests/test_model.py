@@ -65,6 +65,7 @@ def test_condition_round_trip_and_to_grid():
     torch.testing.assert_close(own[~missing], values[~missing])
     interp, _ = bridge.interpolate_observed(values, wl, missing, wl, method="pchip")
     assert torch.equal(own, interp)  # the output grid's interpolant comes with the condition, bit for bit
+    assert torch.equal(bridge.to_grid(torch.zeros_like(x), cond.to("cpu")), own)
     untargeted = bridge.make_condition(values, wl, missing)
     assert torch.equal(untargeted.interp, cond.interp) and torch.equal(untargeted.trust, cond.trust)
     with pytest.raises(ValueError, match="target_nm"):
