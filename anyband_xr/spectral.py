@@ -3,6 +3,7 @@
 The spectral axis is a ``wavelength`` dimension, or a ``band`` dimension carrying a ``wavelength``
 (or STAC-style ``center_wavelength``) coordinate. Wavelengths are nanometres; micrometres (attrs
 ``units`` or values below 30) are converted. An optional ``fwhm`` coordinate is converted alike.
+Values that cannot be wavelengths in the declared units (band numbers, wavenumbers, µm labelled nm) raise.
 """
 
 from __future__ import annotations
@@ -12,13 +13,24 @@ import warnings
 import numpy as np
 import xarray as xr
 
+from anyband_xr.grid import CANONICAL_START_NM, CANONICAL_STEP_NM, CANONICAL_STOP_NM
+
 WAVELENGTH = "wavelength"
 BAND = "band"
 FWHM = "fwhm"
 _WAVELENGTH_COORDS = (WAVELENGTH, "center_wavelength")
 _MICROMETRE_UNITS = {"um", "µm", "μm", "micrometer", "micrometers", "micrometre", "micrometres", "micron", "microns"}
 _NANOMETRE_UNITS = {"nm", "nanometer", "nanometers", "nanometre", "nanometres"}
+_WAVENUMBER_UNITS = {"cm-1", "cm^-1", "cm⁻¹", "1/cm", "wavenumber", "wavenumbers"}
 _MICROMETRE_MAX = 30.0
+#: Longest wavelength (nm) of any optical remote-sensing band: thermal bands end near 14.5 µm (MODIS band 36).
+OPTICAL_MAX_NM = 16_000.0
+#: Shortest band (nm) a spectral grid lying wholly beyond it may start at before a descending order reads as
+#: wavenumbers (cm⁻¹ of VNIR-SWIR spectra run 25,000 down to 4,000); the longest reflective band ends near 2,600 nm.
+REFLECTIVE_MAX_NM = 2_600.0
+#: The model's spectral domain (nm): the canonical grid 400-2500 nm widened by half its 10 nm step, so a band the
+#: grid's edge sample stands for (e.g. AVIRIS's 399.4 nm) counts as inside.
+MODEL_RANGE_NM = (CANONICAL_START_NM - CANONICAL_STEP_NM / 2, CANONICAL_STOP_NM + CANONICAL_STEP_NM / 2)
 
 
 class SpectralAxisError(ValueError):
@@ -73,6 +85,12 @@ def _to_nanometres(values: np.ndarray, units: str | None, what: str) -> np.ndarr
         return values * 1000.0
     if unit in _NANOMETRE_UNITS:
         return values
+    if unit in _WAVENUMBER_UNITS:
+        raise SpectralAxisError(
+            f"{what} has units {units!r} (wavenumbers); anyband_xr understands nm and µm. Convert: wavelength in nm "
+            "= 1e7 / wavenumber in cm⁻¹, e.g. da.assign_coords(wavelength=1e7 / da.wavelength), and set "
+            "attrs['units'] = 'nm'."
+        )
     if unit:
         raise SpectralAxisError(
             f"{what} has units {units!r}; anyband_xr understands nm and µm. Convert to nm and set attrs['units'] = 'nm'."
@@ -83,11 +101,86 @@ def _to_nanometres(values: np.ndarray, units: str | None, what: str) -> np.ndarr
     return values
 
 
+def _span(values: np.ndarray) -> str:
+    """``"lo-hi"`` of ``values`` for messages (one value when they are all the same)."""
+    lo, hi = np.min(values), np.max(values)
+    return f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+
+
+def _check_not_band_numbers(raw: np.ndarray) -> None:
+    """Raise ``SpectralAxisError`` when the (finite) wavelength values are band numbers: 0..N-1 or 1..N, step 1."""
+    ordered = np.sort(raw)
+    if raw.size >= 3 and ordered[0] in (0.0, 1.0) and np.array_equal(ordered, ordered[0] + np.arange(raw.size)):
+        raise SpectralAxisError(
+            f"the wavelength coordinate holds {ordered[0]:g}..{ordered[-1]:g} in steps of 1: band numbers, not "
+            "wavelengths. Attach centre wavelengths in nm: anyband_xr.assign_wavelengths(da, [490, 560, 665, ...])."
+        )
+
+
+def _check_units(raw: np.ndarray, units: str | None, nm: np.ndarray) -> None:
+    """Raise ``SpectralAxisError`` when positive centre wavelengths cannot be what their units say.
+
+    Catches µm labelled nm, nm labelled µm and wavenumbers (cm⁻¹) passed as nm. ``raw`` are the coordinate's
+    values in their own ``units``, ``nm`` the same converted.
+    """
+    unit = (units or "").strip().lower()
+    if unit in _NANOMETRE_UNITS and np.max(raw) < _MICROMETRE_MAX:
+        raise SpectralAxisError(
+            f"wavelengths {_span(raw)} are labelled {units!r}, but no band lies below 30 nm: these are micrometres. "
+            "Set da['wavelength'].attrs['units'] = 'um' (converted to nm on the way in) or multiply them by 1000."
+        )
+    if unit in _MICROMETRE_UNITS and np.max(raw) >= _MICROMETRE_MAX:
+        raise SpectralAxisError(
+            f"wavelengths {_span(raw)} are labelled {units!r}, but no band lies beyond 30 µm: these look like "
+            "nanometres. Set da['wavelength'].attrs['units'] = 'nm'."
+        )
+    if np.max(nm) > OPTICAL_MAX_NM:
+        reason = f"reach beyond {OPTICAL_MAX_NM:g} nm, past any optical band"
+    elif nm.size >= 10 and np.min(nm) > REFLECTIVE_MAX_NM and bool((np.diff(nm) < 0).all()):
+        reason = f"descend, all beyond {REFLECTIVE_MAX_NM:g} nm"
+    else:
+        return
+    raise SpectralAxisError(
+        f"wavelengths {_span(nm)} nm {reason}: these look like wavenumbers in cm⁻¹. Convert: wavelength in nm = "
+        "1e7 / wavenumber, e.g. da.assign_coords(wavelength=1e7 / da.wavelength), and set attrs['units'] = 'nm'."
+    )
+
+
+def check_model_range(nm: np.ndarray) -> None:
+    """Warn (``AnyBandWarning``) when wavelengths lie outside the model's 400-2500 nm, where it knows nothing.
+
+    For a model call (repair or generate): missing or generated values there are only extrapolated (the PCHIP
+    interpolant of the observed bands, constant beyond the outermost one, plus the model's correction at its
+    400/2500 nm edge); observed values there are kept and only shape that interpolant. Within half a canonical
+    step (5 nm) of the edges counts as inside. Silent when all wavelengths are inside.
+
+    Args:
+        nm: wavelengths in nm (observed bands, or the wavelengths to generate).
+
+    Example:
+        >>> check_model_range(np.array([3000.0, 4000.0]))   # AnyBandWarning: 2 of 2 wavelengths ... extrapolated
+    """
+    nm = np.asarray(nm, dtype=np.float64)
+    low, high = MODEL_RANGE_NM
+    outside = nm[(nm < low) | (nm > high)]
+    if outside.size:
+        warnings.warn(
+            f"{outside.size} of {nm.size} wavelengths ({_span(outside)} nm) lie outside 400-2500 nm, the only range "
+            "the model was trained on: it knows nothing there. Values missing or generated there are only "
+            "extrapolated (the PCHIP interpolant of the observed bands, held constant beyond the outermost one, plus "
+            "the model's correction at its 400/2500 nm edge); observed values there are returned as they are. "
+            "Treat them as interpolation, or drop those bands (da.sel(wavelength=slice(400, 2500))).",
+            AnyBandWarning,
+            stacklevel=2,
+        )
+
+
 def wavelengths(obj: xr.DataArray | xr.Dataset) -> np.ndarray:
     """Validated centre wavelengths of the spectral axis in nm (float64, in the object's own order).
 
     µm values (attrs ``units``, or all values below 30) are converted; missing, non-positive or duplicate
-    wavelengths raise ``SpectralAxisError`` with the fix.
+    wavelengths, band numbers, wavenumbers and units contradicting the values raise ``SpectralAxisError`` with
+    the fix.
 
     Example:
         >>> wavelengths(xr.DataArray([1, 2], dims="band", coords={"wavelength": ("band", [0.665, 0.842])}))
@@ -100,12 +193,15 @@ def wavelengths(obj: xr.DataArray | xr.Dataset) -> np.ndarray:
     if bad.any():
         raise SpectralAxisError(
             f"{int(bad.sum())} wavelength(s) are missing or NaN (positions {np.flatnonzero(bad)[:10].tolist()}). "
-            "Drop those bands (da.isel({dim!r}=...)) or fill in their centre wavelengths."
+            f"Drop those bands (da.isel({dim}=...)) or fill in their centre wavelengths."
         )
+    raw = np.asarray(coord.values, dtype=np.float64)
+    _check_not_band_numbers(raw)
     if (nm <= 0).any():
         raise SpectralAxisError(
             f"wavelengths must be positive nm; got {nm[nm <= 0][:5].tolist()}. Check the coordinate's values and units."
         )
+    _check_units(raw, coord.attrs.get("units"), nm)
     values, counts = np.unique(nm, return_counts=True)
     if (counts > 1).any():
         raise SpectralAxisError(
@@ -183,7 +279,10 @@ def standardize(obj: xr.DataArray, rechunk: bool = True) -> xr.DataArray:
         >>> standardize(da.isel(wavelength=slice(None, None, -1)))   # sorted ascending again, with a warning
     """
     if not isinstance(obj, xr.DataArray):
-        raise TypeError(f"expected an xarray.DataArray, got {type(obj).__name__}")
+        raise TypeError(
+            f"expected an xarray.DataArray, got {type(obj).__name__}. Wrap arrays with their wavelengths (nm): "
+            "xr.DataArray(values, dims=('wavelength', 'y', 'x'), coords={'wavelength': wavelengths_nm})."
+        )
     dim = spectral_dim(obj)
     _check_values(obj)
     nm = wavelengths(obj)

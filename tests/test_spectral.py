@@ -1,5 +1,7 @@
 """The wavelength contract: finding, converting, validating and standardising the spectral axis."""
 
+import warnings
+
 import dask.array as dsa
 import numpy as np
 import pytest
@@ -105,3 +107,31 @@ def test_dataset_accessor_standardises_spectral_variables():
     with pytest.warns(anyband_xr.AnyBandWarning):
         out = ds.anyband.standardize()
     np.testing.assert_allclose(out["refl"]["wavelength"].values, [450, 550, 650])
+
+
+@pytest.mark.parametrize(
+    "wavelength, units",
+    [
+        (np.linspace(365.0, 2500.0, 224), None),  # AVIRIS
+        (np.linspace(2500.0, 365.0, 224), "nm"),  # AVIRIS, listed long to short
+        ([443.0, 490.0, 560.0, 665.0, 705.0, 740.0, 783.0, 842.0, 865.0, 945.0, 1375.0, 1610.0, 2202.0], "nm"),
+        ([443.0, 482.0, 561.0, 655.0, 865.0, 1609.0, 2201.0, 10900.0, 12000.0], "nm"),  # Landsat 8 with thermal
+        ([0.443, 0.482, 0.561, 0.655, 0.865, 1.609, 2.201, 10.9, 12.0], None),  # the same in µm, no units
+        (np.arange(350.0, 2501.0, 1.0), "nm"),  # 1 nm field spectrometer
+        (np.arange(350.0, 2501.0, 2.0), None),
+    ],
+)
+def test_real_sensor_grids_pass_the_sanity_checks(wavelength, units):
+    da = xr.DataArray(np.zeros((len(wavelength), 1, 1)), dims=("wavelength", "y", "x"))
+    da = da.assign_coords(wavelength=("wavelength", np.asarray(wavelength), {"units": units} if units else {}))
+    nm = spectral.wavelengths(da)
+    assert 350.0 <= nm.min() and nm.max() <= 12000.0
+
+
+def test_model_range_check_is_silent_inside_and_names_what_is_outside():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spectral.check_model_range(anyband_xr.datasets.jasper_ridge().wavelength.values)  # 399.4 nm: edge sample
+        spectral.check_model_range(np.array([396.0, 1000.0, 2504.0]))
+    with pytest.warns(anyband_xr.AnyBandWarning, match=r"2 of 3 wavelengths \(350-2600 nm\).*extrapolated"):
+        spectral.check_model_range(np.array([350.0, 1000.0, 2600.0]))
