@@ -2,6 +2,8 @@
 
 ``mask`` is boolean, True where a value was missing (and repaired), broadcastable to ``truth``; when given,
 PSNR, RMSE, ERGAS and SSIM (its per-value map) use only the masked values, SAM only pixels with a missing value.
+Values without a finite reference (NaN in ``truth``) are not scored; a NaN or infinite prediction where the
+reference is finite makes the score NaN (never skipped, so a broken repair cannot read as a perfect one).
 
 Example:
     >>> truth = anyband_xr.datasets.jasper_ridge()
@@ -9,6 +11,8 @@ Example:
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -22,6 +26,7 @@ SSIM_TRUNCATE = 3.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 SPATIAL_DIMS = ("y", "x")
+NAN = float("nan")
 
 
 def _pair(
@@ -53,6 +58,12 @@ def _pair(
     return pred, truth, xr.DataArray(mask.data, dims=truth.dims, coords=truth.coords)
 
 
+def _count_nonfinite(pred: xr.DataArray, truth: xr.DataArray, selection: xr.DataArray | None) -> int:
+    """Values to be scored (finite in ``truth``, inside ``selection`` when given) that ``pred`` has NaN or ±inf."""
+    bad = ~np.isfinite(pred) & np.isfinite(truth)
+    return int((bad if selection is None else bad & selection).sum())
+
+
 def _spatial_dims(truth: xr.DataArray) -> list[str]:
     dims = [d for d in SPATIAL_DIMS if d in truth.dims]
     if len(dims) != 2:
@@ -81,6 +92,8 @@ def rmse(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None = No
         >>> rmse(repaired, truth, mask=mask)   # e.g. 0.01 (reflectance)
     """
     pred, truth, mask = _pair(pred, truth, mask)
+    if _count_nonfinite(pred, truth, mask):
+        return NAN
     return float(np.sqrt(_selected((pred - truth) ** 2, mask).mean()))
 
 
@@ -93,6 +106,8 @@ def psnr(
         >>> psnr(truth, truth)  # inf
     """
     pred, truth, mask = _pair(pred, truth, mask)
+    if _count_nonfinite(pred, truth, mask):
+        return NAN
     peak = _data_range(truth, mask) if data_range is None else float(data_range)
     mse = float(_selected((pred - truth) ** 2, mask).mean())
     return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
@@ -106,6 +121,8 @@ def sam(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None = Non
     """
     pred, truth, mask = _pair(pred, truth, mask)
     dim = spectral.spectral_dim(truth)
+    if _count_nonfinite(pred, truth, _pixel_mask(mask, dim)):
+        return NAN
     dot = (pred * truth).sum(dim)
     norms = np.sqrt((pred**2).sum(dim) * (truth**2).sum(dim))
     angle = np.arccos((dot / norms).clip(-1.0, 1.0))
@@ -124,6 +141,8 @@ def ergas(
         >>> ergas(repaired, truth, mask=mask)
     """
     pred, truth, mask = _pair(pred, truth, mask)
+    if _count_nonfinite(pred, truth, mask):
+        return NAN
     dim = spectral.spectral_dim(truth)
     others = [d for d in truth.dims if d != dim]
     mse = _selected((pred - truth) ** 2, mask).mean(others)
@@ -155,6 +174,8 @@ def ssim(
     """
     pred, truth, mask = _pair(pred, truth, mask)
     dims = _spatial_dims(truth)
+    if _count_nonfinite(pred, truth, mask):
+        return NAN
     peak = _data_range(truth, None) if data_range is None else float(data_range)
     c1, c2 = (SSIM_K1 * peak) ** 2, (SSIM_K2 * peak) ** 2
     pred, truth = pred.astype(np.float64), truth.astype(np.float64)
@@ -186,6 +207,8 @@ def index_cc(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None 
         >>> index_cc(repaired.anyband.index("NDVI"), truth.anyband.index("NDVI"))
     """
     pred, truth = _index_pair(pred, truth, mask)
+    if _count_nonfinite(pred, truth, None):
+        return NAN
     return float(xr.corr(pred, truth))
 
 
@@ -196,15 +219,19 @@ def index_rmse(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | Non
         >>> index_rmse(repaired.anyband.index("NDWI"), truth.anyband.index("NDWI"), mask=mask)
     """
     pred, truth = _index_pair(pred, truth, mask)
+    if _count_nonfinite(pred, truth, None):
+        return NAN
     return float(np.sqrt(((pred - truth) ** 2).mean()))
 
 
-def scores(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None = None) -> dict[str, float]:
+def scores(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None = None) -> dict[str, float | int]:
     """All scores over the whole data, plus ``<name>_missing`` over the masked values when ``mask`` is given.
 
     Keys: ``psnr`` (dB), ``ssim``, ``sam`` (radians), ``rmse`` (data units), ``ergas``; ``ndvi_cc``/``ndvi_rmse``
     compare the NDVI maps (``anyband_xr.indices.index``) when the data covers red and NIR, otherwise they are left
-    out.
+    out; ``n_nonfinite`` (int) counts the values predicted NaN or ±inf where ``truth`` has a finite one
+    (``n_nonfinite_missing`` among the masked values): when it is not 0 the scores are NaN, with an
+    ``AnyBandWarning``.
 
     Example:
         >>> scores(repaired, truth, mask=mask.broadcast_like(truth))["psnr_missing"]
@@ -216,8 +243,9 @@ def scores(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None = 
         ndvi_pred, ndvi_truth = index(pred, "NDVI"), index(truth, "NDVI")
     except spectral.SpectralAxisError:
         ndvi_pred = ndvi_truth = None
-    out: dict[str, float] = {}
+    out: dict[str, float | int] = {}
     for suffix, selection in [("", None)] + ([("_missing", mask)] if mask is not None else []):
+        out[f"n_nonfinite{suffix}"] = _count_nonfinite(pred, truth, selection)
         out[f"psnr{suffix}"] = psnr(pred, truth, selection)
         out[f"ssim{suffix}"] = ssim(pred, truth, selection)
         out[f"sam{suffix}"] = sam(pred, truth, selection)
@@ -226,4 +254,11 @@ def scores(pred: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | None = 
         if ndvi_pred is not None:
             out[f"ndvi_cc{suffix}"] = index_cc(ndvi_pred, ndvi_truth, selection)
             out[f"ndvi_rmse{suffix}"] = index_rmse(ndvi_pred, ndvi_truth, selection)
+    if out["n_nonfinite"]:
+        warnings.warn(
+            f"{out['n_nonfinite']} predicted values are NaN or infinite where the reference has a value: the scores "
+            "are NaN. Find them with np.isfinite(pred) and repair or drop them before scoring.",
+            spectral.AnyBandWarning,
+            stacklevel=2,
+        )
     return out

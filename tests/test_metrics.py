@@ -78,7 +78,8 @@ def test_scores_on_dask(truth, noisy):
     eager = metrics.scores(noisy, truth, mask)
     expected = {"psnr", "ssim", "sam", "rmse", "ergas", "ndvi_cc", "ndvi_rmse", "psnr_missing", "rmse_missing"}
     assert expected <= set(eager)
-    assert all(isinstance(v, float) for v in eager.values())
+    assert all(isinstance(v, int if k.startswith("n_nonfinite") else float) for k, v in eager.items())
+    assert eager["n_nonfinite"] == eager["n_nonfinite_missing"] == 0
     lazy = metrics.scores(noisy.chunk({"y": 50}), truth.chunk({"x": 50}), mask.chunk())
     assert lazy == pytest.approx(eager, rel=1e-4)
     assert "psnr_missing" not in metrics.scores(noisy, truth)
@@ -94,3 +95,16 @@ def test_clear_errors(truth):
     with pytest.raises(TypeError):
         metrics.rmse(truth.values, truth)
     assert metrics.rmse(truth.transpose("x", "y", "wavelength"), truth) == 0.0
+
+
+def test_nonfinite_predictions_make_scores_nan_not_perfect(truth):
+    mask = masks.band_loss(truth, 0.3, seed=2)
+    pred = truth.where(~mask)  # the missing values left unfilled
+    with pytest.warns(UserWarning, match="NaN or infinite"):
+        out = metrics.scores(pred, truth, mask)
+    assert out["n_nonfinite"] == out["n_nonfinite_missing"] == int(mask.sum()) * truth.sizes["y"] * truth.sizes["x"]
+    for name in ("psnr", "ssim", "sam", "rmse", "ergas"):
+        assert np.isnan(out[name]) and np.isnan(out[f"{name}_missing"])
+    assert out["ndvi_cc"] == pytest.approx(1.0)  # NDVI's red and NIR bands were observed: a real score
+    nodata = truth.where(~mask)  # no reference where the prediction has none: nothing to score there
+    assert metrics.rmse(pred, nodata) == 0.0
