@@ -77,11 +77,38 @@ def covered_bands(data_nm: np.ndarray, responses: xr.DataArray) -> np.ndarray:
 
 
 def _responses(sensor: str | xr.DataArray) -> xr.DataArray:
-    if isinstance(sensor, xr.DataArray):
-        if sensor.dims != ("band", "wavelength"):
-            raise ValueError(f"an SRF DataArray must have dims ('band', 'wavelength'), got {sensor.dims}.")
-        return sensor
-    return srf.get(sensor)
+    """The SRFs (band, wavelength[nm]) of ``sensor``: a library name, or an SRF DataArray checked for use."""
+    if isinstance(sensor, str):
+        return srf.get(sensor)
+    if not isinstance(sensor, xr.DataArray):
+        raise TypeError(
+            f"sensor must be a sensor name (str, one of anyband_xr.srf.list_sensors(), e.g. 'sentinel-2a') or an SRF "
+            f"DataArray (band, wavelength[nm]) such as anyband_xr.srf.get(...) or anyband_xr.srf.gaussian(...); got "
+            f"{type(sensor).__name__}."
+        )
+    if sensor.dims != ("band", "wavelength"):
+        raise ValueError(f"an SRF DataArray must have dims ('band', 'wavelength'), got {sensor.dims}.")
+    absent = [name for name in ("centroid", "fwhm") if name not in sensor.coords]
+    if absent:
+        raise ValueError(
+            f"the SRF DataArray lacks the per-band coordinate(s) {absent} (nm); build it with "
+            "anyband_xr.srf.gaussian(centres_nm, fwhm_nm) or copy them from anyband_xr.srf.band_centroid/band_fwhm."
+        )
+    nm = sensor["wavelength"].values
+    if nm.size < 2 or not (np.diff(nm) > 0).all() or nm[0] < 30.0:
+        raise ValueError(
+            f"the SRF DataArray's wavelengths must ascend in nm; got {nm.size} value(s)"
+            f"{f' from {nm[0]:g} to {nm[-1]:g}' if nm.size else ''}. Sort them (srf.sortby('wavelength')) and give nm "
+            "(µm × 1000)."
+        )
+    response = sensor.values
+    bad = ~np.isfinite(response).all(axis=1) | (response < 0).any(axis=1) | ~(response > 0).any(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"SRF band(s) {[str(b) for b in sensor['band'].values[bad]]} have NaN, negative or no positive "
+            "responses; each band needs finite responses >= 0 with a positive peak."
+        )
+    return sensor
 
 
 def simulate(da: xr.DataArray, sensor: str | xr.DataArray, strict: bool = False) -> xr.DataArray:
@@ -89,7 +116,8 @@ def simulate(da: xr.DataArray, sensor: str | xr.DataArray, strict: bool = False)
 
     Args:
         da: spectral DataArray (``wavelength`` dim, or ``band`` with a ``wavelength`` coordinate, nm or µm).
-        sensor: a name from ``anyband_xr.srf.list_sensors()`` or an SRF DataArray (band, wavelength[nm]).
+        sensor: a name from ``anyband_xr.srf.list_sensors()`` or an SRF DataArray (band, wavelength[nm],
+            ascending; ``centroid`` and ``fwhm`` coordinates in nm per band) as ``anyband_xr.srf`` makes them.
         strict: raise instead of warning when some bands are not covered by the data's wavelengths.
 
     Returns:
@@ -100,10 +128,10 @@ def simulate(da: xr.DataArray, sensor: str | xr.DataArray, strict: bool = False)
         >>> s2 = anyband_xr.datasets.jasper_ridge().anyband.simulate("sentinel-2a")   # (band: 13, y, x)
         >>> s2.sel(band="B04").wavelength.item()                                      # 664.6 nm (centroid)
     """
+    responses = _responses(sensor)
     data = spectral.standardize(da)
     dim = spectral.spectral_dim(data)
     data_nm = data["wavelength"].values
-    responses = _responses(sensor)
     covered = covered_bands(data_nm, responses)
     name = responses.attrs.get("sensor", sensor if isinstance(sensor, str) else "custom")
     if not covered.all():

@@ -71,3 +71,16 @@ def test_bands_inside_a_gap_of_the_data_are_not_simulated(scene):
     with pytest.warns(spectral.AnyBandWarning, match=r"\['B10'\]"):
         s2 = simulate(scene, "sentinel-2a")
     assert "B10" not in s2["band"].values and "B11" in s2["band"].values
+
+
+def test_custom_srfs_pass_and_broken_ones_are_refused(scene):
+    crop = scene.isel(y=slice(0, 4), x=slice(0, 4))
+    s2 = srf.get("sentinel-2a")
+    custom = simulate(crop, srf.gaussian([550.0, 850.0], 30.0))
+    assert custom.sizes["band"] == 2 and np.isfinite(custom).all()
+    with pytest.raises(ValueError, match="lacks the per-band coordinate"):
+        simulate(crop, s2.drop_vars("fwhm"))
+    with pytest.raises(ValueError, match="must ascend in nm"):
+        simulate(crop, s2.isel(wavelength=slice(None, None, -1)))
+    with pytest.raises(ValueError, match=r"\['B04'\] have NaN"):
+        simulate(crop, s2.where(s2["band"] != "B04"))
