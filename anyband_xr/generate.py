@@ -5,23 +5,12 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from anyband_xr import repair as _repair
-from anyband_xr import spectral, srf
+from anyband_xr import observation, spectral, srf
+from anyband_xr.engine import run_blocks
 from anyband_xr.grid import CANONICAL_NM
+from anyband_xr.repair import prepare
+from anyband_xr.settings import DEFAULT_OPERATORS, RepairSettings
 from anyband_xr.simulate import simulate
-
-DEFAULT_OPERATORS = ("sensor", "ndvi", "ndwi", "range")
-
-
-def observation_responses(da: xr.DataArray) -> xr.DataArray:
-    """SRFs (band, wavelength in nm) of the observed bands: the library's when ``attrs['sensor']`` names a sensor
-    whose bands match (``repair.sensor_responses``), Gaussian from ``wavelength``/``fwhm`` otherwise.
-
-    Example:
-        >>> observation_responses(da.anyband.simulate("sentinel-2a"))   # the library's Sentinel-2A SRFs
-    """
-    responses = _repair.sensor_responses(da)
-    return srf.from_dataarray(da) if responses is None else responses
 
 
 def target_grid(target: str | np.ndarray | list | xr.DataArray | None) -> tuple[np.ndarray, str | None]:
@@ -81,27 +70,24 @@ def generate(
         >>> landsat = s2.anyband.generate("landsat-8-oli", steps=10)   # Sentinel-2 -> Landsat 8 bands
     """
     grid, then_simulate = target_grid(target)
-    data = spectral.standardize(da)
-    dim = spectral.spectral_dim(data)
-    responses = observation_responses(data)
-    settings = _repair.RepairSettings(
-        guidance=float(guidance), steps=_repair.sampling_steps(weights) if steps is None else int(steps), samples=int(samples), seed=0 if seed is None else int(seed),
-        eta=float(eta), operators=tuple(o for o in (operators or DEFAULT_OPERATORS) if isinstance(o, str)),
-        grad=grad, tile=int(tile), overlap=int(overlap), device=device,
-        weights=None if weights is None else str(weights), reflectance=_repair._looks_like_reflectance(data),
-        user_operators=tuple(o for o in (operators or ()) if not isinstance(o, str)),
+    settings = RepairSettings.build(
+        guidance=guidance, steps=steps, samples=samples, seed=seed, eta=eta,
+        operators=DEFAULT_OPERATORS if operators is None else operators, grad=grad, tile=tile, overlap=overlap,
+        device=device, weights=weights, reflectance=observation.looks_like_reflectance(da),
     )
-    missing = _repair.missing_mask(data, None)
-    loop, y, x = _repair.spatial_layout(data, dim)
-    order = (*loop, dim, y, x)
-    values = data.transpose(*order)
-    mean, std = _repair.run_blocks(values, missing.transpose(*order), settings, target_nm=grid, responses=responses)
+    values, missing, _, found = prepare(da, None)
+    loop, dim = list(values.dims[:-3]), values.dims[-3]
+    y, x = values.dims[-2:]
+    spectral.check_model_range(grid)
+    responses = srf.observation_responses(values)
+    mean, std = run_blocks(values, missing, settings, target_nm=grid, responses=responses)
     spectral_coords = [n for n, c in values.coords.items() if dim in c.dims]
     template = values.drop_vars(spectral_coords).isel({dim: 0}, drop=True)
     coords = {**template.coords, "wavelength": ("wavelength", grid, {"units": "nm"})}
     dims = (*loop, "wavelength", y, x)
-    attrs = {**data.attrs, **_repair._provenance(settings), "anyband_generated_from": str(data.attrs.get("sensor", "bands"))}
-    out = xr.DataArray(mean, dims=dims, coords=coords, attrs=attrs, name=data.name)
+    attrs = {**values.attrs, **settings.provenance(), **found,
+             "anyband_generated_from": str(values.attrs.get("sensor", "bands"))}
+    out = xr.DataArray(mean, dims=dims, coords=coords, attrs=attrs, name=values.name)
     std_da = xr.DataArray(std, dims=dims, coords=coords, name="std")
     if then_simulate is not None:
         out = simulate(out, then_simulate).assign_attrs(attrs)

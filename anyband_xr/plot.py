@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from anyband_xr import repair as _repair
+from anyband_xr import observation as _observation
 from anyband_xr import spectral, srf as _srf
 from anyband_xr.indices import index as _index
 from anyband_xr.simulate import simulate as _simulate
@@ -63,7 +63,7 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
 def _spatial(da: xr.DataArray) -> tuple[str, str, str]:
     """(spectral dim, y dim, x dim); other dims must have been selected away."""
     dim = spectral.spectral_dim(da)
-    loop, y, x = _repair.spatial_layout(da, dim)
+    loop, y, x = _observation.spatial_layout(da, dim)
     if loop:
         raise ValueError(
             f"plotting draws one (spectral, y, x) scene; dims {loop} are left. Select first, e.g. "
@@ -161,7 +161,7 @@ def spectra(
     data = spectral.standardize(da)
     dim, y, x = _spatial(data)
     nm = spectral.wavelengths(data)
-    missing = _repair.missing_mask(data, mask) if mask is not None else None
+    missing = _observation.missing_mask(data, mask) if mask is not None else None
     others = {"truth": truth, "std": std}
     others = {k: spectral.standardize(v).transpose(*data.dims) for k, v in others.items() if v is not None}
     labels = list(labels) if labels is not None else [None] * len(pixels)
@@ -212,7 +212,7 @@ def _pixel_error(da: xr.DataArray, truth: xr.DataArray, mask: xr.DataArray | Non
         return np.degrees(np.arccos((dot / norms).clip(-1.0, 1.0))).rename("spectral angle").assign_attrs(units="deg")
     diff = data - truth
     if mask is not None:
-        diff = diff.where(_repair.missing_mask(data, mask))
+        diff = diff.where(_observation.missing_mask(data, mask))
     error = np.sqrt((diff**2).mean(dim)) if metric == "rmse" else abs(diff).mean(dim)
     return error.rename(metric.upper()).assign_attrs(units=_units(data))
 

@@ -256,3 +256,31 @@ def for_platform(platform: str, instrument: str | None = None) -> str | None:
         return entry.get("")
     wanted = _norm(instrument)
     return next((name for key, name in entry.items() if key and key in wanted), None)
+
+
+def sensor_responses(da: xr.DataArray) -> xr.DataArray | None:
+    """Library SRFs (band, wavelength) of ``da``'s bands when ``attrs['sensor']`` names a library sensor and every
+    band maps to one of its bands (by the ``srf_band`` coordinate that ``anyband_xr.stac`` sets, else by ``band``);
+    None otherwise (the values are then samples of the spectrum at ``wavelength``)."""
+    name = da.attrs.get("sensor")
+    if not name or spectral.spectral_dim(da) != spectral.BAND:
+        return None
+    try:
+        library = get(str(name))
+    except KeyError:
+        return None
+    labels = list(map(str, da.coords.get("srf_band", da[spectral.BAND]).values))
+    if not set(labels) <= set(map(str, library["band"].values)):
+        return None
+    return library.sel(band=labels)
+
+
+def observation_responses(da: xr.DataArray) -> xr.DataArray:
+    """SRFs (band, wavelength in nm) of the observed bands: the library's when ``attrs['sensor']`` names a sensor
+    whose bands match (``sensor_responses``), Gaussian from ``wavelength``/``fwhm`` otherwise.
+
+    Example:
+        >>> observation_responses(da.anyband.simulate("sentinel-2a"))   # the library's Sentinel-2A SRFs
+    """
+    responses = sensor_responses(da)
+    return from_dataarray(da) if responses is None else responses

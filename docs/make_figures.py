@@ -26,7 +26,7 @@ from anyband_xr.datasets import jasper_ridge, jasper_ridge_abundances  # noqa: E
 from anyband_xr.demo import held_out  # noqa: E402
 from anyband_xr.grid import CANONICAL_NM  # noqa: E402
 from anyband_xr.model import bridge, load_model  # noqa: E402
-from anyband_xr.repair import RepairSettings  # noqa: E402
+from anyband_xr.settings import RepairSettings  # noqa: E402
 from anyband_xr.sampling import Trajectory, sample  # noqa: E402
 from anyband_xr.sampling.conditional import build_operators  # noqa: E402
 from anyband_xr.tiling import position_noise  # noqa: E402

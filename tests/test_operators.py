@@ -8,7 +8,7 @@ from anyband_xr import datasets
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model import bridge
 from anyband_xr.physics import operators as ops
-from anyband_xr.repair import RepairSettings
+from anyband_xr.settings import RepairSettings
 from anyband_xr.sampling.conditional import build_operators
 
 CANONICAL = torch.as_tensor(CANONICAL_NM, dtype=torch.float32)

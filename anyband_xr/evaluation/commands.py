@@ -62,7 +62,7 @@ def run_quality(args: argparse.Namespace) -> None:
     from anyband_xr.evaluation.markdown import machine, provenance
     from anyband_xr.evaluation.outputs import fill_readme, write_results
     from anyband_xr.grid import holdout_start
-    from anyband_xr.repair import RepairSettings
+    from anyband_xr.settings import RepairSettings
 
     from anyband_xr.model.weights import sampling_steps
 

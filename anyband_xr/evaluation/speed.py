@@ -24,7 +24,7 @@ import torch
 from anyband_xr import datasets, masks, spectral
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model import MCDUNet, bridge
-from anyband_xr.repair import RepairSettings
+from anyband_xr.settings import RepairSettings
 from anyband_xr.sampling import sample
 from anyband_xr.sampling.conditional import build_operators
 from anyband_xr.sampling.ddim import physical_loss

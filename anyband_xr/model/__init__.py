@@ -1,23 +1,33 @@
-"""AnyBand-Diff model: canonical bridge, MCD U-Net with CAM, diffusion schedule, weight loading."""
+"""AnyBand-Diff model: canonical bridge, MCD U-Net with CAM, diffusion schedule, weight loading.
 
-from anyband_xr.model.bridge import GAIN, Condition, from_model, interpolate_observed, make_condition, to_grid, to_model
-from anyband_xr.model.diffusion import LinearSchedule
-from anyband_xr.model.unet import MCDUNet, ModelConfig, count_parameters
-from anyband_xr.model.weights import load_model, save_checkpoint, weights_hash
+The names below are imported on first access, so ``anyband_xr.model.weights`` (paths, metadata, validated steps)
+can be read without importing torch.
+"""
 
-__all__ = [
-    "GAIN",
-    "Condition",
-    "LinearSchedule",
-    "MCDUNet",
-    "ModelConfig",
-    "count_parameters",
-    "from_model",
-    "interpolate_observed",
-    "load_model",
-    "make_condition",
-    "save_checkpoint",
-    "to_grid",
-    "to_model",
-    "weights_hash",
-]
+import importlib
+
+_EXPORTS = {
+    "GAIN": "bridge",
+    "Condition": "bridge",
+    "from_model": "bridge",
+    "interpolate_observed": "bridge",
+    "make_condition": "bridge",
+    "to_grid": "bridge",
+    "to_model": "bridge",
+    "LinearSchedule": "diffusion",
+    "MCDUNet": "unet",
+    "ModelConfig": "unet",
+    "count_parameters": "unet",
+    "load_model": "weights",
+    "save_checkpoint": "weights",
+    "weights_hash": "weights",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Import ``name`` from its submodule on first access (``anyband_xr.model.load_model`` ...)."""
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"anyband_xr.model.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'anyband_xr.model' has no attribute {name!r}")

@@ -9,9 +9,11 @@ import numpy as np
 import xarray as xr
 
 from anyband_xr.io.zarr import open_zarr
-from anyband_xr.repair import RepairSettings, fill_block, missing_mask
+from anyband_xr.engine import fill_block
+from anyband_xr.observation import missing_mask
 from anyband_xr.scale import store
 from anyband_xr.scale.layout import TileGrid
+from anyband_xr.settings import RepairSettings
 
 
 def open_variable(path: str, variable: str | None) -> xr.DataArray:

@@ -14,13 +14,12 @@ from tqdm.auto import tqdm
 
 from anyband_xr import spectral
 from anyband_xr.io.zarr import open_zarr
-from anyband_xr.repair import (
-    METHODS, RepairSettings, _looks_like_reflectance, _provenance, sampling_steps, spatial_layout,
-)
+from anyband_xr.observation import looks_like_reflectance, spatial_layout
 from anyband_xr.scale import store
 from anyband_xr.scale.cluster import session
 from anyband_xr.scale.layout import TileGrid
 from anyband_xr.scale.tile import MaskSource, TileJob, run_tile
+from anyband_xr.settings import RepairSettings
 
 
 @dataclass(frozen=True)
@@ -109,6 +108,10 @@ def repair_zarr(
     device: str | None = None,
     tile: int = 256,
     overlap: int = 32,
+    operators: list | tuple | None = None,
+    grad: str = "x0",
+    eta: float = 0.0,
+    weights: str | None = None,
     region: int | None = None,
     scheduler: str | Client | None = None,
     workers: int | None = None,
@@ -126,8 +129,9 @@ def repair_zarr(
             variable ``mask_variable`` (or only variable) it is; ``mask_variable`` alone names a variable of
             ``source``.
         guidance: PGS scale, as in ``anyband_xr.repair.repair`` (as are ``steps``, ``samples``, ``seed``,
-            ``method``, ``device``, and ``tile``, ``overlap`` in pixels); the result does not depend on
-            scheduling or worker count.
+            ``method``, ``device``, ``tile`` and ``overlap`` in pixels, ``operators`` (names only: they travel to
+            the workers), ``grad``, ``eta`` and ``weights``); the result does not depend on scheduling or worker
+            count.
         region: side (pixels) of the write regions, which are the output chunks; default ``tile - 2 * overlap``,
             so that a region with its ``overlap`` halo on each side is one diffusion tile. Equals
             ``repair(da.chunk({"y": region, "x": region}), ...)`` where every chunk is at least ``overlap`` wide.
@@ -145,16 +149,14 @@ def repair_zarr(
         >>> print(summary)   # "12 tiles repaired, 0 already done, 12 in all; ... pixels/s"
         >>> repair_zarr("scene.zarr", "repaired.zarr", mask="mask.zarr", steps=20, resume=True)  # after a crash
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
-    if samples < 1:
-        raise ValueError(f"samples must be >= 1, got {samples}.")
+    if operators is not None and not all(isinstance(op, str) for op in operators):
+        raise TypeError("repair_zarr takes PGS operators by name only (they travel to the dask workers).")
     source, target = str(source), str(target)
     like, name, dim = _source(source, variable)
-    settings = RepairSettings(
-        method=method, guidance=float(guidance), steps=sampling_steps() if steps is None else int(steps), samples=int(samples),
-        seed=0 if seed is None else int(seed), tile=int(tile), overlap=int(overlap), device=device,
-        reflectance=_looks_like_reflectance(like),
+    settings = RepairSettings.build(
+        method=method, guidance=guidance, steps=steps, samples=samples, seed=seed, eta=eta, operators=operators,
+        grad=grad, tile=tile, overlap=overlap, device=device, weights=weights,
+        reflectance=looks_like_reflectance(like),
     )
     if region is None and settings.tile <= 2 * settings.overlap:
         raise ValueError(
@@ -167,9 +169,9 @@ def repair_zarr(
     job = TileJob(
         source=source, variable=name, target=target, name=name, dims=(dim, *like.dims[1:]),
         wavelength_nm=like[spectral.WAVELENGTH].values, grid=grid, settings=settings,
-        mask=_mask_source(source, mask, mask_variable), with_std=samples > 1,
+        mask=_mask_source(source, mask, mask_variable), with_std=settings.samples > 1,
     )
-    record = {**_provenance(settings), "anyband_region": grid.size, "anyband_halo": grid.halo}
+    record = {**settings.provenance(), "anyband_region": grid.size, "anyband_halo": grid.halo}
     writes = _prepare_store(target, like, job, record, resume)
     pending = [(iy, ix) for iy, ix in grid if writes[iy, ix] == 0]
     start = time.perf_counter()
