@@ -8,6 +8,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from safetensors import SafetensorError
+
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -46,14 +48,48 @@ def save_checkpoint(model: MCDUNet, path: str | Path, config: dict | None = None
     return stem
 
 
+def _weights_file(path: str | Path | None) -> Path:
+    """The ``.safetensors`` file of the weights ``path``; ``FileNotFoundError`` naming it when it is absent."""
+    file = _stem(path).with_suffix(".safetensors")
+    if not file.is_file():
+        beside = f" (its metadata {file.with_suffix('.json').name} is there, the tensors are not)"
+        raise FileNotFoundError(
+            f"no weights at {file}{beside if file.with_suffix('.json').is_file() else ''}: copy <name>.safetensors "
+            "beside <name>.json, pass the right path, or train weights with `anyband train`."
+        )
+    return file
+
+
 def metadata_path(path: str | Path | None = None) -> Path:
     """The JSON file next to the weights ``path`` (default: the shipped weights)."""
     return _stem(path).with_suffix(".json")
 
 
 def read_metadata(path: str | Path | None = None) -> dict:
-    """The JSON record written next to the weights (model config, training config, provenance)."""
-    return json.loads(metadata_path(path).read_text())
+    """The JSON record written next to the weights (model config, training config, provenance).
+
+    Raises ``FileNotFoundError`` when it is absent and ``ValueError`` when it is not JSON or has no ``model``
+    config, both naming the file.
+    """
+    file = metadata_path(path)
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"no weights metadata at {file}: weights are <name>.safetensors with <name>.json beside them (written by "
+            "save_checkpoint and `anyband train`); copy the JSON next to the tensors, or pass the right path."
+        )
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as error:  # JSONDecodeError, or bytes that are not UTF-8 text
+        raise ValueError(
+            f"weights metadata {file} is not valid JSON ({error}): the file is corrupt or truncated. Restore it "
+            "from where the weights came from, or re-save the model with anyband_xr.model.save_checkpoint."
+        ) from None
+    if not isinstance(record, dict) or not isinstance(record.get("model"), dict):
+        raise ValueError(
+            f"weights metadata {file} has no 'model' object (the network's configuration), so it is not the "
+            "metadata of anyband_xr weights; restore it or re-save the model with anyband_xr.model.save_checkpoint."
+        )
+    return record
 
 
 #: DDIM steps when the weights' metadata names none (the paper's 50).
@@ -67,14 +103,28 @@ def sampling_steps(path: str | Path | None = None) -> int:
     Example:
         >>> sampling_steps()   # steps the shipped default weights were validated at
     """
-    return int(read_metadata(path).get("sampling", {}).get("steps", PAPER_STEPS))
+    sampling = read_metadata(path).get("sampling", {})
+    steps = sampling.get("steps", PAPER_STEPS) if isinstance(sampling, dict) else None
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(
+            f"weights metadata {metadata_path(path)}: 'sampling' must be an object whose 'steps' is a positive integer "
+            f"(got {sampling!r}); fix it or remove the entry (then {PAPER_STEPS} steps are used)."
+        )
+    return steps
 
 
 @lru_cache(maxsize=8)
 def _load(stem: str, device: str) -> MCDUNet:
     record = read_metadata(stem)
     model = MCDUNet(ModelConfig.from_dict(record["model"]))
-    model.load_state_dict(load_file(stem + ".safetensors", device="cpu"))
+    try:
+        tensors = load_file(stem + ".safetensors", device="cpu")
+    except SafetensorError as error:
+        raise ValueError(
+            f"weights {stem}.safetensors cannot be read ({error}): the file is corrupt or truncated. Restore it from "
+            "where the weights came from."
+        ) from None
+    model.load_state_dict(tensors)
     return model.to(device).eval().requires_grad_(False)
 
 
@@ -83,16 +133,14 @@ def load_model(path: str | Path | None = None, device: str | torch.device | None
 
     Cached per (path, device): do not modify the returned model in place.
     """
-    stem = _stem(path)
-    if not stem.with_suffix(".safetensors").exists():
-        raise FileNotFoundError(f"no weights at {stem.with_suffix('.safetensors')}; train them with `anyband train`.")
+    stem = _weights_file(path).with_suffix("")
     return _load(str(stem), str(torch.device(device or "cpu")))
 
 
 def weights_hash(path: str | Path | None = None) -> str:
     """SHA-256 (hex) of the safetensors file, for provenance."""
     digest = hashlib.sha256()
-    with open(_stem(path).with_suffix(".safetensors"), "rb") as fh:
+    with open(_weights_file(path), "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
