@@ -3,7 +3,8 @@
 A block is filled by the diffusion model tile by tile (torch is imported only then) or by a classical method over
 its pixels. Pixels without any observed value are left missing (NaN); a non-finite result of the model is replaced
 by the PCHIP interpolant of its pixel and reported. On dask arrays every chunk is read with a halo of the full tile
-overlap (chunks are rechunked to at least that size when needed), so the result does not depend on the chunking.
+overlap, and chunk boundaries are moved onto region boundaries (``tiling.regions``) when needed: a pixel is always
+predicted from the same window, so the result does not depend on the chunking.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import warnings
 import dask.array as dsa
 import numpy as np
 import xarray as xr
-from dask.array.overlap import ensure_minimum_chunksize
 from scipy.ndimage import distance_transform_edt
 from tqdm.auto import tqdm
 
@@ -21,20 +21,28 @@ from anyband_xr import spectral, tiling
 from anyband_xr.settings import RepairSettings
 
 
-def _diffuse_block(filled, missing, wavelength_nm, settings, y0, x0, target_nm, responses, progress):
+def _diffuse_block(filled, missing, wavelength_nm, settings, origin, extent, core, target_nm, responses, progress):
+    """Model mean and std (n_out, h, w) over the block's core, region by region (``tiling.regions``): each region
+    is predicted from its window (the region grown by the overlap) and keeps its centre."""
     from anyband_xr.sampling.conditional import diffuse
 
-    b, h, w = filled.shape
-    n_out = b if target_nm is None else len(target_nm)
-    n_tiles = sum(1 for _ in tiling.tiles(h, w, settings.tile, settings.overlap))
-    with tqdm(total=n_tiles * settings.samples * settings.steps, disable=not progress, desc="AnyBand-Diff") as bar:
-
-        def run(ys: slice, xs: slice) -> np.ndarray:
-            return diffuse(filled[:, ys, xs], missing[:, ys, xs], wavelength_nm, settings, y0 + ys.start,
-                           x0 + xs.start, target_nm=target_nm, responses=responses, progress=bar.update)
-
-        stacked = tiling.blend_tiles(h, w, settings.tile, settings.overlap, run, (2, n_out))
-    return stacked[0], stacked[1]
+    (y0, x0), (ny, nx), (core_y, core_x) = origin, extent, core
+    n_out = filled.shape[0] if target_nm is None else len(target_nm)
+    rows = list(tiling.regions(ny, settings.tile, settings.overlap, y0 + core_y.start, y0 + core_y.stop))
+    cols = list(tiling.regions(nx, settings.tile, settings.overlap, x0 + core_x.start, x0 + core_x.stop))
+    shape = (n_out, core_y.stop - core_y.start, core_x.stop - core_x.start)
+    mean, std = np.empty(shape), np.empty(shape)
+    with tqdm(total=len(rows) * len(cols) * settings.samples * settings.steps, disable=not progress,
+              desc="AnyBand-Diff") as bar:
+        for (ry, wy), (rx, wx) in ((r, c) for r in rows for c in cols):
+            window = (slice(None), slice(wy.start - y0, wy.stop - y0), slice(wx.start - x0, wx.stop - x0))
+            out = diffuse(filled[window], missing[window], wavelength_nm, settings, wy.start, wx.start,
+                          target_nm=target_nm, responses=responses, progress=bar.update)
+            keep = (slice(None), slice(ry.start - wy.start, ry.stop - wy.start), slice(rx.start - wx.start, rx.stop - wx.start))
+            place = (slice(None), slice(ry.start - y0 - core_y.start, ry.stop - y0 - core_y.start),
+                     slice(rx.start - x0 - core_x.start, rx.stop - x0 - core_x.start))
+            mean[place], std[place] = out[0][keep], out[1][keep]
+    return mean, std
 
 
 def _classical(values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, method: str) -> np.ndarray:
@@ -75,37 +83,48 @@ def fill_block(
     missing: np.ndarray,
     wavelength_nm: np.ndarray,
     settings: RepairSettings,
-    y0: int,
-    x0: int,
+    origin: tuple[int, int] = (0, 0),
+    extent: tuple[int, int] | None = None,
+    core: tuple[slice, slice] | None = None,
     target_nm: np.ndarray | None = None,
     responses: xr.DataArray | None = None,
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Repair one (B, H, W) block whose top-left pixel sits at global (y0, x0): (mean, std).
+    """Repair the core of one (B, H, W) block: (mean, std), each (B or len(target_nm), h, w) over the core.
 
-    On the own grid (``target_nm`` None) observed values are restored exactly; otherwise the block is a generation
-    onto ``target_nm`` from band values whose SRFs are ``responses`` (diffusion only). Pixels with no observed value
-    come back NaN (mean and std).
+    Args:
+        values: (B, H, W) block in data units; ``missing``: (B, H, W) bool, True where missing.
+        wavelength_nm: (B,) ascending band centres (nm).
+        settings: the repair's ``RepairSettings``.
+        origin: global (row, column) of the block's top-left pixel (noise and regions follow global positions).
+        extent: global (rows, columns) of the whole scene; default: the block is the whole scene.
+        core: (y, x) slices of the block to repair (the rest is context, e.g. a dask halo); default: all of it.
+            Its start must be a region boundary (``tiling.regions``).
+        target_nm: output wavelengths (nm) of a generation from band values whose SRFs are ``responses``
+            (diffusion only); default: repair on the own grid, observed values restored exactly.
+        progress: show a progress bar.
+
+    Pixels with no observed value come back NaN (mean and std).
     """
     b, h, w = values.shape
+    core = core or (slice(0, h), slice(0, w))
+    extent = extent or (h, w)
     n_out = b if target_nm is None else len(target_nm)
     empty = missing.all(axis=0)
-    if empty.all():
-        nan = np.full((n_out, h, w), np.nan, dtype=values.dtype)
+    if empty[core].all():
+        nan = np.full((n_out, core[0].stop - core[0].start, core[1].stop - core[1].start), np.nan, dtype=values.dtype)
         return nan, nan.copy()
     filled = np.where(missing, 0.0, values)
     if settings.method == "diffusion":
         model_values, model_missing = _nearest_observed(filled, missing, empty) if empty.any() else (filled, missing)
-        mean, std = _diffuse_block(model_values, model_missing, wavelength_nm, settings, y0, x0, target_nm,
-                                   responses, progress)
-        if target_nm is None:
-            _replace_nonfinite(mean, std, filled, missing, wavelength_nm, empty)
+        mean, std = _diffuse_block(model_values, model_missing, wavelength_nm, settings, origin, extent, core,
+                                   target_nm, responses, progress)
     else:
-        seen = ~empty.reshape(-1)
-        flat = np.full((b, h * w), np.nan)
-        flat[:, seen] = _classical(filled.reshape(b, -1)[:, seen], missing.reshape(b, -1)[:, seen], wavelength_nm,
-                                   settings.method)
-        mean, std = flat.reshape(b, h, w), np.zeros((b, h, w))
+        mean, std = _classical_block(filled[(slice(None), *core)], missing[(slice(None), *core)], wavelength_nm,
+                                     settings.method)
+    filled, missing, values, empty = filled[(slice(None), *core)], missing[(slice(None), *core)], values[(slice(None), *core)], empty[core]
+    if target_nm is None and settings.method == "diffusion":
+        _replace_nonfinite(mean, std, filled, missing, wavelength_nm, empty)
     mean[:, empty], std[:, empty] = np.nan, np.nan
     if target_nm is not None:
         return mean.astype(values.dtype), std.astype(values.dtype)
@@ -114,42 +133,57 @@ def fill_block(
     return mean, std
 
 
-def _block(values, missing, y_index, x_index, wavelength_nm, settings, target_nm, responses):
-    y0, x0 = int(y_index.ravel()[0]), int(x_index.ravel()[0])
-    mean, std = fill_block(values, missing, wavelength_nm, settings, y0, x0, target_nm, responses)
+def _classical_block(filled: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, method: str):
+    """(mean, zero std) of a classical method over a (B, h, w) block; pixels with no observed value stay NaN."""
+    b, h, w = filled.shape
+    seen = ~missing.all(axis=0).reshape(-1)
+    flat = np.full((b, h * w), np.nan)
+    flat[:, seen] = _classical(filled.reshape(b, -1)[:, seen], missing.reshape(b, -1)[:, seen], wavelength_nm, method)
+    return flat.reshape(b, h, w), np.zeros((b, h, w))
+
+
+def _block(values, missing, y_index, x_index, wavelength_nm, settings, extent, depth_px, target_nm, responses):
+    """One dask block: ``values``/``missing`` carry a halo of ``depth_px`` pixels where a neighbour exists; the index
+    planes (no halo) give the global position of the core."""
+    (_, core_h, core_w), (cy0, cx0) = y_index.shape, (int(y_index.ravel()[0]), int(x_index.ravel()[0]))
+    top, left = (depth_px if cy0 > 0 else 0), (depth_px if cx0 > 0 else 0)
+    core = (slice(top, top + core_h), slice(left, left + core_w))
+    mean, std = fill_block(values, missing, wavelength_nm, settings, (cy0 - top, cx0 - left), extent, core,
+                           target_nm, responses)
     return np.concatenate([mean, std], axis=0)
-
-
-def _with_halo(chunks: tuple[int, ...], depth: int) -> tuple[int, ...]:
-    """Chunk sizes after ``map_overlap`` adds ``depth`` on every side that has a neighbour (boundary 'none')."""
-    last = len(chunks) - 1
-    return tuple(c + depth * ((i > 0) + (i < last)) for i, c in enumerate(chunks))
 
 
 def _repair_dask(data, missing, wavelength_nm, settings, target_nm=None, responses=None):
     b = data.shape[0] if target_nm is None else len(target_nm)
     ny, nx = data.shape[1], data.shape[2]
-    depth = settings.overlap if settings.method == "diffusion" else 0
     original = ((b,), *data.chunks[1:])
-    chunks = (data.chunks[0], *(ensure_minimum_chunksize(depth, c) if depth else c for c in data.chunks[1:]))
-    data = data.rechunk(chunks)
+    if settings.method == "diffusion":
+        depth = settings.overlap
+        chunks = (data.chunks[0], *(tiling.aligned_chunks(n, c, settings.tile, depth)
+                                    for n, c in zip((ny, nx), data.chunks[1:])))
+    else:
+        depth, chunks = 0, data.chunks
     plane = ((1,), chunks[1], chunks[2])
     y_index = dsa.broadcast_to(dsa.arange(ny).reshape(1, ny, 1), (1, ny, nx)).rechunk(plane)
     x_index = dsa.broadcast_to(dsa.arange(nx).reshape(1, 1, nx), (1, ny, nx)).rechunk(plane)
+    halo = {0: 0, 1: depth, 2: depth}
     out = dsa.map_overlap(
         _block,
-        data,
+        data.rechunk(chunks),
         missing.rechunk(chunks),
         y_index,
         x_index,
-        depth={0: 0, 1: depth, 2: depth},
+        depth=[halo, halo, 0, 0],
         boundary="none",
+        trim=False,
         align_arrays=False,
-        chunks=((2 * b,), _with_halo(chunks[1], depth), _with_halo(chunks[2], depth)),
+        chunks=((2 * b,), chunks[1], chunks[2]),
         dtype=data.dtype,
         meta=np.array((), dtype=data.dtype),
         wavelength_nm=wavelength_nm,
         settings=settings,
+        extent=(ny, nx),
+        depth_px=depth,
         target_nm=target_nm,
         responses=responses,
     )
@@ -157,7 +191,7 @@ def _repair_dask(data, missing, wavelength_nm, settings, target_nm=None, respons
 
 
 def _repair_numpy(data, missing, wavelength_nm, settings, target_nm=None, responses=None):
-    return fill_block(data, missing, wavelength_nm, settings, 0, 0, target_nm, responses, progress=True)
+    return fill_block(data, missing, wavelength_nm, settings, target_nm=target_nm, responses=responses, progress=True)
 
 
 def run_blocks(

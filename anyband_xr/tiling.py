@@ -1,4 +1,7 @@
-"""Overlapping spatial tiles blended with a smooth window, and noise tied to global pixel positions.
+"""Spatial regions predicted from overlapping windows, and noise tied to global pixel positions.
+
+An axis is cut into regions fixed by the whole scene (``regions``); each region is predicted from its window (the
+region grown by ``overlap`` pixels) and keeps only its centre, so the result never depends on chunks or tile order.
 
 Noise is drawn per fixed block of the global pixel grid from a seed and the block's position, so a pixel gets the
 same starting noise however the scene is chunked or tiled, and in whatever order tiles are scheduled.
@@ -6,58 +9,54 @@ same starting noise however the scene is chunked or tiled, and in whatever order
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
 NOISE_BLOCK = 32
 
 
-def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of length ``tile`` covering ``size`` with at least ``overlap`` shared pixels."""
-    if tile <= overlap:
-        raise ValueError(f"tile ({tile}) must be larger than overlap ({overlap}); pass a smaller overlap, e.g. overlap={tile // 4}.")
+def region_step(size: int, tile: int, overlap: int) -> int:
+    """Side (pixels) of the output regions along an axis of ``size`` pixels: the whole axis when it fits in one
+    tile, else ``tile - 2 * overlap`` (each region is predicted from its window, the region grown by ``overlap``)."""
     if size <= tile:
-        return [0]
-    stride = tile - overlap
-    starts = list(range(0, size - tile, stride))
-    return starts + [size - tile]
+        return size
+    if tile <= 2 * overlap:
+        raise ValueError(
+            f"tile ({tile}) must be larger than twice the overlap ({overlap}): each tile keeps its centre, the tile "
+            f"less the overlap on both sides. Pass a larger tile or a smaller overlap, e.g. overlap={tile // 8}."
+        )
+    return tile - 2 * overlap
 
 
-def tiles(height: int, width: int, tile: int, overlap: int) -> Iterator[tuple[slice, slice]]:
-    """(y, x) slices of the overlapping tiles covering a ``height`` x ``width`` array."""
-    for y0 in tile_starts(height, tile, overlap):
-        for x0 in tile_starts(width, tile, overlap):
-            yield slice(y0, min(y0 + tile, height)), slice(x0, min(x0 + tile, width))
+def regions(size: int, tile: int, overlap: int, start: int = 0, stop: int | None = None) -> Iterator[tuple[slice, slice]]:
+    """(region, window) global slices of the regions of an axis of ``size`` pixels that lie in ``[start, stop)``.
+
+    Regions are fixed by the whole axis (every ``region_step`` pixels from 0), never by how it is chunked, so a
+    pixel is always predicted from the same window; ``start`` must be a region boundary. A window is its region
+    grown by ``overlap`` pixels on both sides, clipped to the axis.
+    """
+    step = region_step(size, tile, overlap)
+    stop = size if stop is None else stop
+    if start % step:
+        raise ValueError(f"start {start} is not a region boundary (every {step} pixels).")
+    for r0 in range(start, stop, step):
+        r1 = min(r0 + step, size)
+        yield slice(r0, r1), slice(max(r0 - overlap, 0), min(r1 + overlap, size))
 
 
-def ramp(length: int, overlap: int) -> np.ndarray:
-    """1-D blending weights: a raised-cosine rise over ``overlap`` pixels at both ends, 1 inside, never 0."""
-    weights = np.ones(length)
-    n = min(overlap, length // 2)
-    if n > 0:
-        rise = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
-        weights[:n] = rise
-        weights[length - n :] = rise[::-1]
-    return weights
-
-
-def blend_tiles(
-    height: int,
-    width: int,
-    tile: int,
-    overlap: int,
-    run: Callable[[slice, slice], np.ndarray],
-    leading: tuple[int, ...],
-) -> np.ndarray:
-    """Run ``run(ys, xs) -> array (*leading, h, w)`` on every tile and blend the overlaps with smooth windows."""
-    total = np.zeros((*leading, height, width))
-    weight = np.zeros((height, width))
-    for ys, xs in tiles(height, width, tile, overlap):
-        window = np.outer(ramp(ys.stop - ys.start, overlap), ramp(xs.stop - xs.start, overlap))
-        total[..., ys, xs] += run(ys, xs) * window
-        weight[ys, xs] += window
-    return total / weight
+def aligned_chunks(size: int, chunks: tuple[int, ...], tile: int, overlap: int) -> tuple[int, ...]:
+    """Dask chunks of an axis of ``size`` pixels whose boundaries are region boundaries (``regions``) and which are
+    at least ``overlap`` wide, close to the first of ``chunks``: each chunk then needs only an ``overlap`` halo."""
+    step = region_step(size, tile, overlap)
+    width = step * max(1, -(-max(chunks[0], overlap) // step))
+    out = [width] * (size // width)
+    rest = size - sum(out)
+    if rest and out and rest < overlap:
+        out[-1] += rest
+    elif rest:
+        out.append(rest)
+    return tuple(out)
 
 
 def position_noise(seed: int, sample: int, channels: int, y0: int, x0: int, height: int, width: int) -> np.ndarray:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TileGrid:
-    """Write regions of ``size`` x ``size`` pixels tiling a ``height`` x ``width`` scene (the last ones smaller).
+    """Write regions of ``size`` pixels (one side for both axes, or (rows, columns)) tiling a ``height`` x
+    ``width`` scene (the last ones smaller).
 
     Regions coincide with the output Zarr chunks, so concurrent writes never share a chunk. Each region is repaired
     from its window: the region grown by ``halo`` pixels on every side, clipped to the scene.
@@ -16,17 +17,23 @@ class TileGrid:
 
     height: int
     width: int
-    size: int
+    size: int | tuple[int, int]
     halo: int
 
     def __post_init__(self) -> None:
-        if self.size < 1 or self.halo < 0:
+        if min(self.sizes) < 1 or self.halo < 0:
             raise ValueError(f"region size must be >= 1 and halo >= 0 pixels, got {self.size} and {self.halo}.")
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        """Region side along y and x (pixels)."""
+        return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
 
     @property
     def shape(self) -> tuple[int, int]:
         """Number of regions along y and x."""
-        return -(-self.height // self.size), -(-self.width // self.size)
+        sy, sx = self.sizes
+        return -(-self.height // sy), -(-self.width // sx)
 
     def __len__(self) -> int:
         ny, nx = self.shape
@@ -38,8 +45,9 @@ class TileGrid:
 
     def region(self, iy: int, ix: int) -> tuple[slice, slice]:
         """Global (y, x) pixel slices written by region (iy, ix)."""
-        y0, x0 = iy * self.size, ix * self.size
-        return slice(y0, min(y0 + self.size, self.height)), slice(x0, min(x0 + self.size, self.width))
+        (sy, sx) = self.sizes
+        y0, x0 = iy * sy, ix * sx
+        return slice(y0, min(y0 + sy, self.height)), slice(x0, min(x0 + sx, self.width))
 
     def window(self, iy: int, ix: int) -> tuple[slice, slice]:
         """Global (y, x) pixel slices read to repair region (iy, ix): the region plus its halo, inside the scene."""

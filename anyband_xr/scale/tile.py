@@ -60,10 +60,12 @@ class TileJob:
 
 @dataclass(frozen=True)
 class TileReport:
-    """What a finished tile sends back: its index, pixels, seconds spent, and False if it was already written."""
+    """What a finished tile sends back: its index, pixels, pixels without any observed band (left NaN; 0 when
+    the tile was already written), seconds spent, and False if it was already written."""
 
     tile: tuple[int, int]
     pixels: int
+    empty: int
     seconds: float
     written: bool
 
@@ -82,19 +84,22 @@ def run_tile(job: TileJob, iy: int, ix: int) -> TileReport:
     """Repair tile (iy, ix) of ``job`` and write it, unless it is already written (a re-run task does nothing).
 
     The noise depends on global pixel positions only, so the result does not depend on which worker runs it when.
+    Pixels without any observed band are left NaN (by ``fill_block``) and counted.
     """
     start = time.perf_counter()
     ry, rx = job.grid.region(iy, ix)
     pixels = (ry.stop - ry.start) * (rx.stop - rx.start)
     if store.tile_writes(job.target, iy, ix) > 0:
-        return TileReport((iy, ix), pixels, time.perf_counter() - start, written=False)
+        return TileReport((iy, ix), pixels, 0, time.perf_counter() - start, written=False)
     ys, xs = job.grid.window(iy, ix)
     values, missing = read_window(job, ys, xs)
+    core = (slice(ry.start - ys.start, ry.stop - ys.start), slice(rx.start - xs.start, rx.stop - xs.start))
     try:
-        mean, std = fill_block(values, missing, np.array(job.wavelength_nm), job.settings, ys.start, xs.start)
+        mean, std = fill_block(values, missing, np.array(job.wavelength_nm), job.settings, (ys.start, xs.start),
+                               (job.grid.height, job.grid.width), core)
     except ValueError as err:
         raise ValueError(f"tile ({iy}, {ix}), window y={ys.start}:{ys.stop}, x={xs.start}:{xs.stop}: {err}") from err
-    crop = (slice(None), slice(ry.start - ys.start, ry.stop - ys.start), slice(rx.start - xs.start, rx.stop - xs.start))
-    store.write_region(job.target, job.name, job.dims, ry, rx, mean[crop], std[crop] if job.with_std else None)
-    store.mark_written(job.target, iy, ix)
-    return TileReport((iy, ix), pixels, time.perf_counter() - start, written=True)
+    store.write_region(job.target, job.name, job.dims, ry, rx, mean, std if job.with_std else None)
+    empty = int(missing[(slice(None), *core)].all(axis=0).sum())
+    store.mark_written(job.target, iy, ix, empty)
+    return TileReport((iy, ix), pixels, empty, time.perf_counter() - start, written=True)
