@@ -7,13 +7,14 @@ import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError
 
-import torch
-from safetensors.torch import load_file, save_file
+if TYPE_CHECKING:
+    import torch
 
-from anyband_xr.model.unet import MCDUNet, ModelConfig
+    from anyband_xr.model.unet import MCDUNet
 
 DEFAULT_NAME = "mcd_default"
 
@@ -35,6 +36,8 @@ def save_checkpoint(model: MCDUNet, path: str | Path, config: dict | None = None
 
     Files are written to temporaries and renamed, so a reader never sees half a checkpoint. Returns the stem.
     """
+    from safetensors.torch import save_file
+
     stem = _stem(path)
     stem.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
@@ -115,6 +118,10 @@ def sampling_steps(path: str | Path | None = None) -> int:
 
 @lru_cache(maxsize=8)
 def _load(stem: str, device: str) -> MCDUNet:
+    from safetensors.torch import load_file
+
+    from anyband_xr.model.unet import MCDUNet, ModelConfig
+
     record = read_metadata(stem)
     model = MCDUNet(ModelConfig.from_dict(record["model"]))
     try:
@@ -133,6 +140,8 @@ def load_model(path: str | Path | None = None, device: str | torch.device | None
 
     Cached per (path, device): do not modify the returned model in place.
     """
+    import torch
+
     stem = _weights_file(path).with_suffix("")
     return _load(str(stem), str(torch.device(device or "cpu")))
 
