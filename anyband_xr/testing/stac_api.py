@@ -84,11 +84,13 @@ def s2_dn() -> dict[str, np.ndarray]:
     return {str(name): da.sel(band=name).values.astype(np.uint16) for name in da["band"].values}
 
 
-def _write_cog(path: Path, data: np.ndarray, crs: str, transform, nodata: float, blocksize: int = 128) -> None:
+def _write_cog(path: Path, data: np.ndarray, crs: str, transform, nodata: float | None, blocksize: int = 128) -> None:
     """Write ``data`` (band, y, x) as a Cloud-Optimised GeoTIFF (GDAL's default pixel interleave; 128 px blocks by
     default, as the 512 px default would make every read of a 100 px scene decompress 26 times its pixels)."""
     profile = dict(driver="COG", count=data.shape[0], height=data.shape[1], width=data.shape[2], blocksize=blocksize)
-    profile.update(dtype=data.dtype.name, crs=crs, transform=transform, nodata=nodata, compress="deflate")
+    profile.update(dtype=data.dtype.name, crs=crs, transform=transform, compress="deflate")
+    if nodata is not None:
+        profile["nodata"] = nodata
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
 
@@ -99,6 +101,16 @@ def _bbox(crs: str, transform, shape: tuple[int, int]) -> list[float]:
     left, top = transform.c, transform.f
     right, bottom = left + transform.a * shape[1], top + transform.e * shape[0]
     return list(transform_bounds(crs, "EPSG:4326", left, bottom, right, top))
+
+
+def _footprint(crs: str, transform, shape: tuple[int, int]) -> dict:
+    """GeoJSON polygon (EPSG:4326) of the grid's four corners."""
+    from rasterio.warp import transform as reproject_points
+
+    cols, rows = [0, shape[1], shape[1], 0, 0], [0, 0, shape[0], shape[0], 0]
+    xs, ys = zip(*(transform * (c, r) for c, r in zip(cols, rows)))
+    lons, lats = reproject_points(crs, "EPSG:4326", list(xs), list(ys))
+    return {"type": "Polygon", "coordinates": [[list(p) for p in zip(lons, lats)]]}
 
 
 def _item(item_id: str, collection: str, when: str, crs: str, transform, shape, assets, props=None) -> dict:
@@ -199,7 +211,9 @@ def write_catalog(folder: str | Path) -> list[str]:
             common_fields = {"href": s2_paths[name].as_uri(), "type": COG_TYPE, "roles": ["data", "reflectance"]}
             v10[common] = {
                 **common_fields,
-                "eo:bands": [{"name": name, "common_name": common, "center_wavelength": wl, "full_width_half_max": width}],
+                "eo:bands": [
+                    {"name": name, "common_name": common, "center_wavelength": wl, "full_width_half_max": width}
+                ],
                 "raster:bands": [{"data_type": "uint16", "nodata": S2_NODATA, "scale": S2_SCALE, "offset": 0.0}],
             }
             v11[common] = {
@@ -233,6 +247,89 @@ def write_catalog(folder: str | Path) -> list[str]:
     items_path = folder / "items.json"
     features = [hsi_item, hsi_v11_item, *s2_items, *s2_v11_items, bare_item]
     items_path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return [*hrefs, str(items_path)]
+
+
+def _item_crs(item: dict, asset: dict) -> str:
+    """The CRS an item or asset declares (``proj:code``/``proj:epsg``), else EPSG:4326."""
+    for fields in (asset, item["properties"]):
+        if fields.get("proj:code"):
+            return str(fields["proj:code"])
+        if fields.get("proj:epsg"):
+            return f"EPSG:{fields['proj:epsg']}"
+    return "EPSG:4326"
+
+
+def localize(
+    item: dict,
+    folder: str | Path,
+    dn: dict[str, np.ndarray],
+    collection: str,
+    extent: float = 480.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+) -> dict:
+    """``item`` (a real STAC item's JSON) with the assets in ``dn`` written as small local COGs and pointed at them.
+
+    Every vendor field stays as published; only what must follow the local files changes: each written asset's
+    ``href``, ``proj:shape`` and (when the item declares one) ``proj:transform``, the item's ``geometry``, ``bbox``,
+    ``proj:shape``/``proj:transform``, ``collection`` and ``links``. The COGs keep the asset's CRS, pixel size and
+    upper-left corner (moved by ``shift``, metres or degrees east and north), cover ``extent`` (same units) square
+    and hold ``dn[asset]`` (band, y, x), whose shape must be ``extent / pixel size`` on each side.
+
+    Example:
+        >>> local = localize(json.loads(path.read_text()), tmp, {"red": np.full((1, 48, 48), 1200, np.uint16)}, "s2")
+    """
+    folder = Path(folder) / item["id"]
+    folder.mkdir(parents=True, exist_ok=True)
+    item = json.loads(json.dumps(item))
+    footprint = None
+    for key, values in dn.items():
+        asset = item["assets"][key]
+        crs = _item_crs(item, asset)
+        declared = asset.get("proj:transform") or item["properties"].get("proj:transform")
+        size = extent / values.shape[-1]
+        if declared:
+            west, north = declared[2] + shift[0], declared[5] + shift[1]
+        else:
+            from rasterio.warp import transform as reproject_points
+
+            xs, ys = reproject_points("EPSG:4326", crs, [item["bbox"][0]], [item["bbox"][3]])
+            west, north = xs[0] // size * size + shift[0], -(-ys[0] // size) * size + shift[1]
+        transform = from_origin(west, north, size, size)
+        bands = asset.get("bands") or asset.get("eo:bands") or asset.get("raster:bands") or [asset]
+        nodata = next((b.get("nodata") for b in [*asset.get("raster:bands", []), *bands, asset] if "nodata" in b), None)
+        path = folder / f"{key}.tif"
+        _write_cog(path, values, crs, transform, nodata, blocksize=16)
+        asset["href"] = path.as_uri()
+        asset["proj:shape"] = list(values.shape[1:])
+        if "proj:transform" in asset:
+            asset["proj:transform"] = list(transform)[:6]
+        footprint = footprint or (crs, transform, values.shape[1:])
+    crs, transform, shape = footprint
+    if "proj:transform" in item["properties"]:
+        item["properties"]["proj:transform"] = list(transform)[:6]
+        item["properties"]["proj:shape"] = list(shape)
+    item["bbox"] = _bbox(crs, transform, shape)
+    item["geometry"] = _footprint(crs, transform, shape)
+    item["collection"] = collection
+    item["links"] = []
+    return item
+
+
+def write_items(folder: str | Path, items: list[dict]) -> list[str]:
+    """Write ``items`` (item JSON dicts) and one collection per ``collection`` id under ``folder``; return the files
+    for ``RustacServer``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    hrefs = []
+    for name in sorted({item["collection"] for item in items}):
+        bbox = [min(i["bbox"][0] for i in items), min(i["bbox"][1] for i in items),
+                max(i["bbox"][2] for i in items), max(i["bbox"][3] for i in items)]
+        path = folder / f"collection-{name}.json"
+        path.write_text(json.dumps(_collection(name, f"real item layouts: {name}", bbox)))
+        hrefs.append(str(path))
+    items_path = folder / "items.json"
+    items_path.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
     return [*hrefs, str(items_path)]
 
 
