@@ -176,3 +176,193 @@ def test_missing_or_truncated_safetensors_names_the_file(tmp_path):
     stem.with_suffix(".json").unlink()
     with pytest.raises(FileNotFoundError, match=r"no weights metadata at .*w\.json"):
         weights.load_model(stem)
+
+
+# --- masks aligned by label, input screening, settings, chunking (repair front door) ---
+import warnings  # noqa: E402
+
+from anyband_xr.spectral import AnyBandWarning  # noqa: E402
+
+
+def _assert_repaired(out: xr.DataArray, truth: xr.DataArray, missing: xr.DataArray) -> None:
+    """Observed values bit for bit and every missing value filled, compared by wavelength label."""
+    out, truth, missing = (a.sortby("wavelength").transpose("wavelength", "y", "x") for a in (out, truth, missing))
+    observed = ~missing.values
+    np.testing.assert_array_equal(out.values[observed].view(np.uint32), truth.values[observed].view(np.uint32))
+    assert np.isfinite(out.values[missing.values]).all()
+
+
+def _shuffled(scene: xr.DataArray, seed: int) -> xr.DataArray:
+    return scene.isel(wavelength=np.random.default_rng(seed).permutation(scene.sizes["wavelength"]))
+
+
+def _aviris_like(scene: xr.DataArray) -> xr.DataArray:
+    """Overlapping spectrometers, as on real AVIRIS grids: the wavelengths step back at two joins."""
+    nm = scene.wavelength.values.copy()
+    nm[60:64] -= 25.0
+    nm[150:153] -= 18.0
+    assert len(np.unique(nm)) == nm.size and (np.diff(nm) < 0).any()
+    return scene.assign_coords(wavelength=nm)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_shuffled_wavelengths_with_a_labelled_mask(scene, seed):
+    da = _shuffled(scene, seed)
+    mask = anyband_xr.masks.band_loss(da, 0.4, seed=seed)
+    with pytest.warns(AnyBandWarning, match="not monotonic"):
+        out = da.where(~mask).anyband.repair(mask, method="linear")
+    _assert_repaired(out, da, mask.broadcast_like(da))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_shuffled_wavelengths_with_a_numpy_mask_in_the_input_order(scene, seed):
+    da = _shuffled(scene, seed)
+    mask = np.random.default_rng(seed).random(da.shape) < 0.3
+    with pytest.warns(AnyBandWarning):
+        out = da.where(~mask).anyband.repair(mask, method="pchip")
+    _assert_repaired(out, da, xr.DataArray(mask, dims=da.dims, coords=da.coords))
+
+
+@pytest.mark.parametrize("make", [lambda d: anyband_xr.masks.band_loss(d, 0.3, seed=1),
+                                  lambda d: anyband_xr.masks.spectral_gap(d, 1000.0, 1100.0)])
+def test_aviris_like_overlapping_grid(scene, make):
+    da = _aviris_like(scene)
+    mask = make(da)
+    with pytest.warns(AnyBandWarning):
+        out = da.where(~mask).anyband.repair(mask, method="linear")
+    _assert_repaired(out, da, mask.broadcast_like(da))
+
+
+def test_mask_labelled_in_micrometres_aligns_with_nanometre_data(scene):
+    mask = anyband_xr.masks.band_loss(scene, 0.3, seed=2)
+    micro = mask.assign_coords(wavelength=mask.wavelength.values / 1000.0).isel(wavelength=slice(None, None, -1))
+    out = scene.where(~mask).anyband.repair(micro, method="linear")
+    _assert_repaired(out, scene, mask.broadcast_like(scene))
+
+
+def test_mask_with_other_labels_is_refused(scene):
+    mask = anyband_xr.masks.band_loss(scene, 0.3, seed=0)
+    moved = mask.assign_coords(wavelength=mask.wavelength.values + 3.0)
+    with pytest.raises(ValueError, match="labels do not match"):
+        scene.anyband.repair(moved, method="linear")
+
+
+def test_mask_with_reversed_spatial_labels_aligns(scene):
+    mask = anyband_xr.masks.dropout(scene, 0.3, seed=0)
+    out = scene.where(~mask).anyband.repair(mask.isel(y=slice(None, None, -1)), method="linear")
+    _assert_repaired(out, scene, mask)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, 1e30])
+def test_one_huge_or_infinite_value_does_not_blank_its_tile(scene, bad):
+    mask = anyband_xr.masks.band_loss(scene, 0.3, seed=0)
+    clean = scene.where(~mask).anyband.repair(mask, method="diffusion", tile=12, overlap=2)
+    hostile = scene.copy()
+    hostile[5, 3, 3] = bad
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AnyBandWarning)
+        out = hostile.where(~mask).anyband.repair(mask, method="diffusion", tile=12, overlap=2)
+    filled = mask.broadcast_like(scene).values
+    assert np.isfinite(out.values[filled]).all()
+    far = np.ones(scene.shape[1:], bool)
+    far[:8, :8] = False
+    np.testing.assert_allclose(out.values[:, far], clean.values[:, far], atol=0.02)
+
+
+def test_infinite_observation_is_missing_and_counted(scene):
+    hostile = scene.copy()
+    hostile[5, 3, 3] = np.inf
+    out = hostile.anyband.repair(method="linear")
+    assert out.attrs["anyband_nonfinite_values"] == 1
+    assert np.isfinite(out.values[5, 3, 3]) and abs(float(out[5, 3, 3]) - float(scene[5, 3, 3])) < 0.05
+
+
+def test_conventional_fill_value_is_missing_with_a_warning(scene):
+    hostile = scene.copy()
+    hostile[10, 4, 4] = -9999.0
+    reference = scene.where(~((scene.wavelength == scene.wavelength[10]) & (scene.y == scene.y[4]) & (scene.x == scene.x[4]))).anyband.repair(method="linear")
+    with pytest.warns(AnyBandWarning, match="1 observed value"):
+        out = hostile.anyband.repair(method="linear")
+    assert out.attrs["anyband_implausible_values"] == 1
+    np.testing.assert_array_equal(out.values, reference.values)
+
+
+def test_declared_nodata_is_honoured(scene):
+    hostile = scene.copy().assign_attrs(nodata=0.0)
+    hostile[:, 0, :] = 0.0
+    out = hostile.anyband.repair(method="linear")
+    assert out.attrs["anyband_empty_pixels"] == scene.sizes["x"]
+    assert np.isnan(out.values[:, 0, :]).all() and np.isfinite(out.values[:, 1:, :]).all()
+
+
+def test_implausible_reflectance_is_flagged(scene):
+    hostile = scene.copy()
+    hostile[3, 2, 2] = 250.0
+    with pytest.warns(AnyBandWarning, match="implausible"):
+        out = hostile.anyband.repair(method="linear")
+    assert out.attrs["anyband_implausible_values"] == 1 and float(out[3, 2, 2]) < 1.0
+
+
+@pytest.mark.parametrize("method", ["linear", "pchip", "gaussian", "diffusion"])
+def test_pixels_with_no_observed_band_stay_missing(scene, method):
+    bordered = scene.copy()
+    bordered[:, :, :2] = np.nan
+    mask = anyband_xr.masks.band_loss(scene, 0.3, seed=0)
+    out = bordered.where(~mask).anyband.repair(mask, method=method)
+    assert np.isnan(out.values[:, :, :2]).all()
+    assert np.isfinite(out.values[:, :, 2:]).all()
+    assert out.attrs["anyband_empty_pixels"] == 2 * scene.sizes["y"]
+
+
+def test_pixels_with_no_observed_band_stay_missing_on_dask(scene):
+    bordered = scene.copy()
+    bordered[:, :3, :] = np.nan
+    out = bordered.chunk({"y": 4}).anyband.repair(method="linear").compute()
+    assert np.isnan(out.values[:, :3]).all() and np.isfinite(out.values[:, 3:]).all()
+
+
+def test_everything_missing_is_an_error(scene):
+    with pytest.raises(ValueError, match="every pixel has every band missing"):
+        scene.anyband.repair(xr.ones_like(scene, dtype=bool), method="linear")
+
+
+@pytest.mark.parametrize(
+    "keywords, message",
+    [
+        ({"guidance": 1e6}, "guidance must be in"),
+        ({"guidance": float("nan")}, "guidance must be a finite number"),
+        ({"eta": 5.0}, "eta must be in"),
+        ({"steps": 2.5}, "steps must be a whole number"),
+        ({"steps": 0}, "steps must be in"),
+        ({"samples": 0}, "samples must be"),
+        ({"overlap": -1}, "overlap must be"),
+        ({"overlap": 300}, "overlap .* must be smaller than tile"),
+        ({"method": "kriging"}, "method must be one of"),
+        ({"grad": "both"}, "grad must be one of"),
+        ({"operators": ["ndvi", "gravity"]}, "unknown PGS operators"),
+        ({"seed": -3}, "seed must be"),
+    ],
+)
+def test_bad_settings_fail_before_any_work(scene, keywords, message):
+    with pytest.raises(ValueError, match=message):
+        scene.anyband.repair(anyband_xr.masks.band_loss(scene, 0.3, seed=0), **keywords)
+
+
+def test_cuda_without_a_gpu_is_one_clear_error(scene):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        scene.anyband.repair(anyband_xr.masks.band_loss(scene, 0.3, seed=0), device="cuda")
+
+
+@pytest.mark.parametrize("chunk", [24, 16, 5])
+def test_chunking_never_changes_the_result(chunk):
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 40), x=slice(0, 40)).load()
+    mask = anyband_xr.masks.band_loss(da, 0.3, seed=0)
+    settings = {"tile": 24, "overlap": 4}
+    expected = da.where(~mask).anyband.repair(mask, **settings)
+    lazy = da.where(~mask).chunk({"y": chunk, "x": chunk}).anyband.repair(mask, **settings)
+    assert lazy.chunks[1] == da.chunk({"y": chunk}).chunks[1]
+    np.testing.assert_array_equal(lazy.values.view(np.uint32), expected.values.view(np.uint32))
