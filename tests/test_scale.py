@@ -18,7 +18,7 @@ from distributed import Client, LocalCluster
 from anyband_xr import datasets
 from anyband_xr.io.zarr import open_zarr, write_zarr
 from anyband_xr.repair import repair
-from anyband_xr.scale import repair_zarr, zarr_job
+from anyband_xr.scale import inputs, repair_zarr
 from anyband_xr.scale.layout import TileGrid
 from anyband_xr.scale.store import WRITES, tile_writes
 
@@ -157,8 +157,8 @@ def test_job_on_a_scheduler_address_reports_progress_dashboard_and_summary(store
     assert f"6 of 6 tiles to repair; dashboard {client.dashboard_link}" in printed.out
     assert "anyband repair" in printed.err and "6/6" in printed.err  # the tqdm bar
     assert summary.dashboard == client.dashboard_link and summary.pixels_per_second > 0
-    assert re.fullmatch(r"6 tiles repaired, 0 already done, 6 in all; 6144 pixels in [\d.]+ s \([\d,]+ pixels/s\)",
-                        str(summary))
+    assert re.fullmatch(r"6 tiles repaired, 0 already done, 6 in all; 6144 pixels in [\d.]+ s \([\d,]+ pixels/s\); "
+                        r"0 pixels without any observed band left NaN", str(summary))
     expected = repair(scene.where(~mask), method="linear")
     np.testing.assert_array_equal(bits(open_zarr(out, "reflectance").values), bits(expected.values))
 
@@ -166,7 +166,7 @@ def test_job_on_a_scheduler_address_reports_progress_dashboard_and_summary(store
 def test_bad_tiling_and_oversized_in_memory_masks_are_refused_clearly(stores, scene, client, monkeypatch):
     with pytest.raises(ValueError, match="larger than twice the overlap"):
         repair_zarr(stores / "scene.zarr", stores / "bad.zarr", tile=32, overlap=16, scheduler=client, progress=False)
-    monkeypatch.setattr(zarr_job, "MAX_MASK_BYTES", 1000)
+    monkeypatch.setattr(inputs, "MAX_MASK_BYTES", 1000)
     with pytest.raises(ValueError, match="Write it to a Zarr store"):
         repair_zarr(stores / "scene.zarr", stores / "bad.zarr", mask=xr.zeros_like(scene, dtype=bool), scheduler=client,
                     progress=False)
@@ -177,7 +177,7 @@ def test_existing_job_needs_resume_and_the_same_settings(stores, reference, clie
     out = stores / "reference.zarr"
     with pytest.raises(FileExistsError, match="resume"):
         repair_zarr(stores / "scene.zarr", out, mask=stores / "mask.zarr", scheduler=client, progress=False, **SETTINGS)
-    with pytest.raises(ValueError, match="anyband_steps"):
+    with pytest.raises(ValueError, match="steps: stored 4, now 5"):
         repair_zarr(stores / "scene.zarr", out, mask=stores / "mask.zarr", scheduler=client, progress=False,
                     resume=True, **{**SETTINGS, "steps": 5})
     summary = repair_zarr(stores / "scene.zarr", out, mask=stores / "mask.zarr", scheduler=client, progress=False,

@@ -1,7 +1,8 @@
 """The output Zarr v3 store of a tiled job: metadata-only template, region writes, per-tile completion counts.
 
 A tile counts as done once its completion count (the ``anyband_tile_writes`` coordinate, one chunk per tile) is
-non-zero; the count is raised only after the tile's data is written, so a tile cut off mid-write is redone.
+non-zero; the count is raised only after the tile's data and its count of pixels without any observed band
+(``anyband_tile_empty``) are written, so a tile cut off mid-write is redone.
 """
 
 from __future__ import annotations
@@ -16,33 +17,42 @@ import rioxarray  # noqa: F401  (registers the .rio accessor used for the CRS)
 import xarray as xr
 import zarr
 
+from anyband_xr.scale.fingerprint import LABELS
 from anyband_xr.scale.layout import TileGrid
 
 WRITES = "anyband_tile_writes"
+EMPTY = "anyband_tile_empty"
 STD = "std"
 _COMPLETE = "anyband_template"
 
 
 def write_template(
-    target: str | Path, like: xr.DataArray, name: str, grid: TileGrid, with_std: bool, attrs: dict[str, Any]
+    target: str | Path, like: xr.DataArray, name: str, grid: TileGrid, with_std: bool, attrs: dict[str, Any],
+    fingerprint: dict[str, Any],
 ) -> None:
     """Create the output store from ``like`` (dims (spectral, y, x)): coords, CRS and attrs, no pixel data.
 
     Pixel variables are chunked like the write regions with one chunk along the spectral axis. ``attrs`` (the
-    job record) go on the dataset and on the variables; an existing incomplete store is replaced.
+    provenance) go on the dataset and on the variables, ``fingerprint`` (of the input and mask) on the dataset
+    only; an existing incomplete store is replaced.
     """
     dims = like.dims
-    chunks = (like.shape[0], grid.size, grid.size)
+    chunks = (like.shape[0], *grid.sizes)
     dtype = like.dtype if np.issubdtype(like.dtype, np.floating) else np.dtype("float32")
     empty = dsa.empty(like.shape, chunks=chunks, dtype=dtype)
     variables = {name: xr.Variable(dims, empty, {**like.attrs, **attrs})}
     if with_std:
         std_attrs = {"long_name": "posterior standard deviation over samples", "units": like.attrs.get("units", "")}
         variables[STD] = xr.Variable(dims, empty, std_attrs)
-    ds = xr.Dataset(variables, coords=like.coords, attrs=attrs).drop_encoding()
-    ds = ds.assign_coords({WRITES: (("tile_y", "tile_x"), np.zeros(grid.shape, dtype=np.int32))})
-    ds[WRITES].attrs["long_name"] = "completed writes per output tile (1 once written)"
-    ds[WRITES].encoding["chunks"] = (1, 1)
+    ds = xr.Dataset(variables, coords=like.coords, attrs={**attrs, **fingerprint}).drop_encoding()
+    ds = ds.assign_coords({
+        WRITES: (("tile_y", "tile_x"), np.zeros(grid.shape, dtype=np.int32),
+                 {"long_name": "completed writes per output tile (1 once written)"}),
+        EMPTY: (("tile_y", "tile_x"), np.zeros(grid.shape, dtype=np.int64),
+                {"long_name": "pixels of the tile without any observed band, left NaN"}),
+    })
+    for counts in (WRITES, EMPTY):
+        ds[counts].encoding["chunks"] = (1, 1)
     if like.rio.crs is not None:
         ds = ds.rio.write_crs(like.rio.crs)
     for var in variables:
@@ -62,15 +72,26 @@ def stored_record(target: str | Path) -> dict[str, Any] | None:
     return attrs
 
 
-def check_record(stored: dict[str, Any], expected: dict[str, Any]) -> None:
-    """Raise ``ValueError`` unless a stored job record matches the one a resumed job would write."""
+def _shown(value: Any) -> str:
+    """A record value for a message: sha256 hashes shortened to 12 hex digits."""
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return f"sha256 {value[:12]}"
+    return "nothing" if value is None else repr(value)
+
+
+def check_record(target: str | Path, stored: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming every entry where a stored job record differs from the one a resumed job
+    would write (the input and mask fingerprints, the settings, the model weights)."""
     expected = json.loads(json.dumps(expected))
-    diff = {k: (stored.get(k), v) for k, v in expected.items() if stored.get(k) != v}
+    diff = sorted(k for k, v in expected.items() if stored.get(k) != v)
     if diff:
-        lines = ", ".join(f"{k}: stored {a!r}, requested {b!r}" for k, (a, b) in sorted(diff.items()))
+        lines = "; ".join(
+            f"{LABELS.get(k, k.removeprefix('anyband_'))}: stored {_shown(stored.get(k))}, now {_shown(expected[k])}"
+            for k in diff
+        )
         raise ValueError(
-            f"cannot resume: the output store was started with other settings ({lines}). Resume with the same "
-            "settings (and model weights), or write to a new store."
+            f"cannot resume {target}: it was started from another input, mask or settings ({lines}). Resume with "
+            "the same input, mask, settings and weights, or write to a new output store."
         )
 
 
@@ -91,8 +112,15 @@ def write_region(
     xr.Dataset(variables).to_zarr(str(target), region=region, mode="r+", zarr_format=3, consolidated=False)
 
 
-def mark_written(target: str | Path, iy: int, ix: int) -> int:
-    """Raise the completion count of tile (iy, ix) after its data is written; returns the new count."""
+def tile_empty(target: str | Path) -> np.ndarray:
+    """Pixels without any observed band per tile (tiles_y, tiles_x), as counted by the tiles written so far."""
+    return zarr.open_array(str(target), path=EMPTY, mode="r")[...]
+
+
+def mark_written(target: str | Path, iy: int, ix: int, empty: int) -> int:
+    """Record tile (iy, ix)'s ``empty`` pixel count, then raise its completion count (after its data is written);
+    returns the new completion count."""
+    zarr.open_array(str(target), path=EMPTY, mode="r+")[iy, ix] = empty
     writes = zarr.open_array(str(target), path=WRITES, mode="r+")
     count = int(writes[iy, ix]) + 1
     writes[iy, ix] = count

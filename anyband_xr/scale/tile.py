@@ -23,6 +23,8 @@ def open_variable(path: str, variable: str | None) -> xr.DataArray:
         if len(ds.data_vars) != 1:
             raise ValueError(f"{path} holds variables {sorted(map(str, ds.data_vars))}; name the mask variable.")
         variable = str(next(iter(ds.data_vars)))
+    if variable not in ds.data_vars:
+        raise KeyError(f"{path} has no variable {variable!r}; its variables: {sorted(map(str, ds.data_vars))}.")
     return ds[variable]
 
 

@@ -1,9 +1,14 @@
-"""``repair_zarr``: repair a Zarr scene too large for memory, tile by tile on dask-distributed, resumably."""
+"""``repair_zarr``: repair a Zarr scene too large for memory, tile by tile on dask-distributed, resumably.
+
+Everything that can be checked is checked before a cluster starts or the output store is created: the input, the
+mask, the settings, the device and the output store (a resumed job's fingerprints included). What fails later is a
+``JobFailed``.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,25 +17,32 @@ from dask.base import tokenize
 from distributed import Client, as_completed
 from tqdm.auto import tqdm
 
-from anyband_xr import spectral
-from anyband_xr.io.zarr import open_zarr
-from anyband_xr.observation import looks_like_reflectance, spatial_layout
-from anyband_xr.scale import store
+from anyband_xr import spectral, tiling
+from anyband_xr.observation import looks_like_reflectance
+from anyband_xr.scale import inputs, store
 from anyband_xr.scale.cluster import session
+from anyband_xr.scale.fingerprint import input_fingerprint
 from anyband_xr.scale.layout import TileGrid
-from anyband_xr.scale.tile import MaskSource, TileJob, run_tile
-from anyband_xr.settings import RepairSettings
+from anyband_xr.scale.tile import TileJob, run_tile
+from anyband_xr.settings import RepairSettings, check_device
+
+
+class JobFailed(RuntimeError):
+    """A tiled job that passed every check failed while running (tiles that failed, tiles never written, a
+    cluster that would not start); the message says whether ``resume=True`` (``--resume``) can finish it."""
 
 
 @dataclass(frozen=True)
 class JobSummary:
-    """What a run did: tiles repaired now / already done before / in all, repaired pixels, wall time (s), and the
-    dask dashboard link (None when unknown). ``str(summary)`` is a one-line report."""
+    """What a run did: tiles repaired now / already done before / in all, repaired pixels, pixels without any
+    observed band (left NaN; over the whole scene), wall time (s), and the dask dashboard link (None when unknown).
+    ``str(summary)`` is a one-line report."""
 
     tiles_done: int
     tiles_skipped: int
     tiles_total: int
     pixels: int
+    empty_pixels: int
     seconds: float
     dashboard: str | None
 
@@ -42,56 +54,58 @@ class JobSummary:
     def __str__(self) -> str:
         return (
             f"{self.tiles_done} tiles repaired, {self.tiles_skipped} already done, {self.tiles_total} in all; "
-            f"{self.pixels} pixels in {self.seconds:.1f} s ({self.pixels_per_second:,.0f} pixels/s)"
+            f"{self.pixels} pixels in {self.seconds:.1f} s ({self.pixels_per_second:,.0f} pixels/s); "
+            f"{self.empty_pixels} pixels without any observed band left NaN"
         )
 
 
-def _source(path: str, variable: str | None) -> tuple[xr.DataArray, str, str]:
-    """The source variable standardised and ordered (spectral, y, x), its store variable name and spectral dim."""
-    raw = open_zarr(path, variable, chunks=None)
-    dim = spectral.spectral_dim(raw)
-    if (np.diff(spectral.wavelengths(raw)) <= 0).any():
-        raise ValueError(f"the wavelengths along {dim!r} of {path} are not strictly ascending; sort the store first.")
-    loop, y, x = spatial_layout(raw, dim)
-    if loop:
-        raise ValueError(f"repair_zarr repairs one (spectral, y, x) scene; {path} has extra dims {loop}. Split them.")
-    return spectral.standardize(raw).transpose(dim, y, x), str(raw.name), dim
+@dataclass(frozen=True)
+class _Plan:
+    """A checked job: what the tiles need, the store's template and record, and whether the store exists."""
+
+    job: TileJob
+    like: xr.DataArray
+    provenance: dict
+    fingerprint: dict
+    existing: bool
 
 
-#: Largest in-memory mask (bytes) a job accepts: it travels with every tile task; larger masks go in a Zarr store.
-MAX_MASK_BYTES = 64 * 2**20
-
-
-def _mask_source(source: str, mask: xr.DataArray | str | Path | None, mask_variable: str | None) -> MaskSource:
-    if isinstance(mask, xr.DataArray):
-        if mask_variable is not None:
-            raise ValueError("pass either a mask DataArray or mask_variable, not both.")
-        if mask.nbytes > MAX_MASK_BYTES:
-            raise ValueError(
-                f"the mask DataArray holds {mask.nbytes / 2**20:.0f} MiB, and an in-memory mask is sent with every "
-                "tile task. Write it to a Zarr store (mask.to_dataset(name='missing').to_zarr('mask.zarr')) and pass "
-                "mask='mask.zarr', or pass a mask over the spectral dim only."
-            )
-        return MaskSource(array=mask.load())
-    if mask is not None:
-        return MaskSource(store=str(mask), variable=mask_variable)
-    if mask_variable is not None:
-        return MaskSource(store=source, variable=mask_variable)
-    return MaskSource()
-
-
-def _prepare_store(target: str, like: xr.DataArray, job: TileJob, record: dict, resume: bool) -> np.ndarray:
-    """Completion counts of the tiles, after writing the template (new job) or checking it (resumed job)."""
+def _check_target(target: str, record: dict, resume: bool) -> bool:
+    """Whether ``target`` already holds this job (to resume); raise when it cannot be written or resumed."""
     stored = store.stored_record(target)
     if stored is not None and not resume:
         raise FileExistsError(f"{target} already holds a repair job; pass resume=True (--resume) or remove it.")
     if stored is None:
         if Path(target).exists() and not (resume and (Path(target) / "zarr.json").exists()):
             raise FileExistsError(f"{target} exists and is not a repair job store; choose another output path.")
-        store.write_template(target, like, job.name, job.grid, job.with_std, record)
-    else:
-        store.check_record(stored, record)
-    return store.tile_writes(target)
+        return False
+    store.check_record(target, stored, record)
+    return True
+
+
+def _check_options(operators: list | tuple | None, workers: int | None) -> None:
+    if operators is not None and not all(isinstance(op, str) for op in operators):
+        raise TypeError("repair_zarr takes PGS operators by name only (they travel to the dask workers).")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}.")
+
+
+def _region_sizes(shape: tuple[int, int], settings: RepairSettings, region: int | None) -> tuple[int, int]:
+    """Write-region side along y and x: the model's regions (``tiling.region_step``) by default; a user's
+    ``region`` must hold whole model regions, so that every pixel is predicted from the same window as in memory."""
+    steps = tuple(tiling.region_step(n, settings.tile, settings.overlap) for n in shape)
+    if region is None:
+        return steps
+    if int(region) < 1:
+        raise ValueError(f"region must be >= 1 pixel, got {region}.")
+    sizes = tuple(min(int(region), n) for n in shape)
+    bad = [(s, step) for s, step, n in zip(sizes, steps, shape) if settings.method == "diffusion" and s < n and s % step]
+    if bad:
+        raise ValueError(
+            f"region ({region}) must be a multiple of the model's region side {bad[0][1]} (tile - 2 * overlap) so each "
+            f"pixel is predicted from the same window as in memory; e.g. region={2 * bad[0][1]}."
+        )
+    return sizes
 
 
 def repair_zarr(
@@ -124,79 +138,134 @@ def repair_zarr(
         source: input Zarr store; ``variable`` names its spectral variable (dims (spectral, y, x)) when it holds
             several. NaN counts as missing.
         target: output Zarr v3 store: the repaired variable (same name, coords, CRS and attrs plus provenance),
-            ``std`` when ``samples > 1``, and the per-tile completion counts ``anyband_tile_writes``.
+            ``std`` when ``samples > 1``, the per-tile completion counts ``anyband_tile_writes`` and the per-tile
+            counts of pixels without any observed band ``anyband_tile_empty``.
         mask: boolean, True where missing: a DataArray (e.g. dims ``("wavelength",)``), or a Zarr store path whose
             variable ``mask_variable`` (or only variable) it is; ``mask_variable`` alone names a variable of
-            ``source``.
+            ``source``. Its dims and sizes must fit the input (labels are matched, spatial ones in the same order).
         guidance: PGS scale, as in ``anyband_xr.repair.repair`` (as are ``steps``, ``samples``, ``seed``,
             ``method``, ``device``, ``tile`` and ``overlap`` in pixels, ``operators`` (names only: they travel to
             the workers), ``grad``, ``eta`` and ``weights``); the result does not depend on scheduling or worker
-            count.
-        region: side (pixels) of the write regions, which are the output chunks; default ``tile - 2 * overlap``,
-            so that a region with its ``overlap`` halo on each side is one diffusion tile. Equals
-            ``repair(da.chunk({"y": region, "x": region}), ...)`` where every chunk is at least ``overlap`` wide.
+            count. Pixels without any observed band are left NaN and counted, never an error.
+        region: side (pixels) of the write regions, which are the output chunks; default: the model's region side
+            (``tile - 2 * overlap``, or the whole axis when it fits in one tile), so that a region with its
+            ``overlap`` halo on each side is one diffusion tile; a multiple of it otherwise. The result equals
+            ``repair(da, ...)`` in memory, bit for bit, whatever the region.
         scheduler: address of a running dask scheduler, or a ``distributed.Client``; default: a LocalCluster of
-            ``workers`` processes (default one per core) with one thread each.
+            ``workers`` processes (default one per core) with one thread each. With a scheduler, ``device`` is
+            checked on a worker.
         resume: continue a job stopped part-way: only tiles without a completion count are repaired, and the
-            result is bit for bit that of an uninterrupted run. Without it an existing job store is an error.
+            result is bit for bit that of an uninterrupted run. The store records the input's shape, chunks,
+            coordinates, metadata and first region, the mask's content hash and the settings; a resume with any
+            of them changed is refused, naming what differs. Without it an existing job store is an error.
         progress: show a progress bar and the dashboard link.
 
     Returns:
-        A ``JobSummary`` (tiles, wall time, pixels per second).
+        A ``JobSummary`` (tiles, pixels left NaN for lack of any observation, wall time, pixels per second).
+
+    Raises:
+        ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError: before anything starts or is written,
+            naming the unusable input, mask, setting, device or output store.
+        JobFailed: when the run fails (failed tiles are named; the other tiles stay written).
 
     Example:
         >>> summary = repair_zarr("scene.zarr", "repaired.zarr", mask="mask.zarr", steps=20, workers=2)
-        >>> print(summary)   # "12 tiles repaired, 0 already done, 12 in all; ... pixels/s"
+        >>> print(summary)   # "12 tiles repaired, 0 already done, 12 in all; ... pixels/s; 0 pixels ... left NaN"
         >>> repair_zarr("scene.zarr", "repaired.zarr", mask="mask.zarr", steps=20, resume=True)  # after a crash
     """
-    if operators is not None and not all(isinstance(op, str) for op in operators):
-        raise TypeError("repair_zarr takes PGS operators by name only (they travel to the dask workers).")
+    _check_options(operators, workers)
     source, target = str(source), str(target)
-    like, name, dim = _source(source, variable)
+    raw, like, name, dim = inputs.open_source(source, variable)
     settings = RepairSettings.build(
         method=method, guidance=guidance, steps=steps, samples=samples, seed=seed, eta=eta, operators=operators,
-        grad=grad, tile=tile, overlap=overlap, device=device, weights=weights,
+        grad=grad, tile=tile, overlap=overlap, device=device if scheduler is None else None, weights=weights,
         reflectance=looks_like_reflectance(like),
     )
-    if region is None and settings.tile <= 2 * settings.overlap:
-        raise ValueError(
-            f"tile ({settings.tile}) must be larger than twice the overlap ({settings.overlap}): the write region is "
-            "the tile less the overlap on both sides. Pass a larger tile, a smaller overlap, or region=."
-        )
-    size = int(region) if region is not None else settings.tile - 2 * settings.overlap
-    halo = settings.overlap if method == "diffusion" else 0
-    grid = TileGrid(like.shape[1], like.shape[2], size, halo)
+    settings = replace(settings, device=None if device is None else str(device))
+    halo = settings.overlap if settings.method == "diffusion" else 0
+    grid = TileGrid(like.shape[1], like.shape[2], _region_sizes(like.shape[1:], settings, region), halo)
+    mask_source, mask_digest = inputs.open_mask(source, like, mask, mask_variable)
     job = TileJob(
         source=source, variable=name, target=target, name=name, dims=(dim, *like.dims[1:]),
         wavelength_nm=like[spectral.WAVELENGTH].values, grid=grid, settings=settings,
-        mask=_mask_source(source, mask, mask_variable), with_std=settings.samples > 1,
+        mask=mask_source, with_std=settings.samples > 1,
     )
-    record = {**settings.provenance(), "anyband_region": grid.size, "anyband_halo": grid.halo}
-    writes = _prepare_store(target, like, job, record, resume)
-    pending = [(iy, ix) for iy, ix in grid if writes[iy, ix] == 0]
+    provenance = {**settings.provenance(), "anyband_region": list(grid.sizes), "anyband_halo": grid.halo}
+    fingerprint = {**input_fingerprint(raw, like, name, grid.region(0, 0)), "anyband_mask": mask_digest}
+    existing = _check_target(target, {**provenance, **fingerprint}, resume)
+    plan = _Plan(job, like, provenance, fingerprint, existing)
+    try:
+        return _run(plan, scheduler, workers, progress)
+    except JobFailed:
+        raise
+    except Exception as err:
+        raise JobFailed(f"the job stopped: {err}. Fix the cause and run again with resume=True (--resume).") from err
+
+
+def _run(plan: _Plan, scheduler: str | Client | None, workers: int | None, progress: bool) -> JobSummary:
+    """Start the session, write the template (new job), repair the pending tiles and verify the store."""
+    job, grid = plan.job, plan.job.grid
     start = time.perf_counter()
-    with session(scheduler, workers, method, device) as client:
+    with session(scheduler, workers, job.settings.method, job.settings.device) as client:
+        if scheduler is not None and job.settings.method == "diffusion":
+            client.submit(check_device, job.settings.device, pure=False).result()
+        if not plan.existing:
+            store.write_template(job.target, plan.like, job.name, grid, job.with_std, plan.provenance,
+                                 plan.fingerprint)
+        writes = store.tile_writes(job.target)
+        pending = [(iy, ix) for iy, ix in grid if writes[iy, ix] == 0]
         dashboard = client.dashboard_link
         if progress:
             print(f"anyband: {len(pending)} of {len(grid)} tiles to repair; dashboard {dashboard}", flush=True)
-        token = tokenize(job)
-        futures = [
-            client.submit(run_tile, job, iy, ix, key=f"anyband-tile-{iy}-{ix}-{token}", pure=False)
-            for iy, ix in pending
-        ]
-        pixels, failures = 0, []
-        with tqdm(total=len(futures), unit="tile", disable=not progress, desc="anyband repair") as bar:
-            for future in as_completed(futures):
-                if future.status == "finished":
-                    pixels += future.result().pixels
-                else:
-                    failures.append(future.exception())
-                bar.update()
-                future.release()
+        pixels, failures = _repair_tiles(client, job, pending, progress)
     seconds = time.perf_counter() - start
     if failures:
-        raise RuntimeError(
-            f"{len(failures)} of {len(pending)} tiles failed (the others are written; fix the cause and run again "
-            f"with resume=True / --resume). First error: {failures[0]!r}"
-        ) from failures[0]
-    return JobSummary(len(pending), len(grid) - len(pending), len(grid), pixels, seconds, dashboard)
+        raise _failed(failures, len(pending)) from failures[0][1]
+    _verify(job.target, grid)
+    empty = int(store.tile_empty(job.target).sum())
+    return JobSummary(len(pending), len(grid) - len(pending), len(grid), pixels, empty, seconds, dashboard)
+
+
+def _repair_tiles(
+    client: Client, job: TileJob, pending: list[tuple[int, int]], progress: bool
+) -> tuple[int, list[tuple[tuple[int, int], BaseException]]]:
+    """Submit one task per pending tile; (pixels repaired, [(tile, error)] of the tiles that failed)."""
+    token = tokenize(job)
+    futures = {
+        client.submit(run_tile, job, iy, ix, key=f"anyband-tile-{iy}-{ix}-{token}", pure=False): (iy, ix)
+        for iy, ix in pending
+    }
+    pixels, failures = 0, []
+    with tqdm(total=len(futures), unit="tile", disable=not progress, desc="anyband repair") as bar:
+        for future in as_completed(futures):
+            if future.status == "finished":
+                pixels += future.result().pixels
+            else:
+                failures.append((futures[future], future.exception()))
+            bar.update()
+            future.release()
+    return pixels, failures
+
+
+def _failed(failures: list[tuple[tuple[int, int], BaseException]], pending: int) -> JobFailed:
+    """The error of a run whose tiles failed: it advises resuming only when that can help."""
+    tiles = ", ".join(str(tile) for tile, _ in sorted(failures)[:8]) + (" ..." if len(failures) > 8 else "")
+    if all(isinstance(err, (ValueError, TypeError)) for _, err in failures):
+        advice = ("their input cannot be repaired as it is, so resuming would fail the same way: fix the input and "
+                  "write to a new output store")
+    else:
+        advice = "fix the cause and run again with resume=True (--resume) to repair only those"
+    error = failures[0][1]
+    return JobFailed(f"{len(failures)} of {pending} tiles failed (tiles {tiles}; the others are written); {advice}. "
+                     f"First error: {type(error).__name__}: {error}")
+
+
+def _verify(target: str, grid: TileGrid) -> None:
+    """Raise ``JobFailed`` naming the tiles whose completion count is still 0 after a run without failures."""
+    unwritten = [tuple(map(int, tile)) for tile in np.argwhere(store.tile_writes(target) == 0)]
+    if unwritten:
+        tiles = ", ".join(map(str, unwritten[:8])) + (" ..." if len(unwritten) > 8 else "")
+        raise JobFailed(
+            f"the run ended but {len(unwritten)} of {len(grid)} tiles were never written (tiles {tiles}); run again "
+            "with resume=True (--resume) to write them."
+        )
