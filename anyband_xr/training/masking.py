@@ -1,7 +1,9 @@
 """Dual stochastic masking (paper 3.1, A.2): simulate a random sensor on a true patch, then drop values at random.
 
-Stage 1 (sensor) picks, per sample, the scene's own grid, a random Gaussian hyperspectral grid, or a multispectral
-sensor from the SRF library, each simulated from the true spectrum by SRF-weighted means over the scene's bands.
+Stage 1 (sensor) picks, per sample, the scene's own grid, a random Gaussian hyperspectral grid, a multispectral
+sensor from the SRF library, or (``p_hyperspectral``) a real hyperspectral band layout of
+``anyband_xr.training.sensors`` (fine VNIR imagers, full-range spectrometers without their water-vapour bands),
+each simulated from the true spectrum by SRF-weighted means over the scene's bands.
 Stage 2 (dropout) removes values with ``p_drop ~ U[0.1, 0.7]``: Bernoulli over whole bands (the paper's band
 dropout: every pixel loses the same bands, as in whole-band loss), or Bernoulli per value (scattered loss, where
 neighbouring pixels still see the band), or neither; then, with some probability, a contiguous gap (30-400 nm), the
@@ -17,10 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 from anyband_xr import srf
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model.prior import linear_operator
+from anyband_xr.training.sensors import HYPERSPECTRAL_SENSORS, draw_grid
 
 #: A gap (nm) between neighbouring scene bands wider than this (e.g. removed water-vapour bands) is not a target.
 MAX_TARGET_GAP_NM = 30.0
@@ -38,6 +42,10 @@ _FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 class MaskingConfig:
     """Probabilities and ranges of dual stochastic masking (defaults follow the paper where it gives them).
 
+    Hyperspectral layouts (``p_hyperspectral``; off by default, the shipped weights were trained without them):
+    a sensor of ``HYPERSPECTRAL_SENSORS`` drawn uniformly, its FWHM scaled by ``hyperspectral_fwhm_jitter``, its
+    water-vapour bands removed with probability ``p_water_removed``.
+
     Edge loss (``p_edge_missing``; off by default, the shipped weights were trained without it, see docs/model.md):
     at the red end (``p_red_edge``) everything above a cut drawn uniformly between ``edge_fraction`` of the way
     through the range and its last band, else everything below a cut in the first ``edge_fraction`` of the range.
@@ -46,6 +54,9 @@ class MaskingConfig:
     p_own: float = 0.4
     p_gaussian: float = 0.3
     p_multispectral: float = 0.3
+    p_hyperspectral: float = 0.0
+    hyperspectral_fwhm_jitter: tuple[float, float] = (0.8, 1.3)
+    p_water_removed: float = 0.9
     spacing_nm: tuple[float, float] = (5.0, 20.0)
     fwhm_factor: tuple[float, float] = (0.8, 1.5)
     p_drop: tuple[float, float] = (0.1, 0.7)
@@ -110,13 +121,35 @@ def _band_widths(wl: np.ndarray) -> np.ndarray:
     return np.diff(edges)
 
 
+def _interpolation_operator(scene_nm: np.ndarray, fine_nm: np.ndarray) -> sparse.csr_matrix:
+    """Sparse (F, B_s) linear interpolation from the scene grid to ``fine_nm`` (inside the scene's range)."""
+    right = np.clip(np.searchsorted(scene_nm, fine_nm, side="right"), 1, scene_nm.size - 1)
+    left = right - 1
+    t = np.clip((fine_nm - scene_nm[left]) / (scene_nm[right] - scene_nm[left]), 0.0, 1.0)
+    rows = np.arange(fine_nm.size)
+    return sparse.csr_matrix(
+        (np.concatenate([1.0 - t, t]), (np.concatenate([rows, rows]), np.concatenate([left, right]))),
+        shape=(fine_nm.size, scene_nm.size),
+    )
+
+
 def gaussian_srf_matrix(centers_nm: np.ndarray, fwhm_nm: np.ndarray, scene_nm: np.ndarray) -> np.ndarray:
-    """(B, B_s) row-normalised weights simulating Gaussian bands from a scene grid (SRF-weighted means)."""
-    sigma = np.asarray(fwhm_nm)[:, None] * _FWHM_TO_SIGMA
-    response = np.exp(-0.5 * ((scene_nm[None, :] - np.asarray(centers_nm)[:, None]) / sigma) ** 2)
-    weights = response * _band_widths(scene_nm)[None, :]
+    """(B, B_s) row-normalised weights simulating Gaussian bands from a scene grid (SRF-weighted means).
+
+    The SRF integrates the piecewise-linear spectrum through the scene's samples on a grid of at most 1 nm (a
+    quarter of the narrowest FWHM), so a band narrower than the scene's sampling (e.g. 3 nm bands from the 10 nm
+    canonical grid) interpolates between samples instead of copying the nearest one.
+    """
+    scene_nm = np.asarray(scene_nm, dtype=np.float64)
+    fwhm_nm = np.asarray(fwhm_nm, dtype=np.float64)
+    step = min(1.0, float(fwhm_nm.min()) / 4.0) if scene_nm.size > 1 else 1.0
+    fine = np.arange(scene_nm[0], scene_nm[-1] + step / 2, step) if scene_nm.size > 1 else scene_nm
+    sigma = fwhm_nm[:, None] * _FWHM_TO_SIGMA
+    response = np.exp(-0.5 * ((fine[None, :] - np.asarray(centers_nm)[:, None]) / sigma) ** 2)
+    weights = np.asarray((_interpolation_operator(scene_nm, fine).T @ response.T).T) if scene_nm.size > 1 else response
     nearest = np.abs(scene_nm[None, :] - np.asarray(centers_nm)[:, None]).argmin(axis=1)
     empty = weights.sum(axis=1) <= 1e-12
+    weights[empty] = 0.0
     weights[empty, nearest[empty]] = 1.0
     return _normalise_rows(weights)
 
@@ -180,9 +213,18 @@ def draw_sensor(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
     """Stage 1: simulated band values (B, h, w), their wavelengths (B,), the (B, B_s) SRF weights on the scene
     grid (None for the scene's own bands) and the sensor's name."""
-    choices = ["own", "gaussian", "multispectral"]
-    probs = np.array([config.p_own, config.p_gaussian, config.p_multispectral if library.sensors else 0.0])
+    choices = ["own", "gaussian", "multispectral", "hyperspectral"]
+    p_multi = config.p_multispectral if library.sensors else 0.0
+    probs = np.array([config.p_own, config.p_gaussian, p_multi, config.p_hyperspectral])
     kind = rng.choice(choices, p=probs / probs.sum())
+    if kind == "hyperspectral":
+        sensor = HYPERSPECTRAL_SENSORS[rng.integers(len(HYPERSPECTRAL_SENSORS))]
+        span = (scene_nm[0], scene_nm[-1])
+        centers, fwhm = draw_grid(sensor, span, rng, config.hyperspectral_fwhm_jitter, config.p_water_removed)
+        if centers.size >= config.min_observed:
+            weights = gaussian_srf_matrix(centers, fwhm, scene_nm)
+            return _simulate(x0, weights.astype(np.float32)), centers, weights, sensor.name
+        kind = "gaussian"
     if kind == "multispectral":
         sensor = library.sensors[rng.integers(len(library.sensors))]
         weights, centroids = library.matrix(sensor, scene_nm)

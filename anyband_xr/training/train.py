@@ -29,6 +29,7 @@ from anyband_xr.model.bridge import GAIN
 from anyband_xr.model.unet import MCDUNet, ModelConfig
 from anyband_xr.model.weights import load_model, read_metadata, save_checkpoint, weights_hash
 from anyband_xr.training.data import AugmentConfig, PatchDataset, cache_scenes, make_loader, open_cached
+from anyband_xr.training.library import HELD_OUT_CLASSES, SOURCES, LibrarySpectra, load_library
 from anyband_xr.training.losses import MSPL, MSPLConfig, correlation_prior, masked_mse, relative_mse
 from anyband_xr.training.masking import MaskingConfig, SensorLibrary, canonical_target
 from anyband_xr.training.synthetic import SpectralPool, SyntheticConfig, SyntheticPatches
@@ -64,8 +65,12 @@ DEFAULTS: dict = {
     "mspl": {},
     "synthetic": {},
     "prosail_store": None,
+    "library": None,
     "init_weights": None,
 }
+
+#: Keys of the ``library`` config (spectral libraries for synthetic scenes; None turns them off).
+LIBRARY_DEFAULTS: dict = {"sources": list(SOURCES), "ecostress_dir": None, "held_out": list(HELD_OUT_CLASSES)}
 
 
 def load_config(config: dict | str | Path) -> dict:
@@ -119,15 +124,38 @@ def parent_record(init_weights: str) -> dict:
     return parent | ({"parent": record["parent"]} if "parent" in record else {})
 
 
-def _synthetic(cfg: dict, scenes: dict[str, xr.DataArray]) -> SyntheticPatches | None:
-    """Synthetic patch source from the scenes' training columns and the optional PROSAIL store (None if off)."""
+def library_config(cfg: dict) -> dict | None:
+    """The ``library`` config with its defaults (``LIBRARY_DEFAULTS``), or None when off."""
+    if not cfg["library"]:
+        return None
+    unknown = set(cfg["library"]) - set(LIBRARY_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown 'library' config keys {sorted(unknown)}; known: {sorted(LIBRARY_DEFAULTS)}")
+    return {**LIBRARY_DEFAULTS, **cfg["library"]}
+
+
+def _library_record(train: LibrarySpectra, held_out: LibrarySpectra, config: dict) -> dict:
+    classes, counts = np.unique(train.labels, return_counts=True)
+    return {**config, "classes": dict(zip(classes.tolist(), counts.tolist())), "held_out_spectra": len(held_out)}
+
+
+def _synthetic(cfg: dict, scenes: dict[str, xr.DataArray]) -> tuple[SyntheticPatches | None, dict | None]:
+    """Synthetic patch source from the scenes' training columns, the optional PROSAIL store and the training
+    classes of the spectral libraries (None if off), and the record of the library spectra used."""
     config = _dataclass(SyntheticConfig, cfg["synthetic"])
     if config.p_synthetic <= 0:
-        return None
+        return None, None
     real = SpectralPool.from_scenes(scenes, config.pixels_per_scene, seed=cfg["seed"])
     store = cfg["prosail_store"]
     prosail = SpectralPool.from_prosail(Path(store).expanduser(), config.pixels_per_scene, seed=cfg["seed"]) if store else None
-    return SyntheticPatches(real, prosail, config)
+    library, record = None, None
+    lib_cfg = library_config(cfg)
+    if lib_cfg is not None:
+        spectra = load_library(lib_cfg["sources"], lib_cfg["ecostress_dir"])
+        train_spectra, held_out = spectra.split(lib_cfg["held_out"])
+        library = SpectralPool.from_library(train_spectra)
+        record = _library_record(train_spectra, held_out, lib_cfg)
+    return SyntheticPatches(real, prosail, config, library), record
 
 
 def _save_state(state_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, history: list) -> None:
@@ -196,7 +224,7 @@ def train(
     prior, support = correlation_prior(_canonical_spectra(cached))
     if library is None:
         library = SensorLibrary.from_package() if cfg["use_sensor_library"] else SensorLibrary([])
-    synthetic = _synthetic(cfg, cached)
+    synthetic, library_record = _synthetic(cfg, cached)
     masking, augment = _dataclass(MaskingConfig, cfg["masking"]), _dataclass(AugmentConfig, cfg["augment"])
     dataset = PatchDataset(
         cached,
@@ -232,7 +260,11 @@ def train(
     extra = {
         "gain": GAIN,
         "scenes": sorted(scenes),
-        "synthetic": None if synthetic is None else {"real_spectra": len(synthetic.real), "prosail_spectra": 0 if synthetic.prosail is None else len(synthetic.prosail)},
+        "synthetic": None if synthetic is None else {
+            "real_spectra": len(synthetic.real),
+            "prosail_spectra": 0 if synthetic.prosail is None else len(synthetic.prosail),
+            "library": library_record,
+        },
         "sensors": [s.name for s in library.sensors],
         "mspl_terms": {"pixel": True, "region": bool(mspl.functions), "image": mspl.emulator is not None},
     }
