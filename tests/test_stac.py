@@ -528,7 +528,7 @@ def test_nodata_border_repairs_end_to_end(real_api: str, tmp_path: Path) -> None
         progress=False,
     )
     assert summary.tiles_done == summary.tiles_total
-    out = open_zarr(tmp_path / "out.zarr")["reflectance"].values
+    out = open_zarr(tmp_path / "out.zarr", "reflectance").values
     assert np.isnan(out[:, :3]).all() and np.isnan(out[:, :, -2:]).all()  # no band observed there: still missing
     interior = out[:, 3:, :-2]
     assert np.isfinite(interior).all()

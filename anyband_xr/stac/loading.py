@@ -1,8 +1,9 @@
 """Load STAC items with odc-stac into one lazy, wavelength-labelled DataArray ``(time, band, y, x)``.
 
-Each item is read into its own time slice and decoded with its own band metadata (scale, offset, nodata) before
-items of one ``groupby`` group are mosaicked (first valid value wins, in odc-stac's order), so items with different
-offsets in one mosaic each get theirs. Items must describe the same bands (same sensor) unless ``wavelengths=``
+Items are decoded with their own band metadata (scale, offset, nodata) before they are mosaicked: odc-stac fuses
+the items of one ``groupby`` group that decode alike (first valid value wins, in its time order); a group that
+mixes decodings (e.g. Sentinel-2 baselines before and after 04.00 on one day) is read as one sub-mosaic per
+decoding, each decoded, then layered earliest first. Items must describe the same bands (same sensor) unless ``wavelengths=``
 labels them; otherwise ``MixedSensorsError`` says how to split them (``by_sensor``).
 """
 
@@ -94,9 +95,10 @@ def by_sensor(items: Iterable[pystac.Item], bands: Sequence[str] | None = None) 
     return named
 
 
-def _group_key(groupby: str | Callable | None, preserve_original_order: bool, seen: dict[int, tuple]) -> Callable:
-    """An odc-stac ``groupby`` callable that keeps every item in its own slice, ordered as odc-stac orders items
-    within the groups of ``groupby``, and records ``(group, ...)`` of each item index in ``seen``."""
+def _group_key(groupby: str | Callable | None, decoding: list[int], seen: dict[int, tuple]) -> Callable:
+    """An odc-stac ``groupby`` callable: ``(group of groupby, decoding)``, so that odc-stac fuses only items of one
+    group that decode alike (``decoding[idx]`` numbers the distinct scale/offset/nodata rows); records each item's
+    key in ``seen``."""
 
     def group(item: pystac.Item, parsed: odc.stac.ParsedItem, idx: int) -> Any:
         if groupby is None or groupby == "id":
@@ -110,8 +112,7 @@ def _group_key(groupby: str | Callable | None, preserve_original_order: bool, se
         return item.properties.get(groupby)
 
     def key(item: pystac.Item, parsed: odc.stac.ParsedItem, idx: int) -> tuple:
-        order = (idx,) if preserve_original_order else (parsed.nominal_datetime, parsed.id, idx)
-        return seen.setdefault(idx, (group(item, parsed, idx), *order))
+        return seen.setdefault(idx, (group(item, parsed, idx), decoding[idx]))
 
     return key
 
@@ -160,11 +161,11 @@ def _stack(ds: xr.Dataset, selected: list[Band], dtype: np.dtype) -> xr.DataArra
     return xr.concat(pieces, dim="band", coords="minimal", compat="override", join="override")
 
 
-def _decoding(per_slice: list[list[Band]], times: np.ndarray, dtype: np.dtype) -> tuple[xr.DataArray, ...]:
-    """(scale, offset / scale, nodata), each ``(time, band)``, from the bands of each slice's item (DN: 1, 0)."""
+def _decoding(rows: list[list[Band]], times: np.ndarray, dtype: np.dtype) -> tuple[xr.DataArray, ...]:
+    """(scale, offset / scale, nodata), each ``(time, band)``, from the bands of each slice (DN: 1, 0)."""
     table = np.array(
         [[(b.scale or 1.0, b.offset / (b.scale or 1.0), math.nan if b.nodata is None else b.nodata) for b in row]
-         for row in per_slice],
+         for row in rows],
         dtype=dtype,
     )
     return tuple(xr.DataArray(table[..., j], dims=("time", "band"), coords={"time": times}) for j in range(3))
@@ -177,12 +178,13 @@ def _decode(raw: xr.DataArray, scale: xr.DataArray, shift: xr.DataArray, nodata:
 
 
 def _mosaic(da: xr.DataArray, groups: list) -> xr.DataArray:
-    """Fuse consecutive time slices of the same group (first valid value wins); the group keeps its first time."""
+    """Fuse the time slices of each group (first valid value wins, earliest slice first); a group keeps the time of
+    its earliest slice. Slices of one group are sub-mosaics of items that decode alike."""
     if len(set(groups)) == len(groups):
         return da
     pieces = []
-    for _, run in itertools.groupby(range(len(groups)), key=lambda i: groups[i]):
-        run = list(run)
+    for group in dict.fromkeys(groups):
+        run = sorted((i for i, g in enumerate(groups) if g == group), key=lambda i: da["time"].values[i])
         pieces.append(reduce(lambda a, b: a.fillna(b.drop_vars("time")), (da.isel(time=i) for i in run)))
     return xr.concat(pieces, dim="time")
 
@@ -331,20 +333,25 @@ def load(
     per_item = [[{b.key: b for b in row}[k] for k in keys] for row in per_item]
     if wavelengths is not None and len(wavelengths) != len(keys):
         raise BandMetadataError(f"{len(wavelengths)} wavelengths given for {len(keys)} bands {keys}.")
+    rows = list(dict.fromkeys(tuple((b.scale, b.offset, b.nodata) for b in row) for row in per_item))
+    decoding = [rows.index(tuple((b.scale, b.offset, b.nodata) for b in row)) for row in per_item]
     seen: dict[int, tuple] = {}
     dtype = np.dtype(dtype)
     ds = _odc_load(
         items,
         bands=list(dict.fromkeys(b.asset if b.count > 1 else b.key for b in reference)),
         chunks=_chunks(len(keys), chunks),
-        groupby=_group_key(groupby, bool(odc_kwargs.get("preserve_original_order")), seen),
+        groupby=_group_key(groupby, decoding, seen),
         stac_cfg=_multiband_cfg(reference),
         dtype=dtype,
         **odc_kwargs,
     )
-    order = sorted(seen, key=seen.__getitem__)
-    da = _decode(_stack(ds, reference, dtype), *_decoding([per_item[i] for i in order], ds["time"].values, dtype))
-    da = _mosaic(da, [seen[i][0] for i in order])
+    slices = sorted(set(seen.values()))  # odc-stac's time slices, in its order
+    first = {key: next(i for i in range(len(items)) if seen[i] == key) for key in slices}
+    decoded = _decode(
+        _stack(ds, reference, dtype), *_decoding([per_item[first[k]] for k in slices], ds["time"].values, dtype)
+    )
+    da = _mosaic(decoded, [group for group, _ in slices])
     units = _units(items, per_item)
     if units in (None, "reflectance") and all(b.reflective for b in reference):
         da = da.copy(data=da.data.map_blocks(_flag_dn, dtype=da.dtype))
