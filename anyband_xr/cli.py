@@ -1,11 +1,24 @@
-"""The ``anyband`` command line."""
+"""The ``anyband`` command line: ``repair`` (a tiled Zarr batch job), ``demo``, ``train`` and ``benchmark``.
+
+An error is one line on stderr, ``anyband: error: ...``, with exit code 2 when the command rejects its input before
+any work starts (``repair`` checks the input store, variable, mask, settings, device and output store before a
+cluster starts or a store is created) and 1 when the run itself fails; ``--debug`` (anywhere on the line) also
+prints the traceback. Heavy modules (torch, dask-distributed, the benchmark harness) are imported only by the
+command that runs, so ``anyband --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import traceback
 from collections.abc import Sequence
 
-from anyband_xr.evaluation.commands import add_benchmark_parser
+from anyband_xr import __version__
+from anyband_xr.settings import DEFAULT_OPERATORS, GRAD_MODES, METHODS, OPERATOR_NAMES
+
+#: Errors that mean the command's input is unusable (exit code 2); anything else is a failure of the run (1).
+BAD_INPUT = (ValueError, TypeError, LookupError, FileNotFoundError, FileExistsError, PermissionError)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -26,24 +39,21 @@ def _repair(args: argparse.Namespace) -> None:
     summary = repair_zarr(
         args.input, args.output, variable=args.variable, mask=args.mask, mask_variable=args.mask_var,
         guidance=args.guidance, steps=args.steps, samples=args.samples, seed=args.seed, method=args.method,
-        device=args.device, tile=args.tile, overlap=args.overlap, region=args.region, scheduler=args.scheduler,
-        workers=args.workers, resume=args.resume,
+        device=args.device, tile=args.tile, overlap=args.overlap, operators=args.operators, grad=args.grad,
+        eta=args.eta, weights=args.weights, region=args.region, scheduler=args.scheduler, workers=args.workers,
+        resume=args.resume,
     )
     print(f"anyband repair: {summary}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Argument parser with one sub-command per job."""
-    parser = argparse.ArgumentParser(prog="anyband", description="Repair missing spectral bands with AnyBand-Diff.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="repair dropped bands of the bundled real scene and print the scores")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--steps", type=int, help="DDIM steps (default: those validated for the weights)")
-    demo.add_argument("--guidance", type=float, default=1.0, help="PGS scale")
-    demo.set_defaults(func=_demo)
-    train = sub.add_parser("train", help="train the MCD model from a JSON config")
-    train.add_argument("config", help="path to a training config (see configs/default.json)")
-    train.set_defaults(func=_train)
+def _benchmark(args: argparse.Namespace) -> None:
+    from anyband_xr.evaluation.commands import build_parser as benchmark_parser
+
+    chosen = benchmark_parser("anyband benchmark").parse_args(args.rest)
+    chosen.func(chosen)
+
+
+def _add_repair(sub: argparse._SubParsersAction) -> None:
     repair = sub.add_parser("repair", help="repair a Zarr scene tile by tile on dask (resumable batch job)")
     repair.add_argument("input", help="input Zarr store")
     repair.add_argument("output", help="output Zarr v3 store (created; see --resume)")
@@ -52,11 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     missing.add_argument("--mask", help="Zarr store holding one boolean mask variable, True = missing")
     missing.add_argument("--mask-var", help="boolean mask variable (True = missing) of the input store")
     missing.add_argument("--nan-is-missing", action="store_true", help="only NaN values are missing")
-    repair.add_argument("--guidance", type=float, default=1.0, help="PGS scale")
+    repair.add_argument("--method", default="diffusion", choices=METHODS)
+    repair.add_argument("--guidance", type=float, default=1.0, help="PGS scale (0 disables physics guidance)")
     repair.add_argument("--steps", type=int, help="DDIM steps (default: those validated for the weights)")
     repair.add_argument("--samples", type=int, default=1, help="posterior samples; > 1 also writes their std")
     repair.add_argument("--seed", type=int, default=0)
-    repair.add_argument("--method", default="diffusion", choices=["diffusion", "linear", "pchip", "gaussian"])
+    repair.add_argument("--operators", nargs="*", choices=OPERATOR_NAMES, metavar="NAME",
+                        help=f"PGS operators among {', '.join(OPERATOR_NAMES)} (default: "
+                        f"{' '.join(DEFAULT_OPERATORS)}); the flag alone uses none")
+    repair.add_argument("--grad", default="x0", choices=GRAD_MODES,
+                        help="guidance gradient through the x0 estimate (cheap) or the full network")
+    repair.add_argument("--eta", type=float, default=0.0, help="DDIM noise in [0, 1] (0: deterministic)")
+    repair.add_argument("--weights", help="stem or path of MCD weights (default: the shipped model)")
     repair.add_argument("--tile", type=int, default=256, help="diffusion tile side (pixels)")
     repair.add_argument("--overlap", type=int, default=32, help="tile overlap and halo read around a region (pixels)")
     repair.add_argument("--region", type=int, help="write region / output chunk side (pixels; default tile - 2 overlap)")
@@ -66,14 +83,54 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument("--device", help="torch device of the workers, e.g. cuda (default: CUDA when available)")
     repair.add_argument("--resume", action="store_true", help="continue a stopped job: repair only missing tiles")
     repair.set_defaults(func=_repair)
-    add_benchmark_parser(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser with one sub-command per job (``benchmark`` parses its own options when it runs)."""
+    parser = argparse.ArgumentParser(prog="anyband", description="Repair missing spectral bands with AnyBand-Diff.")
+    parser.add_argument("--version", action="version", version=f"anyband {__version__}")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the traceback")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="repair dropped bands of the bundled real scene and print the scores")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--steps", type=int, help="DDIM steps (default: those validated for the weights)")
+    demo.add_argument("--guidance", type=float, default=1.0, help="PGS scale")
+    demo.set_defaults(func=_demo)
+    train = sub.add_parser("train", help="train the MCD model from a JSON config")
+    train.add_argument("config", help="path to a training config (see configs/default.json)")
+    train.set_defaults(func=_train)
+    _add_repair(sub)
+    bench = sub.add_parser("benchmark", add_help=False, help="quality and speed benchmarks, written to Markdown "
+                           "tables (anyband benchmark --help)")
+    bench.set_defaults(func=_benchmark)
     return parser
 
 
+def _one_line(err: BaseException) -> str:
+    message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    return " ".join(str(message).split()) or type(err).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``anyband``."""
-    args = build_parser().parse_args(argv)
-    args.func(args)
+    """Entry point of ``anyband``; exits with 2 for input rejected up front, 1 for a failed run."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in words
+    words = [word for word in words if word != "--debug"]
+    parser = build_parser()
+    args, rest = parser.parse_known_args(words)
+    if args.command == "benchmark":
+        args.rest = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        args.func(args)
+    except Exception as err:
+        if debug:
+            traceback.print_exc()
+        code = 2 if isinstance(err, BAD_INPUT) else 1
+        hint = "" if code == 2 or debug else " (run again with --debug for the traceback)"
+        print(f"anyband: error: {_one_line(err)}{hint}", file=sys.stderr)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

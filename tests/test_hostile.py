@@ -366,3 +366,259 @@ def test_chunking_never_changes_the_result(chunk):
     lazy = da.where(~mask).chunk({"y": chunk, "x": chunk}).anyband.repair(mask, **settings)
     assert lazy.chunks[1] == da.chunk({"y": chunk}).chunks[1]
     np.testing.assert_array_equal(lazy.values.view(np.uint32), expected.values.view(np.uint32))
+
+
+# --- Zarr job and CLI ---
+
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from distributed import Client, LocalCluster  # noqa: E402
+
+from anyband_xr.cli import main as anyband_main  # noqa: E402
+from anyband_xr.io import write_zarr  # noqa: E402
+from anyband_xr.scale import JobFailed, repair_zarr  # noqa: E402
+from anyband_xr.scale import store as job_store  # noqa: E402
+from anyband_xr.scale import tile as job_tile  # noqa: E402
+
+#: A cheap job: linear fill, 16-pixel regions (2 x 2 tiles on a 32 x 32 scene), no halo.
+JOB = {"method": "linear", "tile": 16, "overlap": 0, "progress": False}
+
+
+def _job_crop(y0: int = 0, x0: int = 0, size: int = 32) -> xr.DataArray:
+    """A size x size crop of the bundled real scene, loaded."""
+    return anyband_xr.datasets.jasper_ridge().isel(y=slice(y0, y0 + size), x=slice(x0, x0 + size)).load()
+
+
+def _job_mask(da: xr.DataArray, extra: bool = False) -> xr.DataArray:
+    """True = missing: every fourth band everywhere, and a 4 x 4 SWIR patch (one more pixel when ``extra``)."""
+    mask = xr.zeros_like(da, dtype=bool).rename("missing")
+    mask[::4] = True
+    mask[100:, 4:8, 4:8] = True
+    if extra:
+        mask[100:, 20, 20] = True
+    return mask
+
+
+@pytest.fixture(scope="module")
+def job_client():
+    """One in-process worker: tiles run in this process, so tests can patch what a tile calls."""
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        with Client(cluster) as client:
+            yield client
+
+
+@pytest.fixture(scope="module")
+def job_stores(tmp_path_factory):
+    """The scene, its mask and hostile variants, each in its own Zarr store."""
+    root = tmp_path_factory.mktemp("job")
+    da = _job_crop()
+    write_zarr(da, root / "scene.zarr", chunks={"y": 16, "x": 16})
+    variants = {
+        "coords": _job_crop(y0=32),
+        "values": da * 1.5,
+        "metadata": da.assign_attrs(sensor="another sensor"),
+        "small": _job_crop(size=16),
+        "large": _job_crop(size=48),
+    }
+    for name, variant in variants.items():
+        write_zarr(variant.rename("reflectance"), root / f"{name}.zarr", chunks={"y": 16, "x": 16})
+    write_zarr(da, root / "chunks.zarr", chunks={"y": 8, "x": 8})
+    for name, mask in {"mask": _job_mask(da), "mask_extra": _job_mask(da, extra=True),
+                       "mask_uint8": _job_mask(da).astype("uint8"), "mask_small": _job_mask(_job_crop(size=16))}.items():
+        mask.to_dataset().to_zarr(root / f"{name}.zarr", zarr_format=3, consolidated=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def job_done(job_stores, job_client):
+    """A finished job of the scene with its mask store, and its output."""
+    out = job_stores / "done.zarr"
+    summary = repair_zarr(job_stores / "scene.zarr", out, mask=job_stores / "mask.zarr", scheduler=job_client, **JOB)
+    assert (summary.tiles_done, summary.tiles_total, summary.empty_pixels) == (4, 4, 0)
+    return out
+
+
+def _job_output(path) -> np.ndarray:
+    return xr.open_zarr(path, consolidated=False)["reflectance"].values
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("coords", r"input coordinates \(wavelength, y, x\): stored sha256 \w{12}, now sha256"),
+        ("values", r"input values \(first write region\)"),
+        ("metadata", r"input metadata \(variable name, dims, attrs\)"),
+        ("chunks", r"input store chunks: stored \{'wavelength': 198, 'y': 16, 'x': 16\}, now .*'y': 8"),
+        ("small", r"input shape \(spectral, y, x\): stored \[198, 32, 32\], now \[198, 16, 16\]"),
+        ("large", r"input shape \(spectral, y, x\): stored \[198, 32, 32\], now \[198, 48, 48\]"),
+    ],
+    ids=["other-scene", "same-grid-other-values", "other-attrs", "rechunked", "smaller-scene", "larger-scene"],
+)
+def test_resume_from_another_input_is_refused_naming_it(job_stores, job_done, job_client, source, message):
+    before = _job_output(job_done)
+    with pytest.raises(ValueError, match=f"cannot resume .*{message}"):
+        repair_zarr(job_stores / f"{source}.zarr", job_done, mask=None if source in ("coords", "small", "large") else
+                    job_stores / "mask.zarr", scheduler=job_client, resume=True, **JOB)
+    np.testing.assert_array_equal(_job_output(job_done), before)
+    np.testing.assert_array_equal(job_store.tile_writes(job_done), 1)
+
+
+def test_resume_with_another_mask_is_refused_and_the_same_job_resumes(job_stores, job_done, job_client):
+    with pytest.raises(ValueError, match=r"cannot resume .*mask \(values, dims and labels\): stored sha256"):
+        repair_zarr(job_stores / "scene.zarr", job_done, mask=job_stores / "mask_extra.zarr", scheduler=job_client,
+                    resume=True, **JOB)
+    with pytest.raises(ValueError, match=r"mask .*: stored sha256 \w{12}, now 'none: NaN and fill values"):
+        repair_zarr(job_stores / "scene.zarr", job_done, scheduler=job_client, resume=True, **JOB)
+    summary = repair_zarr(job_stores / "scene.zarr", job_done, mask=job_stores / "mask.zarr", scheduler=job_client,
+                          resume=True, **JOB)
+    assert (summary.tiles_done, summary.tiles_skipped) == (0, 4)
+
+
+def test_a_tile_never_written_is_named_and_a_resume_writes_it(job_stores, job_client, monkeypatch):
+    out = job_stores / "unwritten.zarr"
+    mark = job_store.mark_written
+    monkeypatch.setattr(job_store, "mark_written", lambda t, iy, ix, e: 0 if (iy, ix) == (1, 0) else mark(t, iy, ix, e))
+    with pytest.raises(JobFailed, match=r"1 of 4 tiles were never written \(tiles \(1, 0\)\); run again with resume"):
+        repair_zarr(job_stores / "scene.zarr", out, mask=job_stores / "mask.zarr", scheduler=job_client, **JOB)
+    monkeypatch.undo()
+    summary = repair_zarr(job_stores / "scene.zarr", out, mask=job_stores / "mask.zarr", scheduler=job_client,
+                          resume=True, **JOB)
+    assert (summary.tiles_done, summary.tiles_skipped) == (1, 3)
+
+
+@pytest.mark.parametrize(
+    "error, advice",
+    [(ValueError("spectra out of reach"), "resuming would fail the same way"), (OSError("disk full"), "--resume")],
+)
+def test_failed_tiles_are_named_and_resume_is_advised_only_when_it_helps(job_stores, job_client, monkeypatch,
+                                                                         tmp_path, error, advice):
+    read = job_tile.read_window
+
+    def flaky(job, ys, xs):
+        if (ys.start, xs.start) == (0, 16):
+            raise error
+        return read(job, ys, xs)
+
+    monkeypatch.setattr(job_tile, "read_window", flaky)
+    with pytest.raises(JobFailed, match=r"1 of 4 tiles failed \(tiles \(0, 1\); the others are written\)") as failed:
+        repair_zarr(job_stores / "scene.zarr", tmp_path / "out.zarr", scheduler=job_client, **JOB)
+    assert advice in str(failed.value) and str(error) in str(failed.value)
+    assert ("--resume" in str(failed.value)) == isinstance(error, OSError)
+
+
+def _job_cli(capsys, *words: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``anyband`` run in this process."""
+    try:
+        anyband_main([str(w) for w in words])
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--mask", "{root}/mask_uint8.zarr"], "mask must be boolean"),
+        (["--mask", "{root}/mask_small.zarr"], "has 16 entries along 'y', the data has 32"),
+        (["--mask", "{root}/no_such_mask.zarr"], "the mask store .*no_such_mask.zarr does not exist"),
+        (["--mask-var", "missing"], "has no variable 'missing'"),
+        (["--nan-is-missing", "--variable", "radiance"], "no variable 'radiance'"),
+        (["--nan-is-missing", "--steps", "0"], r"steps must be in \[1, 1000\], got 0"),
+        (["--nan-is-missing", "--eta", "5"], r"eta must be in \[0.0, 1.0\]"),
+        (["--nan-is-missing", "--method", "diffusion", "--device", "cuda:7"], "cuda:7"),
+        (["--nan-is-missing", "--method", "diffusion", "--device", "abacus"], "not a torch device name"),
+        (["--nan-is-missing", "--workers", "0"], "workers must be a whole number >= 1"),
+    ],
+    ids=["uint8-mask", "mask-too-small", "no-mask-store", "no-mask-variable", "no-variable", "steps-0", "eta-5",
+         "absent-gpu", "bad-device", "no-workers"],
+)
+def test_cli_rejects_bad_input_in_one_line_with_exit_2_before_any_store(job_stores, capsys, options, message):
+    out = job_stores / "rejected.zarr"
+    words = [w.format(root=job_stores) for w in options]
+    code, stdout, stderr = _job_cli(capsys, "repair", job_stores / "scene.zarr", out, "--method", "linear", *words)
+    assert code == 2 and stdout == ""
+    assert len(stderr.splitlines()) == 1 and stderr.startswith("anyband: error: "), stderr
+    assert re.search(message, stderr), stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("options", [["--method", "kriging"], ["--steps", "2.5"], ["--tile"]])
+def test_cli_argument_errors_exit_2_before_any_store(job_stores, capsys, options):
+    out = job_stores / "rejected.zarr"
+    code, _, stderr = _job_cli(capsys, "repair", job_stores / "scene.zarr", out, "--nan-is-missing", *options)
+    assert code == 2 and "anyband repair: error: argument" in stderr and not out.exists()
+
+
+def test_cli_debug_adds_the_traceback(job_stores, capsys):
+    out = job_stores / "rejected.zarr"
+    code, _, stderr = _job_cli(capsys, "--debug", "repair", job_stores / "scene.zarr", out, "--nan-is-missing",
+                               "--steps", "0")
+    assert code == 2 and stderr.startswith("Traceback (most recent call last)") and "RepairSettings.build" in stderr
+    assert stderr.splitlines()[-1] == "anyband: error: steps must be in [1, 1000], got 0."
+    assert not out.exists()
+
+
+def test_cli_version(capsys):
+    code, stdout, _ = _job_cli(capsys, "--version")
+    assert code == 0 and stdout.strip() == f"anyband {anyband_xr.__version__}"
+
+
+def test_cli_help_imports_neither_torch_nor_the_benchmark_harness():
+    probe = (
+        "import sys\nfrom anyband_xr.cli import main\n"
+        "for words in (['--help'], ['repair', '--help']):\n"
+        "    try:\n        main(words)\n    except SystemExit as stop:\n        assert stop.code == 0\n"
+        "print(sorted(m for m in ('torch', 'anyband_xr.evaluation', 'distributed') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_cli_run_prints_the_summary_and_a_failed_run_exits_1(job_stores, job_client, capsys, monkeypatch, tmp_path):
+    args = ["repair", job_stores / "scene.zarr", tmp_path / "cli.zarr", "--mask", job_stores / "mask.zarr",
+            "--method", "linear", "--tile", "16", "--overlap", "0", "--scheduler", job_client.scheduler.address]
+    code, stdout, _ = _job_cli(capsys, *args)
+    assert code == 0
+    assert "anyband repair: 4 tiles repaired, 0 already done, 4 in all; 1024 pixels" in stdout
+    assert stdout.rstrip().endswith("; 0 pixels without any observed band left NaN")
+    np.testing.assert_array_equal(_job_output(tmp_path / "cli.zarr"), _job_output(job_stores / "done.zarr"))
+    monkeypatch.setattr(job_tile, "fill_block", lambda *a, **k: (_ for _ in ()).throw(MemoryError("out of memory")))
+    code, _, stderr = _job_cli(capsys, *args[:2], tmp_path / "failed.zarr", *args[3:])
+    last = stderr.splitlines()[-1]  # after the progress bar
+    assert code == 1 and last.startswith("anyband: error: 4 of 4 tiles failed") and "--resume" in last
+
+
+@pytest.mark.parametrize("method", ["linear", "diffusion"])
+def test_pixels_without_any_observed_band_are_left_nan_and_counted(job_stores, job_client, tmp_path, method):
+    da = _job_crop()
+    empty = np.zeros(da.shape[1:], dtype=bool)
+    empty[:, :3] = True          # a nodata border
+    empty[20, 25] = True         # a lone dead pixel
+    source = tmp_path / "edges.zarr"
+    write_zarr(da.where(~empty), source, chunks={"y": 16, "x": 16})
+    mask = _job_mask(da)
+    options = {**JOB, "method": method, "steps": 1, "tile": 32, "overlap": 8} if method == "diffusion" else JOB
+    summary = repair_zarr(source, tmp_path / "out.zarr", mask=mask, scheduler=job_client, **options)
+    assert summary.empty_pixels == empty.sum() == 32 * 3 + 1
+    assert f"{empty.sum()} pixels without any observed band left NaN" in str(summary)
+    out = _job_output(tmp_path / "out.zarr")
+    assert np.isnan(out[:, empty]).all() and np.isfinite(out[:, ~empty]).all()
+    observed = ~mask.values & ~empty
+    np.testing.assert_array_equal(out[observed], da.values[observed])
+
+
+def test_an_all_nan_tile_does_not_fail_the_job(job_stores, job_client, tmp_path):
+    da = _job_crop()
+    blank = da.copy()
+    blank[:, 16:, :16] = np.nan      # tile (1, 0): a whole region without data
+    write_zarr(blank, tmp_path / "blank.zarr", chunks={"y": 16, "x": 16})
+    summary = repair_zarr(tmp_path / "blank.zarr", tmp_path / "out.zarr", mask=_job_mask(da), scheduler=job_client,
+                          **JOB)
+    assert (summary.tiles_done, summary.empty_pixels) == (4, 16 * 16)
+    out = _job_output(tmp_path / "out.zarr")
+    assert np.isnan(out[:, 16:, :16]).all()
+    np.testing.assert_array_equal(out[:, :16], _job_output(job_stores / "done.zarr")[:, :16])

@@ -135,9 +135,10 @@ def run_speed(args: argparse.Namespace) -> None:
     print("\n".join(map(str, paths)))
 
 
-def add_benchmark_parser(sub: argparse._SubParsersAction) -> None:
-    """Add ``benchmark quality`` and ``benchmark speed`` to the ``anyband`` sub-commands."""
-    bench = sub.add_parser("benchmark", help="quality and speed benchmarks, written to Markdown tables")
+def build_parser(prog: str = "anyband benchmark") -> argparse.ArgumentParser:
+    """The parser of ``anyband benchmark quality|speed`` (the ``anyband`` command imports this module, and the
+    harness behind it, only when ``benchmark`` runs)."""
+    bench = argparse.ArgumentParser(prog=prog, description="Quality and speed benchmarks, written to Markdown tables.")
     kinds = bench.add_subparsers(dest="benchmark", required=True)
     quality = kinds.add_parser(
         "quality", help="the paper's protocols on held-out real data against classical baselines",
@@ -183,3 +184,4 @@ def add_benchmark_parser(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("--workdir", help="folder for the benchmark scenes (default: <tmp>/anyband_bench)")
     speed.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     speed.set_defaults(func=run_speed)
+    return bench
