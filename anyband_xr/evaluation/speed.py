@@ -25,8 +25,7 @@ from anyband_xr import datasets, masks, spectral
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model import MCDUNet, bridge
 from anyband_xr.settings import RepairSettings
-from anyband_xr.sampling import sample
-from anyband_xr.sampling.conditional import build_operators
+from anyband_xr.sampling.conditional import TileSampler
 from anyband_xr.sampling.ddim import physical_loss
 
 #: The reference workload: one float32 (1024 x 1024) @ (1024 x 1024) matrix product in torch.
@@ -116,70 +115,40 @@ def tile_inputs(tile: int, seed: int = 0) -> TileInputs:
                       scene["wavelength"].values.astype(np.float64))
 
 
-@dataclass
-class Sampler:
-    """A model prepared for one tile: its denoiser on the tile's condition and the PGS operators of ``settings``."""
-
-    model: MCDUNet
-    inputs: TileInputs
-    settings: RepairSettings
-    device: torch.device
-
-    def __post_init__(self) -> None:
-        self.cond = bridge.make_condition(self.inputs.values, self.inputs.wavelength_nm, self.inputs.missing,
-                                          target_nm=self.inputs.wavelength_nm)
-        self.context = self.cond.tensor()
-        self.operators = build_operators(self.settings, self.inputs.values, self.inputs.missing,
-                                         self.inputs.wavelength_nm, self.cond, None, self.device)
-        h, w = self.inputs.values.shape[-2:]
-        self.shape = (1, CANONICAL_NM.size, h, w)
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
-
-    def denoise(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The model's noise estimate on this tile's condition."""
-        with self.autocast:
-            return self.model(x_t, t, self.context).float()
-
-    def to_physical(self, r: torch.Tensor) -> torch.Tensor:
-        """Spectra on the canonical grid of a diffused residual."""
-        return bridge.from_model(r, self.cond)
-
-    def run(self, steps: int, guidance: float) -> torch.Tensor:
-        """One DDIM sample of ``steps`` steps, physics-guided when ``guidance`` > 0 (cheap ``x0`` gradient)."""
-        generator = torch.Generator(device=self.device).manual_seed(self.settings.seed)
-        return sample(
-            self.denoise, self.shape, self.model.alphas_cumprod.to(self.device), steps=steps, generator=generator,
-            guidance=guidance, operators=self.operators if guidance > 0 else (), to_physical=self.to_physical,
-            grad=self.settings.grad,
-        )
-
-
-def sampler_for(model: MCDUNet, inputs: TileInputs, device: torch.device | str = "cpu") -> Sampler:
-    """A :class:`Sampler` of ``model`` on ``inputs`` with the default PGS operators at guidance 1 (``grad="x0"``)."""
+def sampler_for(model: MCDUNet, inputs: TileInputs, device: torch.device | str = "cpu") -> TileSampler:
+    """The repair's :class:`TileSampler` of ``model`` on ``inputs`` with the default PGS operators at guidance 1."""
     device = torch.device(device)
-    return Sampler(model.to(device), inputs.to(device), RepairSettings(guidance=1.0, grad="x0"), device)
+    settings = RepairSettings(guidance=1.0, grad="x0", device=str(device))
+    return TileSampler.build(inputs.values, inputs.missing, inputs.wavelength_nm, settings, model=model.to(device))
 
 
-def guidance_latencies(sampler: Sampler, steps: int, repeats: int, warm_up: bool = True) -> dict[str, list[float]]:
+def run(sampler: TileSampler, steps: int, guidance: float) -> torch.Tensor:
+    """One sample of ``steps`` steps at ``guidance`` from seeded noise (what a repair runs per tile and sample)."""
+    generator = torch.Generator(device=sampler.device).manual_seed(sampler.settings.seed)
+    noise = torch.randn(sampler.shape, generator=generator, device=sampler.device)
+    return sampler.sample(noise, generator, steps=steps, guidance=guidance)
+
+
+def guidance_latencies(sampler: TileSampler, steps: int, repeats: int, warm_up: bool = True) -> dict[str, list[float]]:
     """Seconds per sample of ``steps`` steps without and with PGS, ``repeats`` of each.
 
     The two modes alternate in ABBA order, which cancels a linear drift of the machine's speed. With ``warm_up``
     an untimed one-step guided run comes first (allocator warm-up, first calls of the model and the operators).
     """
     if warm_up:
-        sampler.run(1, 1.0)
+        run(sampler, 1, 1.0)
     modes = (("unguided", 0.0), ("guided", 1.0))
     out: dict[str, list[float]] = {"unguided": [], "guided": []}
     for repeat in range(repeats):
         for mode, guidance in modes if repeat % 2 == 0 else modes[::-1]:
-            out[mode].append(timed(lambda: sampler.run(steps, guidance), sampler.device))
+            out[mode].append(timed(lambda: run(sampler, steps, guidance), sampler.device))
     return out
 
 
-def fixed_costs(sampler: Sampler) -> list[tuple[str, float]]:
+def fixed_costs(sampler: TileSampler, inputs: TileInputs) -> list[tuple[str, float]]:
     """Per-tile costs outside the sampling steps: (part, seconds) of the conditioning and of the map back to bands."""
-    inputs = sampler.inputs
     r = torch.zeros(sampler.shape, device=sampler.device)
+    inputs = inputs.to(sampler.device)
 
     def condition() -> bridge.Condition:
         return bridge.make_condition(inputs.values, inputs.wavelength_nm, inputs.missing, target_nm=inputs.wavelength_nm)
@@ -196,7 +165,7 @@ def overhead_ratio(latencies: dict[str, list[float]]) -> float:
     return statistics.median(latencies["guided"]) / statistics.median(latencies["unguided"])
 
 
-def guidance_profile(sampler: Sampler, repeats: int = 3) -> list[tuple[str, float]]:
+def guidance_profile(sampler: TileSampler, repeats: int = 3) -> list[tuple[str, float]]:
     """Where one guided step's time goes: (part, median seconds), for the model and each piece of the guidance.
 
     Parts: the denoiser forward, the guidance as a whole (physical loss of the Tweedie estimate and its gradient),

@@ -53,10 +53,10 @@ class SpeedSettings:
         return min(32, self.tile // 4)
 
 
-def _latency(name: str, sampler: speed.Sampler, steps: int, repeats: int) -> dict:
+def _latency(name: str, sampler: speed.TileSampler, inputs: speed.TileInputs, steps: int, repeats: int) -> dict:
     """Latency record of one model on one device (see :func:`rows` for what is kept)."""
     times = speed.guidance_latencies(sampler, steps, repeats)
-    parts = speed.fixed_costs(sampler)
+    parts = speed.fixed_costs(sampler, inputs)
     fixed = sum(seconds for _, seconds in parts)
     per_step = {mode: statistics.median(values) / steps for mode, values in times.items()}
     return {
@@ -94,14 +94,14 @@ def measure(settings: SpeedSettings, log: Callable[[str], None] = _log) -> dict:
         log(f"default model on {device}")
         default = speed.sampler_for(load_model(device=device), inputs, device)
         steps = settings.steps if device == "cpu" else FULL_STEPS
-        results["latency"].append(_latency("default (shipped weights)", default, steps, settings.repeats))
+        results["latency"].append(_latency("default (shipped weights)", default, inputs, steps, settings.repeats))
         if device == "cpu":
             results["profile"] = speed.guidance_profile(default)
         if settings.paper:
             log(f"paper-size model on {device}")
             steps, repeats = (settings.paper_steps, settings.paper_repeats) if device == "cpu" else (FULL_STEPS, 3)
             paper = speed.sampler_for(_paper_model(), inputs, device)
-            results["latency"].append(_latency("paper size (random weights)", paper, steps, repeats))
+            results["latency"].append(_latency("paper size (random weights)", paper, inputs, steps, repeats))
             del paper
     results["spectral"], results["tiled"] = [], []
     if settings.spectral_size > 0:

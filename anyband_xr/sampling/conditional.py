@@ -1,9 +1,14 @@
-"""One tile of AnyBand-Diff: observation -> canonical condition -> guided DDIM samples -> spectra on a target grid."""
+"""One tile of AnyBand-Diff: observation -> canonical condition -> guided DDIM samples -> spectra on a target grid.
+
+``TileSampler`` holds what one tile needs (model, condition, PGS operators, denoiser); ``diffuse`` averages its
+samples for the block engine.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,6 +21,7 @@ from anyband_xr.model import bridge
 from anyband_xr.model.weights import load_model
 from anyband_xr.physics import operators as ops
 from anyband_xr.sampling.ddim import sample
+from anyband_xr.settings import RepairSettings
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -30,11 +36,98 @@ def _pad(x: torch.Tensor, factor: int) -> torch.Tensor:
     return F.pad(x, (0, -w % factor, 0, -h % factor), mode="replicate")
 
 
+@dataclass
+class TileSampler:
+    """AnyBand-Diff prepared for one tile: the model, the tile's condition, its PGS operators and the denoiser.
+
+    Built once per tile (``TileSampler.build``), then ``sample`` draws one guided DDIM sample of the diffused
+    residual and ``spectra`` maps it to the output wavelengths. ``repair``/``generate`` (through ``diffuse``) and
+    the speed benchmark use the same object, so what is timed is what runs.
+    """
+
+    model: torch.nn.Module
+    cond: bridge.Condition
+    operators: list[torch.nn.Module]
+    settings: RepairSettings
+    device: torch.device
+    size: tuple[int, int]
+
+    @classmethod
+    def build(
+        cls,
+        values: np.ndarray | torch.Tensor,
+        missing: np.ndarray | torch.Tensor,
+        wavelength_nm: np.ndarray,
+        settings: RepairSettings,
+        target_nm: np.ndarray | None = None,
+        responses: xr.DataArray | None = None,
+        model: torch.nn.Module | None = None,
+    ) -> TileSampler:
+        """The sampler of one (B, h, w) tile (numpy or (1, B, h, w) tensors) in data units, True where missing.
+
+        ``target_nm``: output wavelengths (default ``wavelength_nm``); ``responses``: SRFs (band, wavelength) of
+        the observed bands when they are band integrals (multispectral input to ``generate``); ``model``: default
+        the weights named in ``settings``.
+        """
+        device = resolve_device(settings.device)
+        model = load_model(settings.weights, device=device) if model is None else model
+        factor = 2 ** (model.config.levels - 1)
+        values = torch.as_tensor(values, dtype=torch.float32)
+        missing = torch.as_tensor(missing)
+        values, missing = (values, missing) if values.ndim == 4 else (values[None], missing[None])
+        size = tuple(values.shape[-2:])
+        v = _pad(values, factor).to(device)
+        m = _pad(missing.float(), factor).bool().to(device)
+        target = wavelength_nm if target_nm is None else np.asarray(target_nm, dtype=np.float64)
+        band_integrals = None if responses is None else simulate.band_weights(CANONICAL_NM, responses)
+        cond = bridge.make_condition(v, wavelength_nm, m, band_integrals, target_nm=target)
+        operators = build_operators(settings, v, m, wavelength_nm, cond, band_integrals, device)
+        return cls(model, cond, operators, settings, device, size)
+
+    def __post_init__(self) -> None:
+        self.context = self.cond.tensor()
+        self.shape = (1, CANONICAL_NM.size, *self.cond.interp.shape[-2:])
+        cuda = self.device.type == "cuda"
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
+
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The network's output on this tile's condition (its noise estimate; see ``MCDUNet.forward``)."""
+        with self.autocast:
+            return self.model(x_t, t, self.context).float()
+
+    def to_physical(self, r: torch.Tensor) -> torch.Tensor:
+        """Spectra on the canonical grid (data units) of a diffused residual ``r``."""
+        return bridge.from_model(r, self.cond)
+
+    def sample(
+        self,
+        noise: torch.Tensor,
+        generator: torch.Generator | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> torch.Tensor:
+        """One DDIM sample of the residual from the initial ``noise`` (1, K, H, W), physics-guided by the
+        operators; ``steps`` and ``guidance`` default to the settings'."""
+        guidance = self.settings.guidance if guidance is None else guidance
+        return sample(
+            self.denoise, self.shape, self.model.schedule.alphas_cumprod.to(self.device),
+            steps=self.settings.steps if steps is None else steps, eta=self.settings.eta, generator=generator,
+            noise=noise, guidance=guidance, operators=self.operators if guidance > 0 else (),
+            to_physical=self.to_physical, grad=self.settings.grad, progress=progress,
+        )
+
+    def spectra(self, r: torch.Tensor) -> np.ndarray:
+        """The output spectra (T, h, w) of a sampled residual, on the target wavelengths, cropped to the tile."""
+        with torch.no_grad():
+            return bridge.to_grid(r, self.cond)[0, :, : self.size[0], : self.size[1]].cpu().numpy()
+
+
 def diffuse(
     values: np.ndarray,
     missing: np.ndarray,
     wavelength_nm: np.ndarray,
-    settings,
+    settings: RepairSettings,
     y0: int,
     x0: int,
     target_nm: np.ndarray | None = None,
@@ -46,42 +139,20 @@ def diffuse(
     Args:
         values: (B, h, w) observation in data units (any finite value where missing).
         missing: (B, h, w) bool, True where missing. ``wavelength_nm``: (B,) ascending band positions (nm).
-        settings: a ``RepairSettings`` (guidance, steps, samples, seed, eta, operators, grad, device ...).
+        settings: the repair's ``RepairSettings``.
         y0: global row of the tile's top-left pixel (the noise depends on it, not on the tiling).
         x0: global column of the tile's top-left pixel.
         target_nm: output wavelengths (default: ``wavelength_nm``, i.e. repair on the own grid).
         responses: SRFs (band, wavelength) of the observed bands when they are band integrals (multispectral
             input to ``generate``); None for samples of the spectrum itself.
     """
-    device = resolve_device(settings.device)
-    model = load_model(settings.weights, device=device)
-    factor = 2 ** (model.config.levels - 1)
-    h, w = values.shape[1:]
-    target = wavelength_nm if target_nm is None else np.asarray(target_nm, dtype=np.float64)
-    v = _pad(torch.as_tensor(values, dtype=torch.float32)[None], factor).to(device)
-    m = _pad(torch.as_tensor(missing)[None].float(), factor).bool().to(device)
-    band_integrals = None if responses is None else simulate.band_weights(CANONICAL_NM, responses)
-    cond = bridge.make_condition(v, wavelength_nm, m, band_integrals, target_nm=target)
-    context = cond.tensor()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-
-    def denoise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        with autocast:
-            return model(x_t, t, context).float()
-
-    physical = build_operators(settings, v, m, wavelength_nm, cond, band_integrals, device)
-    shape = (1, CANONICAL_NM.size, *v.shape[-2:])
+    sampler = TileSampler.build(values, missing, wavelength_nm, settings, target_nm, responses)
     outputs = []
     for k in range(settings.samples):
-        noise = tiling.position_noise(settings.seed, k, CANONICAL_NM.size, y0, x0, *v.shape[-2:])
-        generator = torch.Generator(device=device).manual_seed(hash((settings.seed, k, y0, x0)) & 0x7FFFFFFF)
-        r = sample(
-            denoise, shape, model.schedule.alphas_cumprod.to(device), steps=settings.steps, eta=settings.eta,
-            generator=generator, noise=torch.from_numpy(noise)[None], guidance=settings.guidance,
-            operators=physical, to_physical=lambda r: bridge.from_model(r, cond), grad=settings.grad, progress=progress,
-        )
-        with torch.no_grad():
-            outputs.append(bridge.to_grid(r, cond)[0, :, :h, :w].cpu().numpy())
+        noise = tiling.position_noise(settings.seed, k, CANONICAL_NM.size, y0, x0, *sampler.shape[-2:])
+        generator = torch.Generator(device=sampler.device).manual_seed(hash((settings.seed, k, y0, x0)) & 0x7FFFFFFF)
+        r = sampler.sample(torch.from_numpy(noise)[None], generator, progress=progress)
+        outputs.append(sampler.spectra(r))
     stacked = np.stack(outputs)
     return np.stack([stacked.mean(axis=0), stacked.std(axis=0)])
 
@@ -95,7 +166,7 @@ def reflectance_ceiling(values: torch.Tensor, observed: torch.Tensor) -> float:
 
 
 def build_operators(
-    settings,
+    settings: RepairSettings,
     values: torch.Tensor,
     missing: torch.Tensor,
     wavelength_nm: np.ndarray,
