@@ -360,8 +360,10 @@ def test_earth_search_prefers_cogs_and_honours_boa_offset_applied(real_api: str)
 
 
 def test_cdse_stac11_one_resolution_per_band(real_api: str) -> None:
-    da = stac.load(one(real_api, "cdse"))
+    with pytest.warns(UserWarning, match=r"implausible FWHM for bands \['B02', 'B03', 'B04', 'B05'\]"):
+        da = stac.load(one(real_api, "cdse"))  # CDSE gives 0.267-0.357 µm: the library's Sentinel-2C widths instead
     assert da["asset"].values.tolist() == ["B02_10m", "B03_10m", "B04_10m", "B05_20m"]  # sampling:original, no TCI
+    np.testing.assert_allclose(da["fwhm"].values, srf.get("sentinel-2c")["fwhm"].sel(band=["B02", "B03", "B04", "B05"]))
     np.testing.assert_allclose(da.values[0, 2], pattern(1, 48, 1200)[0] * 1e-4 - 0.1, atol=1e-6)
     assert da.rio.crs.to_epsg() == 32633 and da.rio.resolution() == (10.0, -10.0)
 

@@ -3,8 +3,8 @@
 Items are decoded with their own band metadata (scale, offset, nodata) before they are mosaicked: odc-stac fuses
 the items of one ``groupby`` group that decode alike (first valid value wins, in its time order); a group that
 mixes decodings (e.g. Sentinel-2 baselines before and after 04.00 on one day) is read as one sub-mosaic per
-decoding, each decoded, then layered earliest first. Items must describe the same bands (same sensor) unless ``wavelengths=``
-labels them; otherwise ``MixedSensorsError`` says how to split them (``by_sensor``).
+decoding, each decoded, then layered earliest first. Items must describe the same bands (same sensor) unless
+``wavelengths=`` labels them; otherwise ``MixedSensorsError`` says how to split them (``by_sensor``).
 """
 
 from __future__ import annotations
@@ -285,6 +285,20 @@ def _flag_dn(block: np.ndarray) -> np.ndarray:
     return block
 
 
+def _plausible_widths(bands: list[Band]) -> list[float]:
+    """FWHM (µm) of ``bands``, NaN where missing or implausible (wider than a third of the centre wavelength, as in
+    Copernicus Data Space items that give 0.342 µm for Sentinel-2 B04), with a warning naming those."""
+    wide = [b.name for b in bands if b.fwhm_um is not None and b.fwhm_um > b.wavelength_um / 3]
+    if wide:
+        warnings.warn(
+            f"the items give implausible FWHM for bands {wide[:10]} (wider than a third of the centre wavelength); "
+            "ignored them: the sensor's library SRF fills them when the platform is known, else pass fwhm= (nm).",
+            spectral.AnyBandWarning,
+            stacklevel=3,
+        )
+    return [math.nan if b.fwhm_um is None or b.name in wide else b.fwhm_um for b in bands]
+
+
 def load(
     items: Iterable[pystac.Item],
     bands: Sequence[str] | None = None,
@@ -366,7 +380,7 @@ def load(
         da = spectral.assign_wavelengths(da, wavelengths, fwhm, dim="band")
     else:
         has_widths = any(b.fwhm_um is not None for b in reference)
-        widths = [math.nan if b.fwhm_um is None else b.fwhm_um for b in reference]
+        widths = _plausible_widths(reference)
         da = spectral.assign_wavelengths(
             da, [b.wavelength_um for b in reference], widths if has_widths else None, dim="band"
         )
