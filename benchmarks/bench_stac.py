@@ -112,7 +112,7 @@ def run_mosaic(args: argparse.Namespace) -> tuple[dict, list[dict]]:
     timed_mosaic("warm-up", items)
     results = [{"job": job, "seconds": min(timed_mosaic(job, items) for _ in range(3))} for job in jobs]
     meta = {
-        "scene": f"{args.mosaic} items x 4 bands, {args.side}x{args.side} uint16 COGs, half-scene shifts, one solar day",
+        "scene": f"{args.mosaic} items x 4 bands, {args.side}x{args.side} uint16 COGs, half-scene shifts, one day",
         "command": f"python benchmarks/bench_stac.py --mosaic {args.mosaic} --side {args.side}",
         "timing": "best of 3",
     }

@@ -536,3 +536,13 @@ def test_nodata_border_repairs_end_to_end(real_api: str, tmp_path: Path) -> None
     assert np.isfinite(interior).all()
     observed = ~lost.values
     np.testing.assert_array_equal(interior[observed], scene.values[observed, 3:, :-2])
+
+
+def test_error_layer_listed_first_is_not_the_cube() -> None:
+    """A PRISMA-style item: an error matrix with the cube's own band list comes first, both with the data role."""
+    item = pystac.Item("prisma-like", None, None, datetime(2024, 6, 1), {})
+    bands = [{"name": f"B{i}", "center_wavelength": wl / 1000} for i, wl in enumerate([450.0, 550.0, 650.0])]
+    for key in ("PRS_L2D_ERR", "PRS_L2D_HCO"):
+        item.add_asset(key, pystac.Asset("x.tif", roles=["data"], extra_fields={"eo:bands": bands}))
+    chosen = stac.metadata.select(item, None)
+    assert [b.asset for b in chosen] == ["PRS_L2D_HCO"] * 3

@@ -242,9 +242,8 @@ def _with_srf(da: xr.DataArray, items: list[pystac.Item]) -> xr.DataArray:
         labels.append(str(response["band"].values[j]) if hit else "")
         own = np.nan if fwhm is None else fwhm[i]
         filled.append(widths[j] if hit and not np.isfinite(own) else own)
-    out = da.assign_coords(
-        srf_band=("band", labels), fwhm=("band", np.asarray(filled), {"units": "nm", "long_name": "full width at half maximum"})
-    )
+    widths_attrs = {"units": "nm", "long_name": "full width at half maximum"}
+    out = da.assign_coords(srf_band=("band", labels), fwhm=("band", np.asarray(filled), widths_attrs))
     return out.assign_attrs(sensor=name)
 
 

@@ -14,8 +14,9 @@ Vendor fields are honoured where no ``raster:bands`` scale is given:
 Asset choice: by default every band with a wavelength, skipping thumbnails, overviews, visual (true-colour)
 previews, metadata, quality/cloud masks, error or uncertainty layers and thermal bands (``temperature`` role, a
 ``kelvin``/``celsius`` unit or a centre beyond 3 µm); when some assets have the ``reflectance`` role only those are
-taken; one band per wavelength, preferring single-band assets, COGs over JPEG2000 copies, the ``sampling:original``
-resolution, then the finest ``gsd``. Bands named in ``bands=`` are loaded whatever their role.
+taken; one band per wavelength, preferring single-band assets, assets whose key or title does not name an error,
+uncertainty, quality or mask layer, COGs over JPEG2000 copies, the ``sampling:original`` resolution, then the
+finest ``gsd``. Bands named in ``bands=`` are loaded whatever their role.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ S2_QUANTIFICATION = 1e-4
 S2_OFFSET_DN, S2_OFFSET_FROM = -1000, 4.0
 _SHARED_FIELDS = ("nodata", "data_type", "raster:scale", "raster:offset", "unit")
 _BASELINE_IN_ID = re.compile(r"_N(\d{2})(\d{2})_")
+_AUXILIARY = re.compile(r"(?<![a-z])(err|uncert|quality|qa|mask|snr|noise)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class Band:
     gsd: float | None
     position: int
     source: str
+    title: str = ""
 
     @property
     def key(self) -> str:
@@ -161,6 +164,7 @@ def _asset_bands(key: str, asset: pystac.Asset, position: int) -> list[Band]:
                 gsd=_float(fields.get("gsd")),
                 position=position,
                 source=source if scale is not None else "",
+                title=str(asset.title or ""),
             )
         )
     return bands
@@ -203,9 +207,12 @@ def item_bands(item: pystac.Item) -> list[Band]:
 
 
 def _rank(band: Band) -> tuple:
-    """Preference among bands of the same wavelength: single-band, COG before JPEG2000, original sampling, finest."""
+    """Preference among bands of the same wavelength: single-band, not an error/quality layer by its key or title,
+    COG before JPEG2000, original sampling, finest gsd, then item order."""
     jp2 = "jp2" in band.media_type or band.asset.endswith("-jp2")
-    return (band.count > 1, jp2, "sampling:original" not in band.roles, band.gsd or 0.0, band.position, band.index)
+    auxiliary = bool(_AUXILIARY.search(f"{band.asset} {band.title}"))
+    return (band.count > 1, auxiliary, jp2, "sampling:original" not in band.roles, band.gsd or 0.0, band.position,
+            band.index)
 
 
 def _one_per_wavelength(bands: list[Band]) -> list[Band]:
