@@ -124,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         args.func(args)
+    except KeyboardInterrupt:
+        print("anyband: interrupted (a repair job continues with --resume)", file=sys.stderr)
+        sys.exit(130)
     except Exception as err:
         if debug:
             traceback.print_exc()
