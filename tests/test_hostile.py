@@ -578,14 +578,15 @@ def test_cli_help_imports_neither_torch_nor_the_benchmark_harness():
     assert done.stdout.splitlines()[-1] == "[]"
 
 
-def test_cli_run_prints_the_summary_and_a_failed_run_exits_1(job_stores, job_client, capsys, monkeypatch, tmp_path):
+def test_cli_run_prints_the_summary_and_a_failed_run_exits_1(job_stores, job_done, job_client, capsys, monkeypatch,
+                                                            tmp_path):
     args = ["repair", job_stores / "scene.zarr", tmp_path / "cli.zarr", "--mask", job_stores / "mask.zarr",
             "--method", "linear", "--tile", "16", "--overlap", "0", "--scheduler", job_client.scheduler.address]
     code, stdout, _ = _job_cli(capsys, *args)
     assert code == 0
     assert "anyband repair: 4 tiles repaired, 0 already done, 4 in all; 1024 pixels" in stdout
     assert stdout.rstrip().endswith("; 0 pixels without any observed band left NaN")
-    np.testing.assert_array_equal(_job_output(tmp_path / "cli.zarr"), _job_output(job_stores / "done.zarr"))
+    np.testing.assert_array_equal(_job_output(tmp_path / "cli.zarr"), _job_output(job_done))
     monkeypatch.setattr(job_tile, "fill_block", lambda *a, **k: (_ for _ in ()).throw(MemoryError("out of memory")))
     code, _, stderr = _job_cli(capsys, *args[:2], tmp_path / "failed.zarr", *args[3:])
     last = stderr.splitlines()[-1]  # after the progress bar
@@ -611,7 +612,7 @@ def test_pixels_without_any_observed_band_are_left_nan_and_counted(job_stores, j
     np.testing.assert_array_equal(out[observed], da.values[observed])
 
 
-def test_an_all_nan_tile_does_not_fail_the_job(job_stores, job_client, tmp_path):
+def test_an_all_nan_tile_does_not_fail_the_job(job_done, job_client, tmp_path):
     da = _job_crop()
     blank = da.copy()
     blank[:, 16:, :16] = np.nan      # tile (1, 0): a whole region without data
@@ -621,4 +622,4 @@ def test_an_all_nan_tile_does_not_fail_the_job(job_stores, job_client, tmp_path)
     assert (summary.tiles_done, summary.empty_pixels) == (4, 16 * 16)
     out = _job_output(tmp_path / "out.zarr")
     assert np.isnan(out[:, 16:, :16]).all()
-    np.testing.assert_array_equal(out[:, :16], _job_output(job_stores / "done.zarr")[:, :16])
+    np.testing.assert_array_equal(out[:, :16], _job_output(job_done)[:, :16])
