@@ -1,0 +1,341 @@
+"""The in-scene low-rank Gaussian: probabilistic PCA fitted by EM on the observed entries of a scene.
+
+The model (Tipping & Bishop, 1999) says every pixel's spectrum is ``x = mean + W z + e`` with ``z ~ N(0, I_q)``
+and isotropic noise ``e ~ N(0, noise I)``: a Gaussian with mean ``mean`` (B,) and covariance ``W W^T + noise I``.
+It is fitted by EM on the observed entries alone (Ilin & Raiko, 2010, "Practical approaches to principal component
+analysis in the presence of missing values"), the rank ``q`` chosen by the error on a seeded sample of observed
+entries hidden from the fit. A missing value is filled with its conditional mean given the pixel's observed values.
+
+Arrays are (B, ...): B bands first, then any spatial shape (flattened to P pixels inside); ``missing`` is True
+where a value is missing, and NaN in ``values`` counts as missing. Values are in the data's own units (e.g.
+reflectance); ``noise`` is a variance in those units squared. Numpy arrays come back as numpy; dask arrays are
+sampled per block for the fit and completed block by block, lazily.
+
+Example:
+    >>> model = fit(values, missing)               # rank chosen on held-out observed entries
+    >>> filled = model.complete(values, missing)   # observed values unchanged
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from itertools import islice
+
+import dask
+import dask.array as dsa
+import numpy as np
+
+#: Candidate ranks, tried in order until the held-out error stops improving.
+RANKS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32)
+#: Fraction of the observed entries hidden from the fit to choose the rank.
+HOLDOUT_FRACTION = 0.05
+#: Consecutive candidate ranks without a better held-out error before the search stops; a higher rank is better
+#: only when it lowers the best held-out RMSE so far by more than RANK_GAIN (relative).
+PATIENCE = 3
+RANK_GAIN = 0.005
+#: Pixels the fit uses at most (a seeded sample beyond that); the completion applies to every pixel.
+MAX_PIXELS = 20_000
+#: A band observed in fewer pixels than this (or than ``MIN_OBSERVED_FRACTION`` of them) cannot be learnt.
+MIN_OBSERVED_PIXELS = 5
+MIN_OBSERVED_FRACTION = 0.001
+#: A rank's EM stops this many iterations after its best held-out error.
+ITER_PATIENCE = 5
+#: EM stops when the mean log-likelihood per observed entry changes by less than this (nats), or after MAX_ITER.
+TOL = 1e-5
+MAX_ITER = 500
+#: Pixels completed per batch (bounds the (pixels, q, q) posterior arrays).
+BATCH_PIXELS = 65_536
+
+
+class UnseenBandsError(ValueError):
+    """Bands observed in (almost) no pixel: the in-scene prior cannot learn them; fall back to another method.
+
+    Attributes:
+        bands: indices (along the first axis) of the bands that cannot be learnt.
+        observed: number of pixels in which each of those bands is observed.
+        needed: pixels a band must be observed in.
+    """
+
+    def __init__(self, bands: np.ndarray, observed: np.ndarray, needed: int) -> None:
+        self.bands, self.observed, self.needed = bands, observed, needed
+        shown = ", ".join(f"{b} ({n} px)" for b, n in zip(bands[:10].tolist(), observed[:10].tolist()))
+        more = f" and {bands.size - 10} more" if bands.size > 10 else ""
+        super().__init__(
+            f"the in-scene low-rank prior cannot see band(s) {shown}{more}: each must be observed in at least "
+            f"{needed} pixels of the fit. Whole bands missing everywhere are not learnable from the scene; fill them "
+            "with another method (e.g. method='pchip' or the diffusion model), or fit on the other bands only."
+        )
+
+
+def unseen_bands(missing: np.ndarray) -> np.ndarray:
+    """Indices of the bands of a (B, ...) ``missing`` mask observed in too few pixels to be learnt.
+
+    A band needs :data:`MIN_OBSERVED_PIXELS` observed pixels and :data:`MIN_OBSERVED_FRACTION` of all pixels.
+    """
+    counts = (~np.asarray(missing, bool)).reshape(missing.shape[0], -1).sum(axis=1)
+    return np.flatnonzero(counts < _needed(missing[0].size))
+
+
+def _needed(pixels: int) -> int:
+    return max(MIN_OBSERVED_PIXELS, int(np.ceil(MIN_OBSERVED_FRACTION * pixels)))
+
+
+@dataclass(frozen=True)
+class LowRankGaussian:
+    """A fitted probabilistic PCA: spectra ~ N(mean, components components^T + noise I).
+
+    Attributes:
+        mean: per-band mean (B,), in the data's units.
+        components: the loadings W (B, q), in the data's units.
+        noise: isotropic noise variance, in the data's units squared.
+        rank_scores: held-out RMSE (data units) of every rank tried (only the given one when the rank was given).
+        iterations: EM iterations of the fit, chosen by the held-out error (early stopping).
+    """
+
+    mean: np.ndarray
+    components: np.ndarray
+    noise: float
+    rank_scores: dict[int, float] = field(default_factory=dict)
+    iterations: int = 0
+
+    @property
+    def rank(self) -> int:
+        """The number of components q."""
+        return self.components.shape[1]
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """The (B, B) band covariance ``W W^T + noise I``, in the data's units squared."""
+        return self.components @ self.components.T + self.noise * np.eye(self.mean.size)
+
+    def complete(self, values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """Fill the missing entries of (B, ...) ``values`` with their conditional mean given each pixel's observed
+        entries; observed values come back bit for bit, in ``values``' dtype.
+
+        A pixel with no observed value gets the model mean. A dask ``values`` gives a lazy dask array completed block
+        by block (the band axis is merged into one chunk).
+
+        Args:
+            values: spectra (B, ...), bands first, in the fit's units; NaN counts as missing.
+            missing: boolean mask broadcastable to ``values``, True where a value is missing.
+        """
+        if values.shape[0] != self.mean.size:
+            raise ValueError(f"values have {values.shape[0]} bands, the model {self.mean.size}; pass the bands it was "
+                             "fitted on, in the same order.")
+        if isinstance(values, dsa.Array) or isinstance(missing, dsa.Array):
+            values = dsa.asarray(values).rechunk({0: -1})
+            missing = dsa.broadcast_to(dsa.asarray(missing), values.shape).rechunk(values.chunks)
+            return dsa.map_blocks(self._complete_numpy, values, missing, dtype=values.dtype)
+        return self._complete_numpy(np.asarray(values), np.broadcast_to(missing, values.shape))
+
+    def _complete_numpy(self, values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        x, miss = _flat(values, missing)
+        filled = np.empty(x.shape, np.float64)
+        for start in range(0, x.shape[1], BATCH_PIXELS):
+            part = slice(start, start + BATCH_PIXELS)
+            filled[:, part] = self._conditional_mean(x[:, part], miss[:, part])
+        return np.where(miss, filled, x).astype(values.dtype, copy=False).reshape(values.shape)
+
+    def _conditional_mean(self, x: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """``mean + W E[z | observed]`` for every entry of (B, P) ``x`` (missing entries may hold anything)."""
+        centred = np.where(missing, 0.0, x - self.mean[:, None])
+        z, _, _ = _posterior(self.components, self.noise, centred, _patterns(missing))
+        return self.mean[:, None] + self.components @ z.T
+
+
+def fit(
+    values: np.ndarray,
+    missing: np.ndarray,
+    rank: int | None = None,
+    seed: int = 0,
+    max_pixels: int | None = MAX_PIXELS,
+) -> LowRankGaussian:
+    """Fit the in-scene low-rank Gaussian on the observed entries of (B, ...) ``values``.
+
+    A seeded :data:`HOLDOUT_FRACTION` of the observed entries is hidden from a first fit; their RMSE chooses the rank
+    among :data:`RANKS` (below the number of bands; only ``rank`` when given) and the number of EM iterations (early
+    stopping). The model is then refitted on every observed entry with that rank and iteration count. Deterministic
+    for a seed. A dask ``values`` is sampled per block (one compute of the sample only).
+
+    Args:
+        values: spectra (B, ...), bands first, in any units (e.g. reflectance); NaN counts as missing.
+        missing: boolean mask broadcastable to ``values``, True where a value is missing.
+        rank: number of components q, or None to choose it on held-out observed entries.
+        seed: seed of the pixel sample and of the held-out entries.
+        max_pixels: fit on a seeded sample of at most this many pixels (None: every pixel).
+
+    Raises:
+        UnseenBandsError: a band is observed in too few pixels (e.g. whole-band loss); fall back for it.
+    """
+    x, miss = sample_pixels(values, missing, max_pixels, seed)
+    bad = unseen_bands(miss)
+    if bad.size:
+        raise UnseenBandsError(bad, (~miss[bad]).sum(axis=1), _needed(miss.shape[1]))
+    if rank is not None and not 1 <= rank < x.shape[0]:
+        raise ValueError(f"rank must be between 1 and the number of bands - 1 ({x.shape[0] - 1}), got {rank}.")
+    ranks = [r for r in RANKS if r < x.shape[0]] if rank is None else [rank]
+    scores, iterations = _held_out_scores(x, miss, ranks, seed)
+    best = _best_rank(scores)
+    for model, _ in islice(_em(x, miss, best), iterations[best] + 1):
+        pass
+    return replace(model, rank_scores=scores, iterations=iterations[best])
+
+
+def sample_pixels(
+    values: np.ndarray, missing: np.ndarray, max_pixels: int | None = MAX_PIXELS, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded sample of at most ``max_pixels`` pixels of (B, ...) ``values`` and ``missing``, as (B, k) float64
+    values and a boolean mask (NaN folded into it); pixels with no observed value are left out.
+
+    Dask arrays are gathered per block (``vindex``) and computed once, together.
+
+    Args:
+        values: spectra (B, ...), bands first.
+        missing: boolean mask broadcastable to ``values``, True where a value is missing.
+        max_pixels: most pixels kept (None: all).
+        seed: seed of the sample.
+    """
+    spatial = values.shape[1:]
+    pixels = int(np.prod(spatial))
+    if max_pixels is None or pixels <= max_pixels:
+        chosen = (slice(None),) * len(spatial)
+    else:
+        flat = np.sort(np.random.default_rng(seed).choice(pixels, size=max_pixels, replace=False))
+        chosen = np.unravel_index(flat, spatial)
+    lazy = isinstance(values, dsa.Array) or isinstance(missing, dsa.Array)
+    if lazy:
+        values = dsa.asarray(values)
+        missing = dsa.broadcast_to(dsa.asarray(missing), values.shape).rechunk(values.chunks)
+        index = chosen if isinstance(chosen[0], slice) else None
+        pick = (lambda a: a[(slice(None), *index)]) if index else (lambda a: a.vindex[(slice(None), *chosen)].T)
+        values, missing = dask.compute(pick(values), pick(missing))
+    else:
+        missing = np.broadcast_to(missing, values.shape)
+        values, missing = np.asarray(values)[(slice(None), *chosen)], missing[(slice(None), *chosen)]
+    x, miss = _flat(values, missing)
+    keep = ~miss.all(axis=0)
+    return x[:, keep].astype(np.float64), miss[:, keep]
+
+
+def _flat(values: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(B, P) values and mask, NaN counted as missing."""
+    x = values.reshape(values.shape[0], -1)
+    miss = np.asarray(missing, bool).reshape(x.shape) | np.isnan(x)
+    return x, miss
+
+
+def _posterior(
+    components: np.ndarray, noise: float, centred: np.ndarray, patterns: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior of the latent z per pixel: its mean (P, q), ``M^-1`` (P, q, q) with ``M = W_o^T W_o + noise I``
+    (the posterior covariance is ``noise M^-1``) and ``W_o^T (x_o - mean_o)`` (P, q).
+
+    ``patterns``: the unique observed patterns (n, B) as floats and each pixel's pattern (P,) (:func:`_patterns`);
+    pixels sharing one share one ``M``, inverted once (whole-band loss costs one inversion).
+    """
+    bands, q = components.shape
+    unique, inverse = patterns
+    outer = (components[:, :, None] * components[:, None, :]).reshape(bands, q * q)
+    m = (unique @ outer).reshape(-1, q, q) + noise * np.eye(q)
+    m_inv = np.linalg.inv(m)[inverse]
+    projected = centred.T @ components
+    return np.einsum("pij,pj->pi", m_inv, projected), m_inv, projected
+
+
+def _patterns(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique observed patterns (n, B) as 0/1 floats and the pattern index of every pixel (P,)."""
+    unique, inverse = np.unique(~missing.T, axis=0, return_inverse=True)
+    return unique.astype(np.float64), inverse.reshape(-1)
+
+
+def _em(x: np.ndarray, missing: np.ndarray, rank: int) -> Iterator[tuple[LowRankGaussian, np.ndarray]]:
+    """EM for probabilistic PCA on the observed entries of (B, P) ``x``, mean and W updated jointly: yields every
+    iterate (the closed-form start first) with the posterior mean of z (P, q) under it. Stops when the mean
+    log-likelihood per observed entry changes by less than :data:`TOL`, or after :data:`MAX_ITER` updates."""
+    observed = (~missing).astype(np.float64)
+    x0 = np.where(missing, 0.0, x)
+    n_observed = observed.sum()
+    total_sq = float((x0**2).sum())
+    floor = 1e-10 * max(total_sq / n_observed, 1e-30)
+    model = _initial(x0, observed, rank)
+    patterns = _patterns(missing)
+    previous = -np.inf
+    for iteration in range(MAX_ITER + 1):
+        centred = np.where(missing, 0.0, x - model.mean[:, None])
+        z, m_inv, projected = _posterior(model.components, model.noise, centred, patterns)
+        yield model, z
+        loglik = _loglik(centred, observed, m_inv, projected, model.noise, rank) / n_observed
+        if abs(loglik - previous) < TOL or iteration == MAX_ITER:
+            return
+        previous = loglik
+        # M-step on the augmented latent [z, 1]: per band, solve sum E[zz^T] [w_b, mean_b] = sum x_b E[z].
+        za = np.hstack([z, np.ones((z.shape[0], 1))])
+        second = za[:, :, None] * za[:, None, :]
+        second[:, :rank, :rank] += model.noise * m_inv
+        gram = (observed @ second.reshape(z.shape[0], -1)).reshape(-1, rank + 1, rank + 1)
+        cross = x0 @ za
+        wa = np.linalg.solve(gram, cross[:, :, None])[:, :, 0]
+        noise = max((total_sq - float((wa * cross).sum())) / n_observed, floor)
+        model = LowRankGaussian(wa[:, rank], wa[:, :rank], noise, iterations=iteration + 1)
+
+
+def _loglik(
+    centred: np.ndarray, observed: np.ndarray, m_inv: np.ndarray, projected: np.ndarray, noise: float, rank: int
+) -> float:
+    """Log-likelihood of the observed entries (matrix determinant lemma and Woodbury on ``M``)."""
+    counts = observed.sum(axis=0)
+    _, logdet_m_inv = np.linalg.slogdet(m_inv)
+    quad = ((centred**2).sum(axis=0) - np.einsum("pi,pij,pj->p", projected, m_inv, projected)) / noise
+    return float(-0.5 * (counts * np.log(2 * np.pi) + (counts - rank) * np.log(noise) - logdet_m_inv + quad).sum())
+
+
+def _initial(x0: np.ndarray, observed: np.ndarray, rank: int) -> LowRankGaussian:
+    """Closed-form probabilistic PCA of the band-mean-filled data: a deterministic start for EM."""
+    mean = x0.sum(axis=1) / observed.sum(axis=1)
+    centred = np.where(observed > 0, x0 - mean[:, None], 0.0)
+    eigval, eigvec = np.linalg.eigh(centred @ centred.T / centred.shape[1])
+    eigval, eigvec = eigval[::-1], eigvec[:, ::-1]
+    noise = max(float(eigval[rank:].mean()), 1e-12 * max(float(eigval[0]), 1e-30))
+    return LowRankGaussian(mean, eigvec[:, :rank] * np.sqrt(np.maximum(eigval[:rank] - noise, 0.0)), noise)
+
+
+def _held_out_scores(
+    x: np.ndarray, missing: np.ndarray, ranks: list[int], seed: int
+) -> tuple[dict[int, float], dict[int, int]]:
+    """Held-out RMSE per rank and the EM iteration reaching it, fitted without a seeded :data:`HOLDOUT_FRACTION` of
+    the observed entries. Each rank's EM stops :data:`ITER_PATIENCE` iterations after its best held-out error (early
+    stopping: ML fits of high ranks overfit the observed entries); the ranks stop :data:`PATIENCE` ranks after the
+    best one."""
+    candidates = np.flatnonzero(~missing)
+    hidden = np.random.default_rng(seed).choice(
+        candidates, size=max(1, round(HOLDOUT_FRACTION * candidates.size)), replace=False
+    )
+    train = missing.copy()
+    train.flat[hidden] = True
+    band, pixel = np.unravel_index(hidden, x.shape)
+    truth = x[band, pixel]
+    scores: dict[int, float] = {}
+    iterations: dict[int, int] = {}
+    for rank in ranks:
+        scores[rank] = np.inf
+        for iteration, (model, z) in enumerate(_em(x, train, rank)):
+            predicted = model.mean[band] + np.einsum("hq,hq->h", model.components[band], z[pixel])
+            error = float(np.sqrt(np.mean((predicted - truth) ** 2)))
+            if error < scores[rank]:
+                scores[rank], iterations[rank] = error, iteration
+            elif iteration - iterations[rank] >= ITER_PATIENCE:
+                break
+        best = _best_rank(scores)
+        if sum(r > best for r in scores) >= PATIENCE:
+            break
+    return scores, iterations
+
+
+def _best_rank(scores: dict[int, float]) -> int:
+    """The lowest rank after which no higher one lowers the held-out RMSE by more than :data:`RANK_GAIN`."""
+    best = min(scores)
+    for rank in sorted(scores):
+        if scores[rank] < (1 - RANK_GAIN) * scores[best]:
+            best = rank
+    return best
