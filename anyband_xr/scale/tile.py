@@ -62,12 +62,10 @@ class TileJob:
 
 @dataclass(frozen=True)
 class TileReport:
-    """What a finished tile sends back: its index, pixels, pixels without any observed band (left NaN; 0 when
-    the tile was already written), seconds spent, and False if it was already written."""
+    """What a finished tile sends back: its index, pixels, seconds spent, and False if it was already written."""
 
     tile: tuple[int, int]
     pixels: int
-    empty: int
     seconds: float
     written: bool
 
@@ -92,7 +90,7 @@ def run_tile(job: TileJob, iy: int, ix: int) -> TileReport:
     ry, rx = job.grid.region(iy, ix)
     pixels = (ry.stop - ry.start) * (rx.stop - rx.start)
     if store.tile_writes(job.target, iy, ix) > 0:
-        return TileReport((iy, ix), pixels, 0, time.perf_counter() - start, written=False)
+        return TileReport((iy, ix), pixels, time.perf_counter() - start, written=False)
     ys, xs = job.grid.window(iy, ix)
     values, missing = read_window(job, ys, xs)
     core = (slice(ry.start - ys.start, ry.stop - ys.start), slice(rx.start - xs.start, rx.stop - xs.start))
@@ -104,4 +102,4 @@ def run_tile(job: TileJob, iy: int, ix: int) -> TileReport:
     store.write_region(job.target, job.name, job.dims, ry, rx, mean, std if job.with_std else None)
     empty = int(missing[(slice(None), *core)].all(axis=0).sum())
     store.mark_written(job.target, iy, ix, empty)
-    return TileReport((iy, ix), pixels, empty, time.perf_counter() - start, written=True)
+    return TileReport((iy, ix), pixels, time.perf_counter() - start, written=True)
