@@ -273,8 +273,8 @@ def _units(items: list[pystac.Item], per_item: list[list[Band]]) -> str | None:
 
 
 def _flag_dn(block: np.ndarray) -> np.ndarray:
-    finite = block[np.isfinite(block)]
-    if finite.size and float(np.abs(finite).max()) > _DN_LIMIT:
+    """``block`` unchanged; a ``DigitalNumberWarning`` when a value exceeds 2 (one NaN-skipping pass, no copy)."""
+    if block.size and np.fmax.reduce(block, axis=None) > _DN_LIMIT:
         warnings.warn(
             "loaded reflectance values exceed 2 (expected about -0.2..1.5): they look like digital numbers "
             "or percent. Check the items' raster:bands scale (or vendor gain) and rescale, e.g. da * 1e-4.",
