@@ -18,7 +18,7 @@ from anyband_xr.model import MCDUNet, ModelConfig
 from anyband_xr.model.weights import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = ("linear", "PCHIP", "Gaussian (ridge)", "low-rank (SoftImpute)", "AnyBand-Diff", "AnyBand-Diff w/o PGS",
+METHODS = ("linear", "PCHIP", "Gaussian (ridge)", "low-rank (in-scene PPCA)", "AnyBand-Diff", "AnyBand-Diff w/o PGS",
            "linear (band centroids)", "Gaussian (band integrals)")
 
 

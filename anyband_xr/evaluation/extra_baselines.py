@@ -1,4 +1,6 @@
-"""Baselines only the benchmark needs: low-rank matrix completion and a Gaussian conditional mean from band integrals.
+"""Baselines only the benchmark needs: a Gaussian conditional mean from band integrals.
+
+The in-scene low-rank baseline of per-value dropout is :mod:`anyband_xr.lowrank` (users can run it too).
 
 Arrays are (B, P): B wavelengths by P pixels, as in :mod:`anyband_xr.baselines`.
 """
@@ -10,34 +12,6 @@ import xarray as xr
 
 from anyband_xr.model.prior import GaussianPrior, load_gaussian_prior
 from anyband_xr.simulate import band_weights
-
-
-def soft_impute(
-    values: np.ndarray,
-    missing: np.ndarray,
-    shrink: float = 0.01,
-    max_iter: int = 200,
-    tol: float = 1e-5,
-) -> np.ndarray:
-    """Low-rank completion of the (bands x pixels) matrix by SoftImpute (Mazumder, Hastie & Tibshirani, 2010).
-
-    Iterates ``Z <- S_lambda(observed + Z on the missing entries)``, ``S_lambda`` soft-thresholding the singular
-    values by ``lambda = shrink * sigma_max`` of the band-mean-filled matrix. Observed values come back unchanged.
-    """
-    x = values.astype(np.float64)
-    observed = ~missing
-    counts = np.maximum(observed.sum(axis=1, keepdims=True), 1)
-    band_mean = np.where(observed, x, 0.0).sum(axis=1, keepdims=True) / counts
-    z = np.where(observed, x, band_mean)
-    threshold = shrink * np.linalg.norm(z, 2)
-    for _ in range(max_iter):
-        u, s, vt = np.linalg.svd(np.where(observed, x, z), full_matrices=False)
-        updated = (u * np.maximum(s - threshold, 0.0)) @ vt
-        change = np.linalg.norm(updated - z) / max(np.linalg.norm(z), 1e-12)
-        z = updated
-        if change < tol:
-            break
-    return np.where(observed, x, z)
 
 
 def gaussian_from_bands(

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from anyband_xr import baselines, datasets, indices, masks, metrics, srf
+from anyband_xr import baselines, datasets, indices, lowrank, masks, metrics, srf
 from anyband_xr.demo import held_out
-from anyband_xr.evaluation.extra_baselines import gaussian_from_bands, soft_impute
-from anyband_xr.generate import generate, observation_responses
+from anyband_xr.evaluation.extra_baselines import gaussian_from_bands
+from anyband_xr.generate import generate
+from anyband_xr.srf import observation_responses
 from anyband_xr.io.mat import read_mat
 from anyband_xr.repair import repair
 from anyband_xr.simulate import simulate
@@ -29,6 +30,8 @@ BUNDLED = "jasper_ridge"
 BAND_LOSS, DROPOUT, GAP, GENERATION = "band loss", "dropout", "spectral gap", "generation"
 INDEX_NAMES = ("NDVI", "NDWI")
 MODEL, MODEL_NO_PGS = "AnyBand-Diff", "AnyBand-Diff w/o PGS"
+#: The in-scene baseline of per-value dropout: probabilistic PCA fitted on the region's observed entries.
+LOW_RANK = "low-rank (in-scene PPCA)"
 #: Contiguous gaps: width in nm placed at a seeded random position, or the whole SWIR (from 1000 nm on).
 GAPS: dict[str, float | None] = {"50 nm": 50.0, "150 nm": 150.0, "all SWIR (>= 1000 nm)": None}
 SWIR_START_NM = 1000.0
@@ -132,10 +135,11 @@ def _repair_with(method: str) -> Callable[[Case, QualitySettings], xr.DataArray]
     return run
 
 
-def _soft_impute(case: Case, settings: QualitySettings) -> xr.DataArray:
-    values = case.truth.values.reshape(case.truth.shape[0], -1)
-    filled = soft_impute(values, case.mask.values.reshape(values.shape))
-    return case.truth.copy(data=filled.reshape(case.truth.shape).astype(case.truth.dtype))
+def _low_rank(case: Case, settings: QualitySettings) -> xr.DataArray:
+    """The in-scene low-rank Gaussian (:mod:`anyband_xr.lowrank`), fitted on the region's observed entries alone."""
+    values, missing = case.truth.where(~case.mask).values, case.mask.values
+    model = lowrank.fit(values, missing, seed=case.seed)
+    return case.truth.copy(data=model.complete(values, missing))
 
 
 def _diffusion(guidance: float | None) -> Callable[[Case, QualitySettings], xr.DataArray]:
@@ -189,7 +193,7 @@ def methods(protocol: str) -> dict[str, Callable[[Case, QualitySettings], xr.Dat
         }
     classical = {"linear": _repair_with("linear"), "PCHIP": _repair_with("pchip"), "Gaussian (ridge)": _repair_with("gaussian")}
     if protocol == DROPOUT:
-        classical["low-rank (SoftImpute)"] = _soft_impute
+        classical[LOW_RANK] = _low_rank
     return {**classical, **model}
 
 
