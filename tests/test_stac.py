@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -345,6 +346,18 @@ def test_planetary_computer_sentinel2_baseline_and_mosaic_of_two_offsets(real_ap
     np.testing.assert_allclose(red[:, :48], pattern(1, 48, 1200)[0] * 1e-4, rtol=1e-6)  # the first item wins
     np.testing.assert_allclose(red[:, 48:], pattern(1, 48, 1700)[0, :, 24:] * 1e-4 - 0.1, rtol=1e-5, atol=1e-7)
     assert stac.load(items, bands=["red"]).sizes["time"] == 2
+
+
+def test_unsigned_planetary_computer_hrefs_warn_before_any_read() -> None:
+    item = pystac.Item.from_dict(real("planetary-computer-sentinel-2-l2a.json"))  # hrefs as published, unsigned
+    with pytest.warns(UserWarning, match=r"without a signature.*planetary_computer.sign_inplace"):
+        da = stac.load([item], bands=["red"])
+    assert da.shape == (1, 1, 10980, 10980)  # lazy: nothing was read
+    signed = pystac.Item.from_dict(real("planetary-computer-sentinel-2-l2a.json"))
+    signed.assets["B04"].href += "?st=2024-01-01&sig=x"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        stac.load([signed], bands=["red"])
 
 
 def test_earth_search_prefers_cogs_and_honours_boa_offset_applied(real_api: str) -> None:

@@ -198,6 +198,23 @@ def _chunks(n_bands: int, chunks: dict[str, int] | None) -> dict[str, int]:
     return {"x": side, "y": side}
 
 
+def _check_signed(items: list[pystac.Item], bands: list[Band], patch_url: Any) -> None:
+    """Warn when Planetary Computer assets (Azure blob storage) come without a SAS token and no ``patch_url``: every
+    read would fail with HTTP 403/409 at compute time."""
+    unsigned = [
+        item.id for item in items for b in bands[:1]
+        if ".blob.core.windows.net/" in item.assets[b.asset].href and "?" not in item.assets[b.asset].href
+    ]
+    if unsigned and patch_url is None:
+        warnings.warn(
+            f"{len(unsigned)} item(s) (e.g. {unsigned[0]!r}) point at Planetary Computer storage without a signature: "
+            "reading them will fail with HTTP 403. Sign them: search(..., modifier=planetary_computer.sign_inplace) "
+            "or load(..., patch_url=planetary_computer.sign).",
+            spectral.AnyBandWarning,
+            stacklevel=3,
+        )
+
+
 def _odc_load(items: list[pystac.Item], **kwargs: Any) -> xr.Dataset:
     """``odc.stac.load`` with a hint added to its errors (a grid it cannot guess, a bad keyword ...)."""
     try:
@@ -346,6 +363,7 @@ def load(
     per_item = [[{b.key: b for b in row}[k] for k in keys] for row in per_item]
     if wavelengths is not None and len(wavelengths) != len(keys):
         raise BandMetadataError(f"{len(wavelengths)} wavelengths given for {len(keys)} bands {keys}.")
+    _check_signed(items, reference, odc_kwargs.get("patch_url"))
     rows = list(dict.fromkeys(tuple((b.scale, b.offset, b.nodata) for b in row) for row in per_item))
     decoding = [rows.index(tuple((b.scale, b.offset, b.nodata) for b in row)) for row in per_item]
     seen: dict[int, tuple] = {}
