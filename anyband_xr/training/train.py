@@ -3,7 +3,7 @@
 ``train(config)`` reads a JSON config (see ``configs/default.json``), caches the scenes' training columns as Zarr,
 trains with the masked x0 MSE (an SNR-weighted Eq. 2, relative per sample: ``losses.relative_mse``) plus MSPL, and writes the EMA weights to
 ``config["output"]`` (``.safetensors`` + ``.json``) every ``checkpoint_minutes``. The optimiser state and raw weights
-go to ``config["state_dir"]`` (safetensors, no pickle) so a run resumes where it stopped.
+go to ``config["state_dir"]`` (safetensors, no pickle) so a run resumes where it stopped, its EMA included.
 """
 
 from __future__ import annotations
@@ -185,6 +185,15 @@ def _load_state(state_dir: Path, model: torch.nn.Module, optimizer: torch.optim.
     return int(record["step"]), list(record["history"])
 
 
+def _resumed_ema(output: str | Path, step: int) -> dict[str, torch.Tensor] | None:
+    """The EMA weights checkpointed with the state of ``step``, or None when the checkpoint is of another step
+    (then the EMA restarts from the raw weights)."""
+    weights, record = Path(f"{output}.safetensors"), Path(f"{output}.json")
+    if weights.exists() and record.exists() and json.loads(record.read_text()).get("step") == step:
+        return load_file(str(weights))
+    return None
+
+
 def _distributed() -> tuple[torch.device, int]:
     """CUDA device and rank under torchrun (DDP), else CPU and rank 0."""
     if torch.cuda.is_available():
@@ -250,7 +259,7 @@ def train(
     )
     step, history = _load_state(state_dir, model, optimizer) if cfg["resume"] else (0, [])
     if step:
-        ema.load_state_dict(model.state_dict())
+        ema.load_state_dict(_resumed_ema(cfg["output"], step) or model.state_dict())
     net = model
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         net = torch.nn.parallel.DistributedDataParallel(model)
