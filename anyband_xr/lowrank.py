@@ -45,7 +45,7 @@ ITER_PATIENCE = 5
 TOL = 1e-5
 MAX_ITER = 500
 #: Pixels completed per batch (bounds the (pixels, q, q) posterior arrays).
-BATCH_PIXELS = 65_536
+BATCH_PIXELS = 8_192
 
 
 class UnseenBandsError(ValueError):
@@ -198,21 +198,18 @@ def sample_pixels(
     """
     spatial = values.shape[1:]
     pixels = int(np.prod(spatial))
-    if max_pixels is None or pixels <= max_pixels:
-        chosen = (slice(None),) * len(spatial)
-    else:
+    chosen = (slice(None),)
+    if max_pixels is not None and pixels > max_pixels:
         flat = np.sort(np.random.default_rng(seed).choice(pixels, size=max_pixels, replace=False))
-        chosen = np.unravel_index(flat, spatial)
-    lazy = isinstance(values, dsa.Array) or isinstance(missing, dsa.Array)
-    if lazy:
+        chosen += np.unravel_index(flat, spatial)
+    if isinstance(values, dsa.Array) or isinstance(missing, dsa.Array):
         values = dsa.asarray(values)
-        missing = dsa.broadcast_to(dsa.asarray(missing), values.shape).rechunk(values.chunks)
-        index = chosen if isinstance(chosen[0], slice) else None
-        pick = (lambda a: a[(slice(None), *index)]) if index else (lambda a: a.vindex[(slice(None), *chosen)].T)
-        values, missing = dask.compute(pick(values), pick(missing))
+        missing = dsa.broadcast_to(dsa.asarray(missing), values.shape)
+        if len(chosen) > 1:
+            values, missing = values.vindex[chosen].T, missing.vindex[chosen].T
+        values, missing = dask.compute(values, missing)
     else:
-        missing = np.broadcast_to(missing, values.shape)
-        values, missing = np.asarray(values)[(slice(None), *chosen)], missing[(slice(None), *chosen)]
+        values, missing = np.asarray(values)[chosen], np.broadcast_to(missing, values.shape)[chosen]
     x, miss = _flat(values, missing)
     keep = ~miss.all(axis=0)
     return x[:, keep].astype(np.float64), miss[:, keep]
