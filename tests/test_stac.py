@@ -291,7 +291,7 @@ def enmap_layout(folder: Path) -> dict:
 def real_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """rustac serving the real item layouts, their data assets replaced by local COGs of ``pattern`` DN."""
     folder = tmp_path_factory.mktemp("real_items")
-    s2 = {"B02": pattern(1, 48, 1000), "B03": pattern(1, 48, 1100), "B04": pattern(1, 48, 1200),
+    s2 = {"B02": pattern(1, 48, 1000), "B03": with_border(pattern(1, 48, 1100)), "B04": pattern(1, 48, 1200),
           "B08": pattern(1, 48, 3000), "B8A": pattern(1, 24, 3100), "visual": np.full((3, 48, 48), 255, np.uint8)}
     pc_old = localize(real("planetary-computer-sentinel-2-l2a.json"), folder, s2, "pc-s2")
     pc_new = real("planetary-computer-sentinel-2-l2a.json")
@@ -340,6 +340,8 @@ def test_planetary_computer_sentinel2_baseline_and_mosaic_of_two_offsets(real_ap
     assert da.attrs["units"] == "reflectance"
     np.testing.assert_allclose(da.values[0, 0], pattern(1, 48, 1000)[0] * 1e-4, rtol=1e-6)
     np.testing.assert_allclose(da.values[0, 4, 5, 5], (3100 + 2 + 2) * 1e-4, rtol=1e-6)  # 20 m band on the 10 m grid
+    green = da.sel(band="B03").values[0]  # no nodata declared: ESA's DN 0 is nodata
+    assert np.isnan(green[:3]).all() and np.isnan(green[:, -2:]).all() and np.isfinite(green[3:, :-2]).all()
     mosaic = stac.load(items, bands=["red"], groupby="solar_day")  # 02.12 west, 05.09 (-1000 DN) 240 m further east
     assert mosaic.sizes["time"] == 1 and mosaic.sizes["x"] == 72
     red = mosaic.values[0, 0]

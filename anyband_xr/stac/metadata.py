@@ -7,7 +7,8 @@ Vendor fields are honoured where no ``raster:bands`` scale is given:
 
 - EnMAP (DLR): ``enmap:gain_of_band`` / ``enmap:offset_of_band`` in each band object, ``value = DN * gain + offset``.
 - Sentinel-2 L1C/L2A: ``s2:processing_baseline`` (or the ``_Nxxyy_`` baseline in the product id): scale 1e-4, and
-  from baseline 04.00 on the offset of -1000 DN (-0.1), as in ESA's ``BOA_ADD_OFFSET``/``RADIO_ADD_OFFSET``.
+  from baseline 04.00 on the offset of -1000 DN (-0.1), as in ESA's ``BOA_ADD_OFFSET``/``RADIO_ADD_OFFSET``;
+  DN 0 is nodata unless the item says otherwise.
 - Earth Search: ``earthsearch:boa_offset_applied: true`` says the -1000 DN offset is already in the pixel values;
   the -0.1 that its ``raster:bands`` still declare is then not applied a second time.
 
@@ -194,7 +195,8 @@ def _vendor_rules(band: Band, properties: dict[str, Any]) -> Band:
     if baseline is None:
         return band
     offset = S2_OFFSET_DN * S2_QUANTIFICATION if baseline >= S2_OFFSET_FROM else 0.0
-    return replace(band, scale=S2_QUANTIFICATION, offset=offset, source="s2:processing_baseline")
+    nodata = 0.0 if band.nodata is None else band.nodata  # ESA: DN 0 is NO_DATA in every baseline
+    return replace(band, scale=S2_QUANTIFICATION, offset=offset, nodata=nodata, source="s2:processing_baseline")
 
 
 def item_bands(item: pystac.Item) -> list[Band]:
