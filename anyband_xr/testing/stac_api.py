@@ -296,8 +296,8 @@ def localize(
             xs, ys = reproject_points("EPSG:4326", crs, [item["bbox"][0]], [item["bbox"][3]])
             west, north = xs[0] // size * size + shift[0], -(-ys[0] // size) * size + shift[1]
         transform = from_origin(west, north, size, size)
-        bands = asset.get("bands") or asset.get("eo:bands") or asset.get("raster:bands") or [asset]
-        nodata = next((b.get("nodata") for b in [*asset.get("raster:bands", []), *bands, asset] if "nodata" in b), None)
+        described = [*asset.get("raster:bands", []), *asset.get("bands", []), asset]
+        nodata = next((b["nodata"] for b in described if b.get("nodata") is not None), None)
         path = folder / f"{key}.tif"
         _write_cog(path, values, crs, transform, nodata, blocksize=16)
         asset["href"] = path.as_uri()
