@@ -623,3 +623,27 @@ def test_an_all_nan_tile_does_not_fail_the_job(job_done, job_client, tmp_path):
     out = _job_output(tmp_path / "out.zarr")
     assert np.isnan(out[:, 16:, :16]).all()
     np.testing.assert_array_equal(out[:, :16], _job_output(job_done)[:, :16])
+
+
+@pytest.mark.parametrize("output, message", [("scene.zarr", "is the input store"),
+                                             ("mask.zarr", "exists and is not a repair job store")])
+def test_resume_never_overwrites_a_store_that_is_not_a_job(job_stores, capsys, output, message):
+    before = {name: xr.open_zarr(job_stores / name, consolidated=False).load() for name in ("scene.zarr", "mask.zarr")}
+    code, _, stderr = _job_cli(capsys, "repair", job_stores / "scene.zarr", job_stores / output, "--method", "linear",
+                               "--mask", job_stores / "mask.zarr", "--resume")
+    assert code == 2 and message in stderr
+    for name, ds in before.items():
+        xr.testing.assert_identical(xr.open_zarr(job_stores / name, consolidated=False).load(), ds)
+
+
+def test_a_template_cut_off_while_written_is_redone_on_resume(job_stores, job_client, tmp_path):
+    import zarr
+
+    out = tmp_path / "cut.zarr"
+    repair_zarr(job_stores / "scene.zarr", out, mask=job_stores / "mask.zarr", scheduler=job_client, **JOB)
+    del zarr.open_group(str(out), mode="r+").attrs["anyband_template"]  # as if killed before the template was done
+    with pytest.raises(FileExistsError, match="pass resume=True"):
+        repair_zarr(job_stores / "scene.zarr", out, mask=job_stores / "mask.zarr", scheduler=job_client, **JOB)
+    summary = repair_zarr(job_stores / "scene.zarr", out, mask=job_stores / "mask.zarr", scheduler=job_client,
+                          resume=True, **JOB)
+    assert (summary.tiles_done, summary.tiles_skipped) == (4, 0)

@@ -61,6 +61,20 @@ def write_template(
     zarr.open_group(str(target), mode="r+").attrs[_COMPLETE] = "complete"
 
 
+def job_state(target: str | Path) -> str:
+    """What is at ``target``: ``"absent"``, ``"complete"`` (a job store), ``"partial"`` (a template cut off while
+    being written) or ``"other"`` (anything else, never to be overwritten)."""
+    if not Path(target).exists():
+        return "absent"
+    try:
+        attrs = zarr.open_group(str(target), mode="r").attrs
+    except (FileNotFoundError, NotADirectoryError, zarr.errors.BaseZarrError):
+        return "other"
+    if attrs.get(_COMPLETE) == "complete":
+        return "complete"
+    return "partial" if "anyband_version" in attrs else "other"
+
+
 def stored_record(target: str | Path) -> dict[str, Any] | None:
     """The job record of a complete template at ``target``; None when there is no store or only part of one."""
     try:

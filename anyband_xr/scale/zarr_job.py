@@ -70,16 +70,20 @@ class _Plan:
     existing: bool
 
 
-def _check_target(target: str, record: dict, resume: bool) -> bool:
-    """Whether ``target`` already holds this job (to resume); raise when it cannot be written or resumed."""
-    stored = store.stored_record(target)
-    if stored is not None and not resume:
+def _check_target(source: str, target: str, record: dict, resume: bool) -> bool:
+    """Whether ``target`` already holds this job (to resume); raise when it cannot be written or resumed.
+
+    Only a job store (or a template of one cut off while being written) is ever written into again."""
+    if "://" not in target and Path(target).resolve() == Path(source).resolve():
+        raise ValueError(f"the output store {target} is the input store; write the repair to a new path.")
+    state = store.job_state(target)
+    if state == "other":
+        raise FileExistsError(f"{target} exists and is not a repair job store; choose another output path.")
+    if state != "absent" and not resume:
         raise FileExistsError(f"{target} already holds a repair job; pass resume=True (--resume) or remove it.")
-    if stored is None:
-        if Path(target).exists() and not (resume and (Path(target) / "zarr.json").exists()):
-            raise FileExistsError(f"{target} exists and is not a repair job store; choose another output path.")
+    if state != "complete":
         return False
-    store.check_record(target, stored, record)
+    store.check_record(target, store.stored_record(target), record)
     return True
 
 
@@ -192,7 +196,7 @@ def repair_zarr(
     )
     provenance = {**settings.provenance(), "anyband_region": list(grid.sizes), "anyband_halo": grid.halo}
     fingerprint = {**input_fingerprint(raw, like, name, grid.region(0, 0)), "anyband_mask": mask_digest}
-    existing = _check_target(target, {**provenance, **fingerprint}, resume)
+    existing = _check_target(source, target, {**provenance, **fingerprint}, resume)
     plan = _Plan(job, like, provenance, fingerprint, existing)
     try:
         return _run(plan, scheduler, workers, progress)
