@@ -10,7 +10,9 @@ predicted from the same window, so the result does not depend on the chunking.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
+import dask
 import dask.array as dsa
 import numpy as np
 import xarray as xr
@@ -19,6 +21,11 @@ from tqdm.auto import tqdm
 
 from anyband_xr import spectral, tiling
 from anyband_xr.settings import RepairSettings
+
+if TYPE_CHECKING:
+    from dask.delayed import Delayed
+
+    from anyband_xr.lowrank import LowRankGaussian
 
 
 def _diffuse_block(filled, missing, wavelength_nm, settings, origin, extent, core, target_nm, responses, progress):
@@ -45,8 +52,13 @@ def _diffuse_block(filled, missing, wavelength_nm, settings, origin, extent, cor
     return mean, std
 
 
-def _classical(values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, method: str) -> np.ndarray:
-    """A classical method's fill of (B, P) values (P pixels, each with at least one observed value)."""
+def _classical(
+    values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, method: str, prior: LowRankGaussian | None = None
+) -> np.ndarray:
+    """A classical method's fill of (B, P) values (P pixels, each with at least one observed value); ``prior`` is
+    the scene's fitted ``lowrank.LowRankGaussian`` for ``"lowrank"``."""
+    if method == "lowrank":
+        return prior.complete(values, missing)
     from anyband_xr import baselines
 
     if method == "gaussian":
@@ -88,6 +100,7 @@ def fill_block(
     core: tuple[slice, slice] | None = None,
     target_nm: np.ndarray | None = None,
     responses: xr.DataArray | None = None,
+    prior: LowRankGaussian | None = None,
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Repair the core of one (B, H, W) block: (mean, std), each (B or len(target_nm), h, w) over the core.
@@ -102,6 +115,7 @@ def fill_block(
             Its start must be a region boundary (``tiling.regions``).
         target_nm: output wavelengths (nm) of a generation from band values whose SRFs are ``responses``
             (diffusion only); default: repair on the own grid, observed values restored exactly.
+        prior: the scene's in-scene prior (``lowrank.LowRankGaussian``) for ``method="lowrank"``.
         progress: show a progress bar.
 
     Pixels with no observed value come back NaN (mean and std).
@@ -121,7 +135,7 @@ def fill_block(
                                    target_nm, responses, progress)
     else:
         mean, std = _classical_block(filled[(slice(None), *core)], missing[(slice(None), *core)], wavelength_nm,
-                                     settings.method)
+                                     settings.method, prior)
     filled, missing, values, empty = filled[(slice(None), *core)], missing[(slice(None), *core)], values[(slice(None), *core)], empty[core]
     if target_nm is None and settings.method == "diffusion":
         _replace_nonfinite(mean, std, filled, missing, wavelength_nm, empty)
@@ -133,27 +147,30 @@ def fill_block(
     return mean, std
 
 
-def _classical_block(filled: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, method: str):
+def _classical_block(
+    filled: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, method: str, prior: LowRankGaussian | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(mean, zero std) of a classical method over a (B, h, w) block; pixels with no observed value stay NaN."""
     b, h, w = filled.shape
     seen = ~missing.all(axis=0).reshape(-1)
     flat = np.full((b, h * w), np.nan)
-    flat[:, seen] = _classical(filled.reshape(b, -1)[:, seen], missing.reshape(b, -1)[:, seen], wavelength_nm, method)
+    flat[:, seen] = _classical(filled.reshape(b, -1)[:, seen], missing.reshape(b, -1)[:, seen], wavelength_nm, method,
+                               prior)
     return flat.reshape(b, h, w), np.zeros((b, h, w))
 
 
-def _block(values, missing, y_index, x_index, wavelength_nm, settings, extent, depth_px, target_nm, responses):
+def _block(values, missing, y_index, x_index, wavelength_nm, settings, extent, depth_px, target_nm, responses, prior):
     """One dask block: ``values``/``missing`` carry a halo of ``depth_px`` pixels where a neighbour exists; the index
     planes (no halo) give the global position of the core."""
     (_, core_h, core_w), (cy0, cx0) = y_index.shape, (int(y_index.ravel()[0]), int(x_index.ravel()[0]))
     top, left = (depth_px if cy0 > 0 else 0), (depth_px if cx0 > 0 else 0)
     core = (slice(top, top + core_h), slice(left, left + core_w))
     mean, std = fill_block(values, missing, wavelength_nm, settings, (cy0 - top, cx0 - left), extent, core,
-                           target_nm, responses)
+                           target_nm, responses, prior)
     return np.concatenate([mean, std], axis=0)
 
 
-def _repair_dask(data, missing, wavelength_nm, settings, target_nm=None, responses=None):
+def _repair_dask(data, missing, wavelength_nm, settings, target_nm=None, responses=None, prior=None):
     b = data.shape[0] if target_nm is None else len(target_nm)
     ny, nx = data.shape[1], data.shape[2]
     original = ((b,), *data.chunks[1:])
@@ -186,12 +203,14 @@ def _repair_dask(data, missing, wavelength_nm, settings, target_nm=None, respons
         depth_px=depth,
         target_nm=target_nm,
         responses=responses,
+        prior=prior,
     )
     return out[:b].rechunk(original), out[b:].rechunk(original)
 
 
-def _repair_numpy(data, missing, wavelength_nm, settings, target_nm=None, responses=None):
-    return fill_block(data, missing, wavelength_nm, settings, target_nm=target_nm, responses=responses, progress=True)
+def _repair_numpy(data, missing, wavelength_nm, settings, target_nm=None, responses=None, prior=None):
+    return fill_block(data, missing, wavelength_nm, settings, target_nm=target_nm, responses=responses, prior=prior,
+                      progress=True)
 
 
 def run_blocks(
@@ -201,20 +220,45 @@ def run_blocks(
     target_nm: np.ndarray | None = None,
     responses: xr.DataArray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std arrays for ``values`` ordered (*loop, spectral, y, x): lazy on dask, eager on numpy."""
+    """Mean and std arrays for ``values`` ordered (*loop, spectral, y, x): lazy on dask, eager on numpy.
+
+    For ``method="lowrank"`` the in-scene prior is fitted once on the whole scene (``inscene_prior``; on dask as a
+    task of the graph), so every block uses the same one."""
     loop = list(values.dims[:-3])
     lazy = values.chunks is not None
     engine = _repair_dask if lazy else _repair_numpy
     wavelength_nm = values["wavelength"].values
+    prior = inscene_prior(values, missing) if settings.method == "lowrank" else None
     means, stds = [], []
     for index in np.ndindex(*(values.sizes[d] for d in loop)):
         select = dict(zip(loop, index))
         block_missing = missing.isel(select).data
         block_missing = dsa.asarray(block_missing) if lazy else np.asarray(block_missing)
-        mean, std = engine(values.isel(select).data, block_missing, wavelength_nm, settings, target_nm, responses)
+        mean, std = engine(values.isel(select).data, block_missing, wavelength_nm, settings, target_nm, responses, prior)
         means.append(mean)
         stds.append(std)
     stack = dsa.stack if lazy else np.stack
     n_out = values.shape[-3] if target_nm is None else len(target_nm)
     shape = (*values.shape[:-3], n_out, *values.shape[-2:])
     return stack(means).reshape(shape), stack(stds).reshape(shape)
+
+
+#: Pixels the in-scene prior is fitted on at most (a regular subsample of the scene beyond that).
+INSCENE_PIXELS = 20_000
+
+
+def inscene_prior(values: xr.DataArray, missing: xr.DataArray) -> LowRankGaussian | Delayed:
+    """The in-scene low-rank Gaussian (``anyband_xr.lowrank``) of a scene ordered (*loop, spectral, y, x), fitted on
+    a regular subsample of at most ``INSCENE_PIXELS`` pixels (the same pixels whatever the chunking); on dask a
+    ``dask.delayed`` fit that runs with the graph. Raises ``lowrank.UnseenBandsError`` (eagerly) when bands are
+    missing in (almost) every pixel: the scene cannot teach those."""
+    from anyband_xr import lowrank
+
+    spectral_axis = values.ndim - 3
+    pixels = int(np.prod(values.shape)) // values.shape[spectral_axis]
+    stride = max(1, int(np.ceil(np.sqrt(pixels / INSCENE_PIXELS))))
+    sample = (..., slice(None, None, stride), slice(None, None, stride))
+    x, m = (np.moveaxis(a.data[sample], spectral_axis, 0) for a in (values, missing))
+    if values.chunks is None:
+        return lowrank.fit(x, m, max_pixels=None)
+    return dask.delayed(lowrank.fit)(x, m, max_pixels=None)

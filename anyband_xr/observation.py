@@ -67,18 +67,15 @@ def _label_order(mine: np.ndarray, theirs: np.ndarray, dim: str) -> np.ndarray |
     return order
 
 
-def _mask_labels(mask: xr.DataArray, dim: str) -> np.ndarray | None:
-    """The mask's labels along ``dim`` in the data's units (wavelengths in nm), or None when it has none."""
-    if dim == spectral.WAVELENGTH or (dim == spectral.BAND and spectral.WAVELENGTH in mask.coords):
-        if spectral.WAVELENGTH in mask.coords and mask.coords[spectral.WAVELENGTH].dims == (dim,):
-            return spectral.wavelengths(mask)
-    return np.asarray(mask.indexes[dim]) if dim in mask.indexes else None
-
-
-def _data_labels(da: xr.DataArray, dim: str) -> np.ndarray | None:
-    if dim == spectral.spectral_dim(da):
-        return spectral.wavelengths(da)
-    return np.asarray(da.indexes[dim]) if dim in da.indexes else None
+def _labels(da: xr.DataArray, mask: xr.DataArray, dim: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(data labels, mask labels) to align ``dim`` by, or None when the mask carries none: wavelengths (in nm)
+    when the mask has a wavelength coordinate on ``dim``, else the index of ``dim`` when both have one."""
+    has_wavelength = spectral.WAVELENGTH in mask.coords and mask.coords[spectral.WAVELENGTH].dims == (dim,)
+    if has_wavelength and dim == spectral.spectral_dim(da):
+        return spectral.wavelengths(da), spectral.wavelengths(mask)
+    if dim in mask.indexes and dim in da.indexes:
+        return np.asarray(da.indexes[dim]), np.asarray(mask.indexes[dim])
+    return None
 
 
 def align_mask(da: xr.DataArray, mask: xr.DataArray | np.ndarray) -> xr.DataArray:
@@ -108,9 +105,9 @@ def align_mask(da: xr.DataArray, mask: xr.DataArray | np.ndarray) -> xr.DataArra
     for dim in mask.dims:
         if mask.sizes[dim] != da.sizes[dim]:
             raise ValueError(f"mask has {mask.sizes[dim]} entries along {dim!r}, the data has {da.sizes[dim]}.")
-        mine, theirs = _data_labels(da, dim), _mask_labels(mask, dim)
-        if mine is not None and theirs is not None:
-            order = _label_order(mine, theirs, str(dim))
+        labels = _labels(da, mask, str(dim))
+        if labels is not None:
+            order = _label_order(*labels, str(dim))
             if order is not None:
                 mask = mask.isel({dim: order})
     bare = xr.DataArray(mask.data, dims=mask.dims)

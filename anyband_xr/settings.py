@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from anyband_xr import __version__
 from anyband_xr.model.weights import sampling_steps, weights_hash
 
-METHODS = ("diffusion", "linear", "pchip", "gaussian")
+METHODS = ("diffusion", "linear", "pchip", "gaussian", "lowrank")
 GRAD_MODES = ("x0", "full")
 OPERATOR_NAMES = ("sensor", "ndvi", "ndwi", "range", "rtm")
 DEFAULT_OPERATORS = ("sensor", "ndvi", "ndwi", "range")
@@ -27,7 +27,8 @@ class RepairSettings:
     """Everything that decides a repair's result (recorded as provenance).
 
     Attributes:
-        method: ``"diffusion"`` (AnyBand-Diff) or a classical baseline (``"linear"``, ``"pchip"``, ``"gaussian"``).
+        method: ``"diffusion"`` (AnyBand-Diff) or a classical baseline (``"linear"``, ``"pchip"``, ``"gaussian"``,
+            ``"lowrank"``: the in-scene low-rank Gaussian, ``anyband_xr.lowrank``).
         guidance: PGS scale ``s`` (0 disables physics guidance).
         steps: DDIM steps. ``samples``: posterior samples averaged. ``seed``: noise seed.
         eta: DDIM noise in [0, 1] (0 deterministic, 1 DDPM-like).

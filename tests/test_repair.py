@@ -108,3 +108,23 @@ def test_classical_methods_rank_sensibly_on_a_gap(scene):
         out = scene.where(~gap).anyband.repair(gap, method=method)
         errors[method] = float(np.sqrt(((out - scene) ** 2).where(gap).mean()))
     assert errors["gaussian"] < errors["linear"]
+
+
+def test_lowrank_fills_dropout_better_than_pchip_and_lazily_the_same():
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 30), x=slice(0, 30)).load()
+    mask = anyband_xr.masks.dropout(da, 0.5, seed=0)
+    observed = da.where(~mask)
+    lowrank = observed.anyband.repair(mask, method="lowrank")
+    pchip = observed.anyband.repair(mask, method="pchip")
+    rmse = {name: float(np.sqrt(((out - da) ** 2).where(mask).mean())) for name, out in (("lowrank", lowrank), ("pchip", pchip))}
+    assert rmse["lowrank"] < 0.8 * rmse["pchip"]
+    assert lowrank.attrs["anyband_method"] == "lowrank"
+    lazy = observed.chunk({"y": 10}).anyband.repair(mask, method="lowrank")
+    np.testing.assert_array_equal(lazy.values, lowrank.values)
+
+
+def test_lowrank_refuses_bands_missing_everywhere():
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 20), x=slice(0, 20)).load()
+    mask = anyband_xr.masks.band_loss(da, 0.3, seed=0)
+    with pytest.raises(ValueError, match="cannot see band"):
+        da.where(~mask).anyband.repair(mask, method="lowrank")
