@@ -24,7 +24,7 @@ def scene_crop():
 def test_planted_rank_is_chosen_and_missing_values_recovered_to_the_noise_level():
     values, missing = _planted(rank=4, noise=0.05)
     model = lowrank.fit(values, missing)
-    assert model.rank == 4 and set(model.rank_scores) >= {3, 4, 5}
+    assert model.rank == 4 and set(model.rank_scores) >= {3, 4, 6}
     assert model.rank_scores[4] < 0.2 * model.rank_scores[3]  # the held-out error drops to the noise at rank 4
     filled = model.complete(values, missing)
     rmse = np.sqrt(np.mean((filled[missing] - values[missing]) ** 2))
