@@ -647,3 +647,11 @@ def test_a_template_cut_off_while_written_is_redone_on_resume(job_stores, job_cl
     summary = repair_zarr(job_stores / "scene.zarr", out, mask=job_stores / "mask.zarr", scheduler=job_client,
                           resume=True, **JOB)
     assert (summary.tiles_done, summary.tiles_skipped) == (4, 0)
+
+
+def test_a_device_the_workers_lack_is_named_before_any_store(job_stores, job_client, tmp_path):
+    out = tmp_path / "gpu.zarr"
+    with pytest.raises(JobFailed, match="device 'abacus' is not a torch device name"):
+        repair_zarr(job_stores / "scene.zarr", out, method="diffusion", device="abacus", steps=1, tile=32, overlap=8,
+                    scheduler=job_client, progress=False)
+    assert not out.exists()

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 
 from distributed import Client, LocalCluster, Worker, WorkerPlugin
 
+from anyband_xr.settings import check_device
+
 
 class PrepareWorker(WorkerPlugin):
     """Sets the torch thread count of a worker and loads the model once (cached per process by ``load_model``)."""
@@ -31,20 +33,29 @@ class PrepareWorker(WorkerPlugin):
             load_model(device=resolve_device(self.device))
 
 
+def _prepare(client: Client, device: str | None, load: bool) -> None:
+    """Register ``PrepareWorker`` on a client of a running scheduler, after checking ``device`` on one of its
+    workers (a client without a GPU may drive GPU workers), so a bad device is one clear error."""
+    if load:
+        client.submit(check_device, device, pure=False).result()
+    client.register_plugin(PrepareWorker(None, device, load))
+
+
 @contextmanager
 def session(scheduler: str | Client | None, workers: int | None, method: str, device: str | None) -> Iterator[Client]:
     """A prepared client: of ``scheduler`` (a Client, or an address) or of a LocalCluster made and closed here.
 
     The LocalCluster has ``workers`` processes (default: one per core), one thread and one torch thread each. Every
-    worker, including one that joins or restarts later, loads the model once when ``method`` is diffusion.
+    worker, including one that joins or restarts later, loads the model once when ``method`` is diffusion; on a
+    running scheduler ``device`` is checked on a worker first (``ValueError`` naming it).
     """
     load = method == "diffusion"
     if isinstance(scheduler, Client):
-        scheduler.register_plugin(PrepareWorker(None, device, load))
+        _prepare(scheduler, device, load)
         yield scheduler
     elif scheduler is not None:
         with Client(scheduler) as client:
-            client.register_plugin(PrepareWorker(None, device, load))
+            _prepare(client, device, load)
             yield client
     else:
         n = workers or os.cpu_count() or 1

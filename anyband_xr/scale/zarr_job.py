@@ -24,7 +24,7 @@ from anyband_xr.scale.cluster import session
 from anyband_xr.scale.fingerprint import input_fingerprint
 from anyband_xr.scale.layout import TileGrid
 from anyband_xr.scale.tile import TileJob, run_tile
-from anyband_xr.settings import RepairSettings, check_device
+from anyband_xr.settings import RepairSettings
 
 
 class JobFailed(RuntimeError):
@@ -203,7 +203,9 @@ def repair_zarr(
     except JobFailed:
         raise
     except Exception as err:
-        raise JobFailed(f"the job stopped: {err}. Fix the cause and run again with resume=True (--resume).") from err
+        raise JobFailed(
+            f"the job stopped ({type(err).__name__}: {err}); fix the cause and run again with resume=True (--resume)."
+        ) from err
 
 
 def _run(plan: _Plan, scheduler: str | Client | None, workers: int | None, progress: bool) -> JobSummary:
@@ -211,8 +213,6 @@ def _run(plan: _Plan, scheduler: str | Client | None, workers: int | None, progr
     job, grid = plan.job, plan.job.grid
     start = time.perf_counter()
     with session(scheduler, workers, job.settings.method, job.settings.device) as client:
-        if scheduler is not None and job.settings.method == "diffusion":
-            client.submit(check_device, job.settings.device, pure=False).result()
         if not plan.existing:
             store.write_template(job.target, plan.like, job.name, grid, job.with_std, plan.provenance,
                                  plan.fingerprint)
