@@ -466,7 +466,7 @@ def test_resume_from_another_input_is_refused_naming_it(job_stores, job_done, jo
 
 
 def test_resume_with_another_mask_is_refused_and_the_same_job_resumes(job_stores, job_done, job_client):
-    with pytest.raises(ValueError, match=r"cannot resume .*mask \(values, dims and labels\): stored sha256"):
+    with pytest.raises(ValueError, match=r"cannot resume .*mask \(values, dims, labels and store chunks\): stored sha256"):
         repair_zarr(job_stores / "scene.zarr", job_done, mask=job_stores / "mask_extra.zarr", scheduler=job_client,
                     resume=True, **JOB)
     with pytest.raises(ValueError, match=r"mask .*: stored sha256 \w{12}, now 'none: NaN and fill values"):

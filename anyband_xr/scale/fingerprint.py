@@ -4,7 +4,8 @@ A resumed job must read the same scene and mask as the run that started the stor
 runs. The fingerprint records the input's shape, store chunks, a hash of its wavelength and spatial coordinates, a
 hash of its metadata (variable name, dims, attrs) and of the values of its first write region (a cheap check for a
 different scene on the same grid; the rest of the input is not read), and a content hash of the mask (values, dims
-and labels, read chunk by chunk). Labels name each entry in the message of a refused resume.
+and labels, read one stored chunk at a time, so a rechunked copy of a mask hashes differently). Labels name each
+entry in the message of a refused resume.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ LABELS = {
     "anyband_input_coords": "input coordinates (wavelength, y, x)",
     "anyband_input_metadata": "input metadata (variable name, dims, attrs)",
     "anyband_input_values": "input values (first write region)",
-    "anyband_mask": "mask (values, dims and labels)",
+    "anyband_mask": "mask (values, dims, labels and store chunks)",
 }
 #: The mask entry of a job whose only missing values are the NaN (and fill values) of the input.
 NO_MASK = "none: NaN and fill values of the input"
