@@ -1,0 +1,313 @@
+"""Self-validation of a repair: hide observed values the way the user's mask hides them, fill, score, calibrate.
+
+A scene always holds its own test: its observed values. :func:`check` hides a seeded sample of them with the
+structure of the user's mask (:func:`hide_like`), fills them with every candidate method on a central crop of the
+block, and scores each on the hidden values, overall and per class of distance (nm) to the nearest observed band.
+The signed residuals give split-conformal interval half-widths for the real missing values
+(:meth:`SelfCheck.halfwidth`, with :func:`distance_to_observed` of the user's mask).
+
+Arrays are (B, H, W): B bands (ascending nm) first; masks are boolean, True where a value is missing. No torch here:
+it comes in through the diffusion candidate of ``anyband_xr.engine.fill_block`` only.
+
+Example:
+    >>> result = check(values, missing, wavelength_nm, RepairSettings.build(), methods=("pchip", "lowrank"))
+    >>> result.best, result.halfwidth(result.best, distance_to_observed(missing, wavelength_nm)[missing])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from anyband_xr import lowrank
+from anyband_xr.engine import fill_block
+from anyband_xr.settings import RepairSettings
+
+#: Candidates of the check: the model, the classical methods and the in-scene low-rank prior.
+CANDIDATES = ("diffusion", "pchip", "linear", "lowrank", "gaussian")
+LOWRANK = "lowrank"
+#: Upper edges (nm) of the distance-to-nearest-observed classes; the last class is open (> 100 nm).
+DISTANCE_EDGES_NM = (5.0, 15.0, 40.0, 100.0)
+#: A distance class with fewer held-out residuals than this borrows the pooled residuals of all classes.
+MIN_CLASS_RESIDUALS = 30
+#: Whole-band loss: runs are hidden again (nearest first) until this share of the observed bands is hidden.
+HIDDEN_BAND_SHARE = 1 / 3
+#: Pixels of the crop the check fills at most (a central crop about sqrt(MAX_PIXELS) on a side).
+MAX_PIXELS = 4096
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of every run of True in a 1-D boolean array."""
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+def _run_bands(run: tuple[int, int], edge: str | None, free: np.ndarray, hidable: np.ndarray) -> np.ndarray | None:
+    """Bands to hide mimicking the missing run ``run`` = (start, stop): the outermost free bands for an edge run
+    (``edge`` "low" or "high": the mask extrapolates there), else the interior position nearest to the run with a
+    free band on each side, so the hidden gap keeps its width. None when it does not fit."""
+    width = run[1] - run[0]
+    observed = np.flatnonzero(free)
+    if edge is not None:
+        bands = observed[:width] if edge == "low" else observed[observed.size - width:]
+        return bands if observed.size >= width + 2 and hidable[bands].all() else None
+    sums = np.concatenate([[0], np.cumsum(hidable)])
+    starts = np.array([s for s in range(1, free.size - width)
+                       if free[s - 1] and free[s + width] and sums[s + width] - sums[s] == width], dtype=int)
+    return np.arange(width) + starts[np.argmin(np.abs(starts - run[0]))] if starts.size else None
+
+
+def _hide_bands(whole: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(B,) bands to hide: each run of wholly missing bands moved onto the nearest observed bands where it fits,
+    edge runs first, then interior runs in seeded order; then interior runs again (a copy on the other side, then
+    further out) until :data:`HIDDEN_BAND_SHARE` of the observed bands are hidden or nothing fits."""
+    size = whole.size
+    hidden, reserved = np.zeros(size, bool), np.zeros(size, bool)
+    interior = lambda run: 0 < run[0] and run[1] < size  # noqa: E731
+    runs = _runs(whole)
+    order = sorted((runs[i] for i in rng.permutation(len(runs))), key=interior)
+    budget, first = HIDDEN_BAND_SHARE * (~whole).sum(), True
+    while True:
+        placed = False
+        for start, stop in order:
+            if not first and hidden.sum() >= budget:
+                break
+            edge = None if interior((start, stop)) else "low" if start == 0 else "high"
+            free = ~whole & ~hidden
+            bands = _run_bands((start, stop), edge, free, free & ~reserved)
+            if bands is not None:
+                hidden[bands], placed = True, True
+                reserved[np.clip([bands[0] - 1, bands[-1] + 1], 0, size - 1)] = True
+        if not placed or hidden.sum() >= budget:
+            return hidden
+        order, first = [run for run in order if interior(run)], False
+
+
+def hide_like(missing: np.ndarray, seed: int) -> np.ndarray:
+    """Observed values to hide, with the structure of ``missing``: (B, H, W) bool, True where hidden.
+
+    Bands missing in every pixel with an observation are whole-band loss: each of their runs is moved onto observed
+    bands with the same width (an edge run, where the mask extrapolates, onto the outermost observed bands; an
+    interior run between two observed bands, so the outermost observed bands stay). The other missing values are
+    per-value dropout: observed values of the other bands are hidden at the same rate. Deterministic for a seed;
+    a pixel never loses all its observed values (its hidden values are restored).
+
+    Args:
+        missing: (B, H, W) boolean mask, True where a value is missing.
+        seed: seed of the hidden positions.
+    """
+    missing = np.asarray(missing, bool)
+    if missing.ndim != 3:
+        raise ValueError(f"missing must be (bands, rows, columns), got shape {missing.shape}.")
+    seen = ~missing.all(axis=0)
+    if not seen.any():
+        raise ValueError("every value is missing: there is no observed value to hide.")
+    rng = np.random.default_rng(seed)
+    whole = missing[:, seen].all(axis=1)
+    hidden = np.zeros_like(missing)
+    bands = _hide_bands(whole, rng)
+    hidden[bands] = True
+    rate = float(missing[~whole][:, seen].mean()) if (~whole).any() else 0.0
+    draws = rng.random(missing.shape)
+    hidden |= (draws < rate) & ~whole[:, None, None]
+    hidden &= ~missing & seen
+    emptied = (missing | hidden).all(axis=0) & seen
+    hidden[:, emptied] = False
+    return hidden
+
+
+def distance_to_observed(missing: np.ndarray, wavelength_nm: np.ndarray) -> np.ndarray:
+    """Distance (nm) of every value to the nearest observed band of its pixel: (B, ...) float, 0 where observed,
+    inf in pixels with no observed value.
+
+    Args:
+        missing: (B, ...) boolean mask, True where a value is missing.
+        wavelength_nm: (B,) ascending band centres (nm).
+    """
+    missing = np.asarray(missing, bool)
+    flat = missing.reshape(missing.shape[0], -1)
+    index = np.arange(flat.shape[0])[:, None]
+    below = np.maximum.accumulate(np.where(flat, -1, index), axis=0)
+    above = np.minimum.accumulate(np.where(flat, flat.shape[0], index)[::-1], axis=0)[::-1]
+    nm = np.concatenate([np.asarray(wavelength_nm, np.float64), [np.inf]])
+    low = np.where(below >= 0, nm[index] - nm[below], np.inf)
+    high = nm[above] - nm[index]
+    return np.minimum(low, high).reshape(missing.shape)
+
+
+def distance_class(distance_nm: np.ndarray) -> np.ndarray:
+    """Index of the distance class (:data:`DISTANCE_EDGES_NM`) of every distance (nm), same shape."""
+    return np.searchsorted(DISTANCE_EDGES_NM, np.asarray(distance_nm, np.float64), side="left")
+
+
+def class_labels() -> tuple[str, ...]:
+    """Readable names of the distance classes, e.g. ``"5-15 nm"``."""
+    edges = [f"{e:g}" for e in DISTANCE_EDGES_NM]
+    return (f"<={edges[0]} nm", *(f"{a}-{b} nm" for a, b in zip(edges, edges[1:])), f">{edges[-1]} nm")
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    """Scores of every candidate on the hidden values of a self-check, and their residuals for calibration.
+
+    Attributes:
+        rmse: RMSE on the hidden values per scored method, in the data's units.
+        residuals: signed residuals (prediction - truth) per scored method, one per hidden value.
+        distance_nm: distance (nm) of every hidden value to the nearest band observed in the hidden pattern.
+        data_range: max - min of the hidden true values (the PSNR peak).
+        skipped: reason per candidate that could not be scored (e.g. the low-rank prior under whole-band loss).
+        pixels: pixels of the crop that was checked.
+    """
+
+    rmse: dict[str, float]
+    residuals: dict[str, np.ndarray] = field(repr=False)
+    distance_nm: np.ndarray = field(repr=False)
+    data_range: float
+    skipped: dict[str, str] = field(default_factory=dict)
+    pixels: int = 0
+
+    @property
+    def best(self) -> str:
+        """The scored method with the lowest RMSE on the hidden values."""
+        return min(self.rmse, key=self.rmse.__getitem__)
+
+    def class_rmse(self, method: str) -> tuple[float, ...]:
+        """RMSE of ``method`` per distance class (:func:`class_labels`); NaN for a class with no hidden value."""
+        classes = distance_class(self.distance_nm)
+        squared = self.residuals[method] ** 2
+        return tuple(float(np.sqrt(squared[classes == k].mean())) if (classes == k).any() else math.nan
+                     for k in range(len(DISTANCE_EDGES_NM) + 1))
+
+    def psnr(self, method: str) -> float:
+        """PSNR-like score (dB) of ``method``: ``20 log10(data_range / RMSE)``."""
+        return float(20 * np.log10(self.data_range / self.rmse[method])) if self.rmse[method] > 0 else math.inf
+
+    def table(self) -> list[dict[str, str | float | int]]:
+        """Rows of a report, best first: method, RMSE, PSNR (dB), RMSE per distance class, hidden values."""
+        rows: list[dict[str, str | float | int]] = []
+        for method in sorted(self.rmse, key=self.rmse.__getitem__):
+            per_class = dict(zip((f"rmse {label}" for label in class_labels()), self.class_rmse(method)))
+            rows.append({"method": method, "rmse": self.rmse[method], "psnr_db": self.psnr(method), **per_class,
+                         "hidden": int(self.distance_nm.size)})
+        rows += [{"method": m, "skipped": reason} for m, reason in self.skipped.items()]
+        return rows
+
+    def to_attrs(self) -> dict[str, str | float | int]:
+        """Flat, netCDF-safe attributes: the chosen method, every RMSE and PSNR, per-class RMSE, what was skipped."""
+        attrs: dict[str, str | float | int] = {"anyband_selfcheck_method": self.best,
+                                               "anyband_selfcheck_hidden_values": int(self.distance_nm.size),
+                                               "anyband_selfcheck_pixels": int(self.pixels)}
+        for method in self.rmse:
+            attrs[f"anyband_selfcheck_rmse_{method}"] = self.rmse[method]
+            attrs[f"anyband_selfcheck_psnr_db_{method}"] = self.psnr(method)
+            for label, value in zip(class_labels(), self.class_rmse(method)):
+                if math.isfinite(value):
+                    attrs[f"anyband_selfcheck_rmse_{method}_{label.replace(' ', '')}"] = value
+        attrs |= {f"anyband_selfcheck_skipped_{m}": reason for m, reason in self.skipped.items()}
+        return {k: v for k, v in attrs.items() if not isinstance(v, float) or math.isfinite(v)}
+
+    def halfwidth(self, method: str, distance_nm: np.ndarray | float, level: float = 0.9) -> np.ndarray:
+        """Split-conformal half-width of a ``level`` interval around ``method``'s value at each distance (nm) to
+        the nearest observed band: the ``ceil((n + 1) level) / n`` empirical quantile of the |residuals| of its
+        distance class (pooled over all classes when a class has fewer than :data:`MIN_CLASS_RESIDUALS`); inf
+        when there are too few residuals for that level. Shape of ``distance_nm``, in the data's units.
+
+        Args:
+            method: a scored method (a key of ``rmse``).
+            distance_nm: distance(s) (nm) to the nearest observed band, e.g. from :func:`distance_to_observed`.
+            level: nominal coverage in (0, 1).
+        """
+        if not 0 < level < 1:
+            raise ValueError(f"level must lie in (0, 1), got {level}.")
+        if method not in self.residuals:
+            raise ValueError(f"method {method!r} was not scored; scored: {sorted(self.residuals)}.")
+        errors = np.abs(self.residuals[method])
+        classes, wanted = distance_class(self.distance_nm), distance_class(distance_nm)
+        out = np.full(np.shape(wanted), _conformal_quantile(errors, level))
+        for key in np.unique(wanted):
+            inside = errors[classes == key]
+            if inside.size >= MIN_CLASS_RESIDUALS:
+                out[wanted == key] = _conformal_quantile(inside, level)
+        return out
+
+
+def _conformal_quantile(errors: np.ndarray, level: float) -> float:
+    """The ``ceil((n + 1) level)``-th smallest of n errors (inf when that exceeds n)."""
+    rank = math.ceil((errors.size + 1) * level)
+    return float(np.partition(errors, rank - 1)[rank - 1]) if rank <= errors.size else math.inf
+
+
+def central_crop(shape: tuple[int, int], max_pixels: int) -> tuple[slice, slice]:
+    """(y, x) slices of a central crop of at most ``max_pixels`` pixels of an image of ``shape`` (rows, columns),
+    about square (the model needs spatial context)."""
+    side = max(1, math.isqrt(max_pixels))
+    rows = min(shape[0], side)
+    cols = min(shape[1], max(1, max_pixels // rows))
+    y0, x0 = (shape[0] - rows) // 2, (shape[1] - cols) // 2
+    return slice(y0, y0 + rows), slice(x0, x0 + cols)
+
+
+def _fill(method: str, values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray,
+          settings: RepairSettings, seed: int) -> np.ndarray:
+    """One candidate's (B, h, w) fill of ``values`` (NaN where missing)."""
+    if method == LOWRANK:
+        return lowrank.fit(values, missing, seed=seed).complete(values, missing)
+    return fill_block(values, missing, wavelength_nm, replace(settings, method=method))[0]
+
+
+def check(
+    values: np.ndarray,
+    missing: np.ndarray,
+    wavelength_nm: np.ndarray,
+    settings: RepairSettings,
+    methods: tuple[str, ...] = CANDIDATES,
+    seed: int = 0,
+    max_pixels: int = MAX_PIXELS,
+) -> SelfCheck:
+    """Score every candidate on observed values hidden like the user's mask, on a central crop of the block.
+
+    The crop (at most ``max_pixels`` pixels, :func:`central_crop`) loses the values :func:`hide_like` picks; each
+    candidate fills them (``fill_block`` with the settings' method replaced; ``"lowrank"``: the in-scene low-rank
+    Gaussian of ``anyband_xr.lowrank`` fitted on the crop, skipped with the reason when bands are unseen).
+
+    Args:
+        values: (B, H, W) block in data units; NaN counts as missing.
+        missing: (B, H, W) boolean mask (or broadcastable to it), True where missing.
+        wavelength_nm: (B,) ascending band centres (nm).
+        settings: the repair's settings (their method is replaced by each candidate's).
+        methods: candidates among :data:`CANDIDATES`.
+        seed: seed of the hidden values and of the low-rank fit.
+        max_pixels: pixels of the crop.
+
+    Raises:
+        ValueError: an unknown candidate, or nothing to hide (no missing value to mimic, or no observed value).
+    """
+    unknown = sorted(set(methods) - set(CANDIDATES))
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty selection of {CANDIDATES}, got {tuple(methods)!r}.")
+    crop = (slice(None), *central_crop(values.shape[1:], max_pixels))
+    truth = np.asarray(values[crop])
+    user_missing = np.broadcast_to(np.asarray(missing, bool), values.shape)[crop] | ~np.isfinite(truth)
+    hidden = hide_like(user_missing, seed)
+    if not hidden.any():
+        raise ValueError("nothing to hide like the mask: it has no missing value in the checked crop, or leaves "
+                         "too few observed bands to hide any.")
+    test_missing = user_missing | hidden
+    masked = np.where(test_missing, np.nan, truth).astype(truth.dtype)
+    target = truth[hidden].astype(np.float64)
+    rmse, residuals, skipped = {}, {}, {}
+    for method in methods:
+        try:
+            filled = _fill(method, masked, test_missing, np.asarray(wavelength_nm, np.float64), settings, seed)
+        except lowrank.UnseenBandsError as err:
+            skipped[method] = (f"{err.bands.size} band(s) missing in (almost) every pixel: the in-scene prior "
+                               "cannot see them")
+            continue
+        residuals[method] = filled[hidden].astype(np.float64) - target
+        rmse[method] = float(np.sqrt(np.mean(residuals[method] ** 2)))
+    if not rmse:
+        raise ValueError(f"no candidate could be scored: {skipped}.")
+    distance = distance_to_observed(test_missing, wavelength_nm)[hidden]
+    return SelfCheck(rmse, residuals, distance, float(np.ptp(target)), skipped, int(truth[0].size))

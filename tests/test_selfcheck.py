@@ -1,0 +1,152 @@
+"""Self-validation of a repair: hiding like the user's mask, choosing a method, conformal half-widths."""
+
+import math
+
+import numpy as np
+import pytest
+
+from anyband_xr import datasets, masks, selfcheck
+from anyband_xr.engine import fill_block
+from anyband_xr.settings import RepairSettings
+
+CLASSICAL = RepairSettings.build(method="linear")
+
+
+@pytest.fixture(scope="module")
+def jasper():
+    """The bundled real scene: values (198, 100, 100) float32 and wavelengths (nm)."""
+    scene = datasets.jasper_ridge()
+    return scene, scene.values, scene["wavelength"].values.astype(np.float64)
+
+
+def _whole(mask, shape):
+    return np.broadcast_to(mask.values[:, None, None], shape)
+
+
+def _smooth_scene(pixels: int = 24, seed: int = 0):
+    """Smooth spectra on a 2 nm grid (400-1000 nm): per-pixel mixtures of broad Gaussian features."""
+    rng = np.random.default_rng(seed)
+    nm = np.arange(400.0, 1001.0, 2.0)
+    centres, widths = rng.uniform(400, 1000, 12), rng.uniform(40, 150, 12)
+    features = np.exp(-0.5 * ((nm[:, None] - centres) / widths) ** 2)
+    weights = rng.gamma(2.0, 0.05, size=(12, pixels * pixels))
+    return (features @ weights).reshape(nm.size, pixels, pixels).astype(np.float32), nm
+
+
+def _coverage(values, missing, nm, result, method):
+    """Share of the truly missing values of the checked crop inside ``method``'s 90% conformal interval."""
+    crop = (slice(None), *selfcheck.central_crop(values.shape[1:], result.pixels))
+    truth, miss = values[crop], np.broadcast_to(missing, values.shape)[crop]
+    filled = fill_block(np.where(miss, np.nan, truth), miss, nm, RepairSettings.build(method=method))[0]
+    halfwidth = result.halfwidth(method, selfcheck.distance_to_observed(miss, nm)[miss])
+    return float(np.mean(np.abs(filled[miss] - truth[miss]) <= halfwidth))
+
+
+def test_whole_band_loss_is_hidden_as_whole_bands_of_the_same_widths(jasper):
+    scene, values, _ = jasper
+    lost = masks.band_loss(scene, 0.3, seed=0).values
+    lost[[0, -1]] = False  # no extrapolation: every run lies between observed bands
+    missing = np.broadcast_to(lost[:, None, None], values.shape)
+    hidden = selfcheck.hide_like(missing, seed=1)
+    bands = hidden.any(axis=(1, 2))
+    assert hidden[bands].all() and not (hidden & missing).any()  # whole bands, observed ones only
+    widths = lambda flags: sorted(b - a for a, b in selfcheck._runs(flags))  # noqa: E731
+    merged = selfcheck._runs(bands | missing[:, 0, 0])
+    assert all(not (bands[a:b].any() and missing[a:b, 0, 0].any()) for a, b in merged)  # never widens a gap
+    assert set(widths(bands)) <= set(widths(lost)) and bands.sum() >= 0.3 * (~lost).sum()
+    observed = np.flatnonzero(~missing[:, 0, 0])
+    assert not bands[observed[0]] and not bands[observed[-1]]  # the mask does not extrapolate here
+
+
+def test_an_extrapolating_edge_run_is_hidden_at_the_edge_and_pixels_keep_observations():
+    missing = np.zeros((30, 4, 4), bool)
+    missing[:3] = True
+    missing[12:14] = True
+    hidden = selfcheck.hide_like(missing, seed=0)
+    assert np.flatnonzero(hidden[:, 0, 0])[:3].tolist() == [3, 4, 5]
+    dense = np.random.default_rng(0).random((6, 50, 50)) < 0.9  # most values missing
+    hidden = selfcheck.hide_like(dense, seed=0)
+    assert not (dense | hidden).all(axis=0)[~dense.all(axis=0)].any()
+
+
+def test_dropout_is_hidden_at_the_same_rate_deterministically(jasper):
+    scene, values, _ = jasper
+    missing = masks.dropout(scene, 0.3, seed=0).values
+    hidden = selfcheck.hide_like(missing, seed=4)
+    assert hidden.sum() / (~missing).sum() == pytest.approx(0.3, abs=0.01)
+    assert not (hidden & missing).any() and not hidden.all(axis=(1, 2)).any()
+    assert np.array_equal(hidden, selfcheck.hide_like(missing, seed=4))
+    assert not np.array_equal(hidden, selfcheck.hide_like(missing, seed=5))
+
+
+def test_distance_to_the_nearest_observed_band_in_nm():
+    missing = np.array([True, False, True, True, True, False, True])[:, None]
+    nm = np.array([400.0, 410.0, 420.0, 440.0, 450.0, 460.0, 480.0])
+    assert selfcheck.distance_to_observed(missing, nm)[:, 0].tolist() == [10, 0, 10, 20, 10, 0, 20]
+    assert np.isinf(selfcheck.distance_to_observed(np.ones((3, 1), bool), nm[:3])).all()
+
+
+def test_picks_the_in_scene_low_rank_prior_on_dropout_of_a_correlated_scene(jasper):
+    scene, values, nm = jasper
+    missing = masks.dropout(scene, 0.5, seed=0).values
+    result = selfcheck.check(values, missing, nm, CLASSICAL, methods=("linear", "pchip", "lowrank", "gaussian"),
+                             max_pixels=400)
+    assert result.best == "lowrank" and result.pixels == 400
+    assert result.rmse["lowrank"] < 0.6 * min(result.rmse["pchip"], result.rmse["linear"])
+    attrs = result.to_attrs()
+    assert attrs["anyband_selfcheck_method"] == "lowrank"
+    assert all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in attrs.values())
+    assert [row["method"] for row in result.table()][0] == "lowrank"
+
+
+def test_picks_interpolation_on_a_finely_sampled_smooth_spectrum():
+    values, nm = _smooth_scene()
+    lost = np.zeros(nm.size, bool)
+    lost[[40, 41, 90, 150, 151, 152, 220]] = True
+    missing = np.broadcast_to(lost[:, None, None], values.shape)
+    result = selfcheck.check(values, missing, nm, CLASSICAL, methods=("linear", "pchip", "lowrank", "gaussian"))
+    assert result.best in ("pchip", "linear")
+    assert "lowrank" in result.skipped and "lowrank" not in result.rmse  # bands missing everywhere are unseen
+    assert "anyband_selfcheck_skipped_lowrank" in result.to_attrs()
+
+
+@pytest.mark.parametrize("protocol", ["dropout", "band loss"])
+def test_conformal_halfwidths_cover_about_90_percent_of_the_truly_missing_values(jasper, protocol):
+    scene, values, nm = jasper
+    if protocol == "dropout":
+        missing = masks.dropout(scene, 0.5, seed=2).values
+    else:
+        missing = _whole(masks.band_loss(scene, 0.3, seed=2), values.shape)
+    result = selfcheck.check(values, missing, nm, CLASSICAL, methods=("pchip",), max_pixels=1024)
+    assert 0.80 <= _coverage(values, missing, nm, result, "pchip") <= 0.98
+
+
+def test_halfwidth_is_the_split_conformal_quantile_and_pools_small_classes():
+    residuals = np.arange(1.0, 101.0)  # |r| = 1..100, all at 10 nm
+    result = selfcheck.SelfCheck({"m": 1.0}, {"m": residuals}, np.full(100, 10.0), 1.0)
+    assert result.halfwidth("m", 10.0, level=0.9) == 91.0  # ceil(101 * 0.9) = 91st smallest
+    assert result.halfwidth("m", [200.0], level=0.9)[0] == 91.0  # an empty class borrows the pooled residuals
+    assert math.isinf(result.halfwidth("m", 10.0, level=0.999))
+    with pytest.raises(ValueError, match="not scored"):
+        result.halfwidth("pchip", 10.0)
+
+
+def test_deterministic_for_a_seed_and_clear_errors(jasper):
+    scene, values, nm = jasper
+    missing = _whole(masks.band_loss(scene, 0.2, seed=1), values.shape)
+    first = selfcheck.check(values, missing, nm, CLASSICAL, methods=("linear", "pchip"), seed=3, max_pixels=256)
+    again = selfcheck.check(values, missing, nm, CLASSICAL, methods=("linear", "pchip"), seed=3, max_pixels=256)
+    assert first.rmse == again.rmse and np.array_equal(first.residuals["pchip"], again.residuals["pchip"])
+    with pytest.raises(ValueError, match="methods must be"):
+        selfcheck.check(values, missing, nm, CLASSICAL, methods=("cubic",))
+    with pytest.raises(ValueError, match="nothing to hide"):
+        selfcheck.check(values, np.zeros(values.shape, bool), nm, CLASSICAL, methods=("linear",))
+
+
+def test_the_diffusion_model_is_a_candidate_on_a_small_crop(jasper):
+    scene, values, nm = jasper
+    missing = _whole(masks.band_loss(scene, 0.3, seed=0), values.shape)
+    settings = RepairSettings.build(steps=2, tile=16, overlap=4, device="cpu")
+    result = selfcheck.check(values, missing, nm, settings, methods=("diffusion", "pchip"), max_pixels=256)
+    assert set(result.rmse) == {"diffusion", "pchip"} and np.isfinite(result.residuals["diffusion"]).all()
+
