@@ -479,7 +479,8 @@ def test_resume_with_another_mask_is_refused_and_the_same_job_resumes(job_stores
 def test_a_tile_never_written_is_named_and_a_resume_writes_it(job_stores, job_client, monkeypatch):
     out = job_stores / "unwritten.zarr"
     mark = job_store.mark_written
-    monkeypatch.setattr(job_store, "mark_written", lambda t, iy, ix, e: 0 if (iy, ix) == (1, 0) else mark(t, iy, ix, e))
+    monkeypatch.setattr(job_store, "mark_written",
+                        lambda t, iy, ix, *counts: 0 if (iy, ix) == (1, 0) else mark(t, iy, ix, *counts))
     with pytest.raises(JobFailed, match=r"1 of 4 tiles were never written \(tiles \(1, 0\)\); run again with resume"):
         repair_zarr(job_stores / "scene.zarr", out, mask=job_stores / "mask.zarr", scheduler=job_client, **JOB)
     monkeypatch.undo()
@@ -655,3 +656,28 @@ def test_a_device_the_workers_lack_is_named_before_any_store(job_stores, job_cli
         repair_zarr(job_stores / "scene.zarr", out, method="diffusion", device="abacus", steps=1, tile=32, overlap=8,
                     scheduler=job_client, progress=False)
     assert not out.exists()
+
+
+def test_fill_and_implausible_values_are_screened_like_in_memory_and_counted(job_client, tmp_path):
+    da = _job_crop()
+    hostile = da.copy()
+    hostile[10, 3, 3] = -9999.0      # an undeclared conventional fill value
+    hostile[50, 20, 30] = 50.0       # far beyond any reflectance
+    hostile[60, 1, 1] = np.inf       # non-finite: missing like NaN, not "screened"
+    write_zarr(hostile, tmp_path / "hostile.zarr", chunks={"y": 16, "x": 16})
+    mask = _job_mask(da)
+    with pytest.warns(anyband_xr.AnyBandWarning, match="2 observed value"):
+        summary = repair_zarr(tmp_path / "hostile.zarr", tmp_path / "out.zarr", mask=mask, scheduler=job_client, **JOB)
+    assert summary.screened_values == 2 and "; 2 observed values treated as missing" in str(summary)
+    with pytest.warns(anyband_xr.AnyBandWarning):
+        expected = hostile.anyband.repair(mask, method="linear")
+    out = _job_output(tmp_path / "out.zarr")
+    np.testing.assert_array_equal(out.view(np.uint32), expected.values.view(np.uint32))
+    assert np.isfinite(out).all() and abs(out[10, 3, 3]) < 1 and abs(out[50, 20, 30]) < 1
+
+
+def test_lowrank_is_refused_by_the_tiled_job_with_the_way_out(job_stores, capsys):
+    code, _, stderr = _job_cli(capsys, "repair", job_stores / "scene.zarr", job_stores / "rejected.zarr",
+                               "--nan-is-missing", "--method", "lowrank")
+    assert code == 2 and "repair(open_zarr('scene.zarr'), mask, method='lowrank')" in stderr
+    assert not (job_stores / "rejected.zarr").exists()

@@ -1,8 +1,9 @@
 """The output Zarr v3 store of a tiled job: metadata-only template, region writes, per-tile completion counts.
 
 A tile counts as done once its completion count (the ``anyband_tile_writes`` coordinate, one chunk per tile) is
-non-zero; the count is raised only after the tile's data and its count of pixels without any observed band
-(``anyband_tile_empty``) are written, so a tile cut off mid-write is redone.
+non-zero; the count is raised only after the tile's data, its count of pixels without any observed band
+(``anyband_tile_empty``) and of observed values screened out (``anyband_tile_screened``) are written, so a tile cut
+off mid-write is redone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from anyband_xr.scale.layout import TileGrid
 
 WRITES = "anyband_tile_writes"
 EMPTY = "anyband_tile_empty"
+SCREENED = "anyband_tile_screened"
 STD = "std"
 _COMPLETE = "anyband_template"
 
@@ -50,8 +52,10 @@ def write_template(
                  {"long_name": "completed writes per output tile (1 once written)"}),
         EMPTY: (("tile_y", "tile_x"), np.zeros(grid.shape, dtype=np.int64),
                 {"long_name": "pixels of the tile without any observed band, left NaN"}),
+        SCREENED: (("tile_y", "tile_x"), np.zeros(grid.shape, dtype=np.int64),
+                   {"long_name": "observed values of the tile treated as missing (fill values, implausible values)"}),
     })
-    for counts in (WRITES, EMPTY):
+    for counts in (WRITES, EMPTY, SCREENED):
         ds[counts].encoding["chunks"] = (1, 1)
     if like.rio.crs is not None:
         ds = ds.rio.write_crs(like.rio.crs)
@@ -126,15 +130,16 @@ def write_region(
     xr.Dataset(variables).to_zarr(str(target), region=region, mode="r+", zarr_format=3, consolidated=False)
 
 
-def tile_empty(target: str | Path) -> np.ndarray:
-    """Pixels without any observed band per tile (tiles_y, tiles_x), as counted by the tiles written so far."""
-    return zarr.open_array(str(target), path=EMPTY, mode="r")[...]
+def tile_counts(target: str | Path) -> tuple[int, int]:
+    """(pixels without any observed band, observed values screened out) over the tiles written so far."""
+    return tuple(int(zarr.open_array(str(target), path=path, mode="r")[...].sum()) for path in (EMPTY, SCREENED))
 
 
-def mark_written(target: str | Path, iy: int, ix: int, empty: int) -> int:
-    """Record tile (iy, ix)'s ``empty`` pixel count, then raise its completion count (after its data is written);
-    returns the new completion count."""
+def mark_written(target: str | Path, iy: int, ix: int, empty: int, screened: int) -> int:
+    """Record tile (iy, ix)'s counts of ``empty`` pixels and ``screened`` values, then raise its completion count
+    (after its data is written); returns the new completion count."""
     zarr.open_array(str(target), path=EMPTY, mode="r+")[iy, ix] = empty
+    zarr.open_array(str(target), path=SCREENED, mode="r+")[iy, ix] = screened
     writes = zarr.open_array(str(target), path=WRITES, mode="r+")
     count = int(writes[iy, ix]) + 1
     writes[iy, ix] = count

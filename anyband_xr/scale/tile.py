@@ -10,7 +10,7 @@ import xarray as xr
 
 from anyband_xr.io.zarr import open_zarr
 from anyband_xr.engine import fill_block
-from anyband_xr.observation import missing_mask
+from anyband_xr.observation import missing_mask, screen
 from anyband_xr.scale import store
 from anyband_xr.scale.layout import TileGrid
 from anyband_xr.settings import RepairSettings
@@ -70,21 +70,27 @@ class TileReport:
     written: bool
 
 
-def read_window(job: TileJob, ys: slice, xs: slice) -> tuple[np.ndarray, np.ndarray]:
-    """(values, missing) of a window, each (B, h, w): float values from the source, the job's mask or NaN."""
+def read_window(job: TileJob, ys: slice, xs: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values, missing, screened) of a window, each (B, h, w): float values from the source; True where missing
+    (the job's mask, NaN, inf, the declared fill value, and what ``screen`` rejects); True where only ``screen``
+    rejects an observed value (a conventional fill value such as -9999, or reflectance out of range)."""
     dim, y, x = job.dims
     da = open_zarr(job.source, job.variable, chunks=None).transpose(*job.dims).isel({y: ys, x: xs}).load()
     if not np.issubdtype(da.dtype, np.floating):
         da = da.astype(np.float32)
     missing = missing_mask(da, job.mask.window(ys, xs, y, x))
-    return da.values, missing.values
+    # screen's dask path: the same rejections as repair() on dask, without its whole-scene counts and checks
+    screened, _ = screen(da.chunk(), missing.chunk(), dim)
+    screened = screened.values
+    return da.values, screened, screened & ~missing.values
 
 
 def run_tile(job: TileJob, iy: int, ix: int) -> TileReport:
     """Repair tile (iy, ix) of ``job`` and write it, unless it is already written (a re-run task does nothing).
 
     The noise depends on global pixel positions only, so the result does not depend on which worker runs it when.
-    Pixels without any observed band are left NaN (by ``fill_block``) and counted.
+    Pixels without any observed band are left NaN (by ``fill_block``) and counted, as are the observed values
+    ``screen`` treats as missing.
     """
     start = time.perf_counter()
     ry, rx = job.grid.region(iy, ix)
@@ -92,7 +98,7 @@ def run_tile(job: TileJob, iy: int, ix: int) -> TileReport:
     if store.tile_writes(job.target, iy, ix) > 0:
         return TileReport((iy, ix), pixels, time.perf_counter() - start, written=False)
     ys, xs = job.grid.window(iy, ix)
-    values, missing = read_window(job, ys, xs)
+    values, missing, screened = read_window(job, ys, xs)
     core = (slice(ry.start - ys.start, ry.stop - ys.start), slice(rx.start - xs.start, rx.stop - xs.start))
     try:
         mean, std = fill_block(values, missing, np.array(job.wavelength_nm), job.settings, (ys.start, xs.start),
@@ -100,6 +106,6 @@ def run_tile(job: TileJob, iy: int, ix: int) -> TileReport:
     except ValueError as err:
         raise ValueError(f"tile ({iy}, {ix}), window y={ys.start}:{ys.stop}, x={xs.start}:{xs.stop}: {err}") from err
     store.write_region(job.target, job.name, job.dims, ry, rx, mean, std if job.with_std else None)
-    empty = int(missing[(slice(None), *core)].all(axis=0).sum())
-    store.mark_written(job.target, iy, ix, empty)
+    inside = (slice(None), *core)
+    store.mark_written(job.target, iy, ix, int(missing[inside].all(axis=0).sum()), int(screened[inside].sum()))
     return TileReport((iy, ix), pixels, time.perf_counter() - start, written=True)

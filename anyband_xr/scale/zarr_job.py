@@ -8,6 +8,7 @@ mask, the settings, the device and the output store (a resumed job's fingerprint
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -35,14 +36,16 @@ class JobFailed(RuntimeError):
 @dataclass(frozen=True)
 class JobSummary:
     """What a run did: tiles repaired now / already done before / in all, repaired pixels, pixels without any
-    observed band (left NaN; over the whole scene), wall time (s), and the dask dashboard link (None when unknown).
-    ``str(summary)`` is a one-line report."""
+    observed band (left NaN) and observed values screened out as missing (conventional fill values such as -9999,
+    reflectance out of range; both over the whole scene), wall time (s), and the dask dashboard link (None when
+    unknown). ``str(summary)`` is a one-line report."""
 
     tiles_done: int
     tiles_skipped: int
     tiles_total: int
     pixels: int
     empty_pixels: int
+    screened_values: int
     seconds: float
     dashboard: str | None
 
@@ -56,6 +59,8 @@ class JobSummary:
             f"{self.tiles_done} tiles repaired, {self.tiles_skipped} already done, {self.tiles_total} in all; "
             f"{self.pixels} pixels in {self.seconds:.1f} s ({self.pixels_per_second:,.0f} pixels/s); "
             f"{self.empty_pixels} pixels without any observed band left NaN"
+            + (f"; {self.screened_values} observed values treated as missing (fill or implausible values)"
+               if self.screened_values else "")
         )
 
 
@@ -87,7 +92,13 @@ def _check_target(source: str, target: str, record: dict, resume: bool) -> bool:
     return True
 
 
-def _check_options(operators: list | tuple | None, workers: int | None) -> None:
+def _check_options(method: str, operators: list | tuple | None, workers: int | None) -> None:
+    if method == "lowrank":
+        raise ValueError(
+            "method='lowrank' fits one prior over the whole scene, which the tiled job does not do; repair the store "
+            "as a dask array instead (repair(open_zarr('scene.zarr'), mask, method='lowrank').to_zarr(...)), or "
+            "choose diffusion, linear, pchip or gaussian."
+        )
     if operators is not None and not all(isinstance(op, str) for op in operators):
         raise TypeError("repair_zarr takes PGS operators by name only (they travel to the dask workers).")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
@@ -143,7 +154,8 @@ def repair_zarr(
             several. NaN counts as missing.
         target: output Zarr v3 store: the repaired variable (same name, coords, CRS and attrs plus provenance),
             ``std`` when ``samples > 1``, the per-tile completion counts ``anyband_tile_writes`` and the per-tile
-            counts of pixels without any observed band ``anyband_tile_empty``.
+            counts of pixels without any observed band ``anyband_tile_empty`` and of observed values screened out as
+            missing ``anyband_tile_screened`` (as ``repair`` does: -9999 and the like, reflectance out of range).
         mask: boolean, True where missing: a DataArray (e.g. dims ``("wavelength",)``), or a Zarr store path whose
             variable ``mask_variable`` (or only variable) it is; ``mask_variable`` alone names a variable of
             ``source``. Its dims and sizes must fit the input (labels are matched, spatial ones in the same order).
@@ -177,7 +189,7 @@ def repair_zarr(
         >>> print(summary)   # "12 tiles repaired, 0 already done, 12 in all; ... pixels/s; 0 pixels ... left NaN"
         >>> repair_zarr("scene.zarr", "repaired.zarr", mask="mask.zarr", steps=20, resume=True)  # after a crash
     """
-    _check_options(operators, workers)
+    _check_options(method, operators, workers)
     source, target = str(source), str(target)
     raw, like, name, dim = inputs.open_source(source, variable)
     settings = RepairSettings.build(
@@ -226,8 +238,15 @@ def _run(plan: _Plan, scheduler: str | Client | None, workers: int | None, progr
     if failures:
         raise _failed(failures, len(pending)) from failures[0][1]
     _verify(job.target, grid)
-    empty = int(store.tile_empty(job.target).sum())
-    return JobSummary(len(pending), len(grid) - len(pending), len(grid), pixels, empty, seconds, dashboard)
+    empty, screened = store.tile_counts(job.target)
+    if screened:
+        warnings.warn(
+            f"{screened} observed value(s) are fill values (-9999, -32768) or implausible for the data's units; they "
+            "were treated as missing. Declare the fill value (attrs['nodata']) or mask them to silence this.",
+            spectral.AnyBandWarning,
+            stacklevel=3,
+        )
+    return JobSummary(len(pending), len(grid) - len(pending), len(grid), pixels, empty, screened, seconds, dashboard)
 
 
 def _repair_tiles(
