@@ -3,8 +3,9 @@
 The model (Tipping & Bishop, 1999) says every pixel's spectrum is ``x = mean + W z + e`` with ``z ~ N(0, I_q)``
 and isotropic noise ``e ~ N(0, noise I)``: a Gaussian with mean ``mean`` (B,) and covariance ``W W^T + noise I``.
 It is fitted by EM on the observed entries alone (Ilin & Raiko, 2010, "Practical approaches to principal component
-analysis in the presence of missing values"), the rank ``q`` chosen by the error on a seeded sample of observed
-entries hidden from the fit. A missing value is filled with its conditional mean given the pixel's observed values.
+analysis in the presence of missing values"), the rank ``q`` and the number of EM iterations (early stopping) chosen
+by the error on a seeded sample of observed entries hidden from a first fit. A missing value is filled with its
+conditional mean given the pixel's observed values.
 
 Arrays are (B, ...): B bands first, then any spatial shape (flattened to P pixels inside); ``missing`` is True
 where a value is missing, and NaN in ``values`` counts as missing. Values are in the data's own units (e.g.
