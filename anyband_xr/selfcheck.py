@@ -142,9 +142,11 @@ def distance_class(distance_nm: np.ndarray) -> np.ndarray:
     return np.searchsorted(DISTANCE_EDGES_NM, np.asarray(distance_nm, np.float64), side="left")
 
 
-def class_labels() -> tuple[str, ...]:
-    """Readable names of the distance classes, e.g. ``"5-15 nm"``."""
+def class_labels(attribute: bool = False) -> tuple[str, ...]:
+    """Names of the distance classes: readable (``"5-15 nm"``) or, with ``attribute``, CF-safe (``"5to15nm"``)."""
     edges = [f"{e:g}" for e in DISTANCE_EDGES_NM]
+    if attribute:
+        return (f"le{edges[0]}nm", *(f"{a}to{b}nm" for a, b in zip(edges, edges[1:])), f"gt{edges[-1]}nm")
     return (f"<={edges[0]} nm", *(f"{a}-{b} nm" for a, b in zip(edges, edges[1:])), f">{edges[-1]} nm")
 
 
@@ -195,16 +197,16 @@ class SelfCheck:
         return rows
 
     def to_attrs(self) -> dict[str, str | float | int]:
-        """Flat, netCDF-safe attributes: the chosen method, every RMSE and PSNR, per-class RMSE, what was skipped."""
+        """Flat, netCDF-safe attributes (CF-style names, finite numbers): the chosen method, every RMSE and PSNR, the
+        RMSE per distance class with hidden values, and why a candidate was skipped."""
         attrs: dict[str, str | float | int] = {"anyband_selfcheck_method": self.best,
                                                "anyband_selfcheck_hidden_values": int(self.distance_nm.size),
                                                "anyband_selfcheck_pixels": int(self.pixels)}
         for method in self.rmse:
             attrs[f"anyband_selfcheck_rmse_{method}"] = self.rmse[method]
             attrs[f"anyband_selfcheck_psnr_db_{method}"] = self.psnr(method)
-            for label, value in zip(class_labels(), self.class_rmse(method)):
-                if math.isfinite(value):
-                    attrs[f"anyband_selfcheck_rmse_{method}_{label.replace(' ', '')}"] = value
+            for label, value in zip(class_labels(attribute=True), self.class_rmse(method)):
+                attrs[f"anyband_selfcheck_rmse_{method}_{label}"] = value
         attrs |= {f"anyband_selfcheck_skipped_{m}": reason for m, reason in self.skipped.items()}
         return {k: v for k, v in attrs.items() if not isinstance(v, float) or math.isfinite(v)}
 

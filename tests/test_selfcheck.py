@@ -1,6 +1,7 @@
 """Self-validation of a repair: hiding like the user's mask, choosing a method, conformal half-widths."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -96,6 +97,7 @@ def test_picks_the_in_scene_low_rank_prior_on_dropout_of_a_correlated_scene(jasp
     attrs = result.to_attrs()
     assert attrs["anyband_selfcheck_method"] == "lowrank"
     assert all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in attrs.values())
+    assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key) for key in attrs)  # CF-style attribute names
     assert [row["method"] for row in result.table()][0] == "lowrank"
 
 
