@@ -676,8 +676,16 @@ def test_fill_and_implausible_values_are_screened_like_in_memory_and_counted(job
     assert np.isfinite(out).all() and abs(out[10, 3, 3]) < 1 and abs(out[50, 20, 30]) < 1
 
 
-def test_lowrank_is_refused_by_the_tiled_job_with_the_way_out(job_stores, capsys):
-    code, _, stderr = _job_cli(capsys, "repair", job_stores / "scene.zarr", job_stores / "rejected.zarr",
-                               "--nan-is-missing", "--method", "lowrank")
-    assert code == 2 and "repair(open_zarr('scene.zarr'), mask, method='lowrank')" in stderr
-    assert not (job_stores / "rejected.zarr").exists()
+def test_lowrank_job_fits_one_prior_for_the_whole_scene_like_in_memory(job_stores, job_client, tmp_path):
+    da = _job_crop()
+    mask = xr.DataArray(np.random.default_rng(0).random(da.shape) < 0.2, dims=da.dims, coords=da.coords)
+    write_zarr(da.where(~mask), tmp_path / "dropout.zarr", chunks={"y": 16, "x": 16})
+    options = {**JOB, "method": "lowrank"}
+    summary = repair_zarr(tmp_path / "dropout.zarr", tmp_path / "out.zarr", mask=mask, scheduler=job_client, **options)
+    assert summary.tiles_done == 4
+    expected = da.where(~mask).anyband.repair(mask, method="lowrank")
+    np.testing.assert_array_equal(_job_output(tmp_path / "out.zarr").view(np.uint32), expected.values.view(np.uint32))
+    with pytest.raises(anyband_xr.lowrank.UnseenBandsError):  # whole bands lost: the scene cannot teach them
+        repair_zarr(job_stores / "scene.zarr", tmp_path / "unseen.zarr", mask=job_stores / "mask.zarr",
+                    scheduler=job_client, **options)
+    assert not (tmp_path / "unseen.zarr").exists()

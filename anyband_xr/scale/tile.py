@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -15,10 +16,14 @@ from anyband_xr.scale import store
 from anyband_xr.scale.layout import TileGrid
 from anyband_xr.settings import RepairSettings
 
+if TYPE_CHECKING:
+    from anyband_xr.lowrank import LowRankGaussian
 
-def open_variable(path: str, variable: str | None) -> xr.DataArray:
-    """A variable of a Zarr store, lazily indexed (no dask): only what is sliced out is read."""
-    ds = xr.open_zarr(path, chunks=None, consolidated=False)
+
+def open_variable(path: str, variable: str | None, chunks: dict | None = None) -> xr.DataArray:
+    """A variable of a Zarr store, lazily indexed (no dask; ``chunks={}``: dask, one task per stored chunk): only
+    what is sliced out is read."""
+    ds = xr.open_zarr(path, chunks=chunks, consolidated=False)
     if variable is None:
         if len(ds.data_vars) != 1:
             raise ValueError(f"{path} holds variables {sorted(map(str, ds.data_vars))}; name the mask variable.")
@@ -43,10 +48,15 @@ class MaskSource:
             return None
         return mask.isel({k: v for k, v in ((y, ys), (x, xs)) if k in mask.dims}).load()
 
+    def lazy(self) -> xr.DataArray | None:
+        """The whole mask, dask-backed when it is in a store (nothing read); None when only NaN marks missing values."""
+        return self.array if self.store is None else open_variable(self.store, self.variable, chunks={})
+
 
 @dataclass(frozen=True)
 class TileJob:
-    """Everything a worker needs to repair any tile of one job (small: paths, names, settings)."""
+    """Everything a worker needs to repair any tile of one job (small: paths, names, settings, and for
+    ``method="lowrank"`` the scene's fitted in-scene prior)."""
 
     source: str
     variable: str
@@ -58,6 +68,7 @@ class TileJob:
     settings: RepairSettings
     mask: MaskSource
     with_std: bool
+    prior: LowRankGaussian | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +113,7 @@ def run_tile(job: TileJob, iy: int, ix: int) -> TileReport:
     core = (slice(ry.start - ys.start, ry.stop - ys.start), slice(rx.start - xs.start, rx.stop - xs.start))
     try:
         mean, std = fill_block(values, missing, np.array(job.wavelength_nm), job.settings, (ys.start, xs.start),
-                               (job.grid.height, job.grid.width), core)
+                               (job.grid.height, job.grid.width), core, prior=job.prior)
     except ValueError as err:
         raise ValueError(f"tile ({iy}, {ix}), window y={ys.start}:{ys.stop}, x={xs.start}:{xs.stop}: {err}") from err
     store.write_region(job.target, job.name, job.dims, ry, rx, mean, std if job.with_std else None)

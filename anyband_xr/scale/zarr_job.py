@@ -15,11 +15,15 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
+from dask.delayed import Delayed
 from distributed import Client, as_completed
 from tqdm.auto import tqdm
 
 from anyband_xr import spectral, tiling
-from anyband_xr.observation import looks_like_reflectance
+from anyband_xr.engine import inscene_prior
+from anyband_xr.io.zarr import open_zarr
+from anyband_xr.lowrank import UnseenBandsError
+from anyband_xr.observation import looks_like_reflectance, missing_mask, screen
 from anyband_xr.scale import inputs, store
 from anyband_xr.scale.cluster import session
 from anyband_xr.scale.fingerprint import input_fingerprint
@@ -92,13 +96,7 @@ def _check_target(source: str, target: str, record: dict, resume: bool) -> bool:
     return True
 
 
-def _check_options(method: str, operators: list | tuple | None, workers: int | None) -> None:
-    if method == "lowrank":
-        raise ValueError(
-            "method='lowrank' fits one prior over the whole scene, which the tiled job does not do; repair the store "
-            "as a dask array instead (repair(open_zarr('scene.zarr'), mask, method='lowrank').to_zarr(...)), or "
-            "choose diffusion, linear, pchip or gaussian."
-        )
+def _check_options(operators: list | tuple | None, workers: int | None) -> None:
     if operators is not None and not all(isinstance(op, str) for op in operators):
         raise TypeError("repair_zarr takes PGS operators by name only (they travel to the dask workers).")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
@@ -182,6 +180,8 @@ def repair_zarr(
     Raises:
         ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError: before anything starts or is written,
             naming the unusable input, mask, setting, device or output store.
+        UnseenBandsError: for ``method="lowrank"``, bands the scene never observes (its prior is fitted once on
+            the cluster, before the output store is created).
         JobFailed: when the run fails (failed tiles are named; the other tiles stay written).
 
     Example:
@@ -189,7 +189,7 @@ def repair_zarr(
         >>> print(summary)   # "12 tiles repaired, 0 already done, 12 in all; ... pixels/s; 0 pixels ... left NaN"
         >>> repair_zarr("scene.zarr", "repaired.zarr", mask="mask.zarr", steps=20, resume=True)  # after a crash
     """
-    _check_options(method, operators, workers)
+    _check_options(operators, workers)
     source, target = str(source), str(target)
     raw, like, name, dim = inputs.open_source(source, variable)
     settings = RepairSettings.build(
@@ -212,7 +212,7 @@ def repair_zarr(
     plan = _Plan(job, like, provenance, fingerprint, existing)
     try:
         return _run(plan, scheduler, workers, progress)
-    except JobFailed:
+    except (JobFailed, UnseenBandsError):
         raise
     except Exception as err:
         raise JobFailed(
@@ -225,6 +225,8 @@ def _run(plan: _Plan, scheduler: str | Client | None, workers: int | None, progr
     job, grid = plan.job, plan.job.grid
     start = time.perf_counter()
     with session(scheduler, workers, job.settings.method, job.settings.device) as client:
+        if job.settings.method == "lowrank":
+            job = replace(job, prior=client.compute(_scene_prior(job)).result())
         if not plan.existing:
             store.write_template(job.target, plan.like, job.name, grid, job.with_std, plan.provenance,
                                  plan.fingerprint)
@@ -247,6 +249,17 @@ def _run(plan: _Plan, scheduler: str | Client | None, workers: int | None, progr
             stacklevel=3,
         )
     return JobSummary(len(pending), len(grid) - len(pending), len(grid), pixels, empty, screened, seconds, dashboard)
+
+
+def _scene_prior(job: TileJob) -> Delayed:
+    """The fit of the in-scene low-rank prior of ``method="lowrank"`` on the whole scene, as ``repair`` fits it (the
+    same regular pixel subsample, the same screening), to run on the cluster once; every tile then uses it."""
+    values = open_zarr(job.source, job.variable, chunks={}).transpose(*job.dims)
+    if not np.issubdtype(values.dtype, np.floating):
+        values = values.astype(np.float32)
+    values = spectral.standardize(values)
+    missing, _ = screen(values, missing_mask(values, job.mask.lazy()), job.dims[0])
+    return inscene_prior(values, missing)
 
 
 def _repair_tiles(
