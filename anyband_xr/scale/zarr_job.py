@@ -105,8 +105,12 @@ def _check_options(operators: list | tuple | None, workers: int | None) -> None:
 
 def _region_sizes(shape: tuple[int, int], settings: RepairSettings, region: int | None) -> tuple[int, int]:
     """Write-region side along y and x: the model's regions (``tiling.region_step``) by default; a user's
-    ``region`` must hold whole model regions, so that every pixel is predicted from the same window as in memory."""
-    steps = tuple(tiling.region_step(n, settings.tile, settings.overlap) for n in shape)
+    ``region`` must hold whole model regions, so that every pixel is predicted from the same window as in memory.
+    Classical methods work pixel by pixel: any region, by default ``tile - 2 * overlap``."""
+    if settings.method == "diffusion":
+        steps = tuple(tiling.region_step(n, settings.tile, settings.overlap) for n in shape)
+    else:
+        steps = (max(settings.tile - 2 * settings.overlap, 1),) * 2
     if region is None:
         return steps
     if int(region) < 1:
