@@ -160,10 +160,10 @@ def _classical_block(
 
 
 def _block(values, missing, y_index, x_index, wavelength_nm, settings, extent, depth_px, target_nm, responses, prior):
-    """One dask block: ``values``/``missing`` carry a halo of ``depth_px`` pixels where a neighbour exists; the index
-    planes (no halo) give the global position of the core."""
+    """One dask block: ``values``/``missing`` carry a halo of ``depth_px`` (rows, columns) pixels where a neighbour
+    exists; the index planes (no halo) give the global position of the core."""
     (_, core_h, core_w), (cy0, cx0) = y_index.shape, (int(y_index.ravel()[0]), int(x_index.ravel()[0]))
-    top, left = (depth_px if cy0 > 0 else 0), (depth_px if cx0 > 0 else 0)
+    top, left = (depth_px[0] if cy0 > 0 else 0), (depth_px[1] if cx0 > 0 else 0)
     core = (slice(top, top + core_h), slice(left, left + core_w))
     mean, std = fill_block(values, missing, wavelength_nm, settings, (cy0 - top, cx0 - left), extent, core,
                            target_nm, responses, prior)
@@ -175,15 +175,15 @@ def _repair_dask(data, missing, wavelength_nm, settings, target_nm=None, respons
     ny, nx = data.shape[1], data.shape[2]
     original = ((b,), *data.chunks[1:])
     if settings.method == "diffusion":
-        depth = settings.overlap
-        chunks = (data.chunks[0], *(tiling.aligned_chunks(n, c, settings.tile, depth)
+        chunks = (data.chunks[0], *(tiling.aligned_chunks(n, c, settings.tile, settings.overlap)
                                     for n, c in zip((ny, nx), data.chunks[1:])))
+        depth = tuple(settings.overlap if len(c) > 1 else 0 for c in chunks[1:])
     else:
-        depth, chunks = 0, data.chunks
+        depth, chunks = (0, 0), data.chunks
     plane = ((1,), chunks[1], chunks[2])
     y_index = dsa.broadcast_to(dsa.arange(ny).reshape(1, ny, 1), (1, ny, nx)).rechunk(plane)
     x_index = dsa.broadcast_to(dsa.arange(nx).reshape(1, 1, nx), (1, ny, nx)).rechunk(plane)
-    halo = {0: 0, 1: depth, 2: depth}
+    halo = {0: 0, 1: depth[0], 2: depth[1]}
     out = dsa.map_overlap(
         _block,
         data.rechunk(chunks),
