@@ -113,7 +113,8 @@ class AnyBandDataArrayAccessor:
 
         Keywords: ``guidance`` (PGS scale, 0 = off), ``steps`` (DDIM steps; default: those validated for the weights), ``samples`` and ``return_std``
         (posterior mean and per-value std), ``seed``, ``method`` (``"diffusion"``, ``"linear"``, ``"pchip"``,
-        ``"gaussian"``), ``operators``, ``device``, ``tile``/``overlap`` (pixels). Observed values come back bit
+        ``"gaussian"``, ``"lowrank"``, ``"auto"``), ``interval`` (e.g. 0.9: conformal ``lower``/``upper``),
+        ``operators``, ``device``, ``tile``/``overlap`` (pixels). Observed values come back bit
         for bit; dims, coords, CRS and attrs are kept and provenance added. See ``anyband_xr.repair.repair``.
 
         Example: ``da.where(~mask).anyband.repair(mask, guidance=1.0, steps=10)`` or ``...repair(mask, method="pchip")``.

@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from anyband_xr import observation, spectral, srf
+from dataclasses import replace
+
+from anyband_xr import observation, selfcheck, spectral, srf
 from anyband_xr.engine import run_blocks
 from anyband_xr.settings import METHODS, RepairSettings
 
@@ -59,6 +61,7 @@ def repair(
     eta: float = 0.0,
     return_std: bool = False,
     weights: str | None = None,
+    interval: float | None = None,
 ) -> xr.DataArray | xr.Dataset:
     """Fill missing spectral values of ``da``.
 
@@ -74,8 +77,11 @@ def repair(
         steps: number of DDIM steps; None: the number validated for the weights (``sampling_steps``).
         samples: number of posterior samples; the result is their mean (and std with ``return_std``).
         seed: random seed (default 0); the result is deterministic for a seed, whatever the chunking.
-        method: ``"diffusion"`` (AnyBand-Diff), or the baselines ``"linear"``, ``"pchip"``, ``"gaussian"``
-            (ridge conditional mean fitted on real scenes).
+        method: ``"diffusion"`` (AnyBand-Diff), the baselines ``"linear"``, ``"pchip"``, ``"gaussian"`` (ridge
+            conditional mean fitted on real scenes), ``"lowrank"`` (the scene's own low-rank Gaussian: best where
+            values are missing per pixel), or ``"auto"``: every one of them fills observed values hidden like the
+            mask hides values, on a central crop of the scene, and the best fills the scene; what it chose and
+            every score are in the attrs (``anyband_selfcheck_*``). ``"auto"`` needs an in-memory scene.
         operators: physical operators for PGS: names among ``"sensor"`` (band consistency; through the sensor's
             library SRFs when ``sensor_responses`` finds them, e.g. after ``anyband_xr.stac.load``), ``"ndvi"``,
             ``"ndwi"``, ``"range"``, ``"rtm"``, and/or ``nn.Module`` instances mapping a canonical spectrum
@@ -88,6 +94,9 @@ def repair(
         return_std: return a Dataset with the repaired values and a per-value ``std`` over the samples (data units).
         weights: stem or ``.safetensors`` path of MCD weights (e.g. fine-tuned with ``anyband train``); default:
             the shipped model.
+        interval: nominal coverage in (0, 1) of an interval around every filled value, e.g. 0.9: the result is a
+            Dataset with ``lower`` and ``upper`` too, from split-conformal quantiles of the self-check's held-out
+            errors per distance to the nearest observed band (in-memory scenes).
 
     Returns:
         A DataArray like ``da`` (dims, coords, CRS, attrs plus provenance), or a Dataset with ``std`` too.
@@ -105,16 +114,54 @@ def repair(
         reflectance=observation.looks_like_reflectance(da),
     )
     values, missing, dims, found = prepare(da, mask)
-    if method == "diffusion":
+    check = None
+    if method == "auto" or interval is not None:
+        check = _self_check(values, missing, settings)
+        settings = replace(settings, method=check.best) if method == "auto" else settings
+    if settings.method == "diffusion":
         spectral.check_model_range(_repaired_wavelengths(values, missing))
     mean, std = run_blocks(values, missing, settings, responses=srf.sensor_responses(values))
-    provenance = settings.provenance()
+    provenance = {**settings.provenance(), **({} if check is None else check.to_attrs())}
+    if method == "auto":
+        provenance["anyband_method"] = f"auto:{settings.method}"
     attrs = {**values.attrs, **provenance, **found}
     repaired = values.copy(data=mean).transpose(*dims).assign_attrs(attrs)
-    if not return_std:
+    if not return_std and interval is None:
         return repaired
     name = values.name or "repaired"
-    std_da = values.copy(data=std).transpose(*dims).assign_attrs(
-        {"long_name": "posterior standard deviation over samples", "units": values.attrs.get("units", "")}
-    )
-    return xr.Dataset({name: repaired, "std": std_da}, attrs=provenance)
+    variables = {name: repaired}
+    if return_std:
+        variables["std"] = values.copy(data=std).transpose(*dims).assign_attrs(
+            {"long_name": "posterior standard deviation over samples", "units": values.attrs.get("units", "")}
+        )
+    if interval is not None:
+        half = values.copy(data=_halfwidth(check, settings.method, missing, interval))
+        for key, sign in (("lower", -1.0), ("upper", 1.0)):
+            variables[key] = (repaired + sign * half.transpose(*dims)).assign_attrs(
+                {"long_name": f"{interval:g} split-conformal interval, {key} bound", "units": values.attrs.get("units", "")})
+    return xr.Dataset(variables, attrs=provenance)
+
+
+def _self_check(values: xr.DataArray, missing: xr.DataArray, settings: RepairSettings) -> selfcheck.SelfCheck:
+    """The self-check of an in-memory scene ordered (*loop, spectral, y, x), on its first scene along the loop dims:
+    every candidate for ``method="auto"``, else the settings' method alone (for ``interval``)."""
+    if values.chunks is not None:
+        raise ValueError(
+            "method='auto' and interval= check the repair on the scene's own observed values, which needs the "
+            "scene in memory: load it (da.load()), or run anyband_xr.selfcheck.check on an in-memory sample and "
+            "pass the method it chooses."
+        )
+    first = {d: 0 for d in values.dims[:-3]}
+    methods = selfcheck.CANDIDATES if settings.method == "auto" else (settings.method,)
+    return selfcheck.check(values.isel(first).values, missing.isel(first).values, values["wavelength"].values,
+                           settings, methods=methods, seed=settings.seed)
+
+
+def _halfwidth(check: selfcheck.SelfCheck, method: str, missing: xr.DataArray, level: float) -> np.ndarray:
+    """Interval half-widths (data units) like ``missing`` ordered (*loop, spectral, y, x): 0 where observed."""
+    if not 0 < level < 1:
+        raise ValueError(f"interval must lie in (0, 1), e.g. 0.9; got {level}.")
+    flags = np.moveaxis(missing.values, -3, 0)
+    distance = selfcheck.distance_to_observed(flags, missing["wavelength"].values)
+    half = np.where(flags, check.halfwidth(method, np.where(np.isfinite(distance), distance, 0.0), level), 0.0)
+    return np.moveaxis(half, 0, -3).astype(missing.dtype if missing.dtype != bool else np.float32)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from anyband_xr import __version__
 from anyband_xr.model.weights import sampling_steps, weights_hash
 
-METHODS = ("diffusion", "linear", "pchip", "gaussian", "lowrank")
+METHODS = ("diffusion", "linear", "pchip", "gaussian", "lowrank", "auto")
 GRAD_MODES = ("x0", "full")
 OPERATOR_NAMES = ("sensor", "ndvi", "ndwi", "range", "rtm")
 DEFAULT_OPERATORS = ("sensor", "ndvi", "ndwi", "range")
@@ -28,7 +28,8 @@ class RepairSettings:
 
     Attributes:
         method: ``"diffusion"`` (AnyBand-Diff) or a classical baseline (``"linear"``, ``"pchip"``, ``"gaussian"``,
-            ``"lowrank"``: the in-scene low-rank Gaussian, ``anyband_xr.lowrank``).
+            ``"lowrank"``: the in-scene low-rank Gaussian, ``anyband_xr.lowrank``), or ``"auto"``: the best of
+            them on the scene's own observed values, hidden like the mask hides values (``anyband_xr.selfcheck``).
         guidance: PGS scale ``s`` (0 disables physics guidance).
         steps: DDIM steps. ``samples``: posterior samples averaged. ``seed``: noise seed.
         eta: DDIM noise in [0, 1] (0 deterministic, 1 DDPM-like).
@@ -105,7 +106,7 @@ class RepairSettings:
             raise ValueError(
                 f"overlap ({settings.overlap}) must be smaller than tile ({settings.tile}); e.g. overlap={settings.tile // 8}."
             )
-        if method == "diffusion":
+        if method in ("diffusion", "auto"):
             check_device(settings.device)
         return settings
 

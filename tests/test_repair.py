@@ -128,3 +128,24 @@ def test_lowrank_refuses_bands_missing_everywhere():
     mask = anyband_xr.masks.band_loss(da, 0.3, seed=0)
     with pytest.raises(ValueError, match="cannot see band"):
         da.where(~mask).anyband.repair(mask, method="lowrank")
+
+
+def test_auto_checks_the_candidates_on_the_scene_and_gives_conformal_intervals():
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 30), x=slice(0, 30)).load()
+    mask = anyband_xr.masks.dropout(da, 0.5, seed=0)
+    out = da.where(~mask).anyband.repair(mask, method="auto", interval=0.9)
+    assert out.attrs["anyband_method"] == "auto:lowrank" and out.attrs["anyband_selfcheck_method"] == "lowrank"
+    assert {"anyband_selfcheck_rmse_pchip", "anyband_selfcheck_rmse_diffusion"} <= set(out.attrs)
+    repaired = out[da.name or "repaired"]
+    observed = ~mask.values
+    np.testing.assert_array_equal(repaired.values[observed], da.values[observed])
+    np.testing.assert_array_equal(out["lower"].values[observed], da.values[observed])
+    inside = (da >= out["lower"]) & (da <= out["upper"])
+    assert 0.8 <= float(inside.values[mask.values].mean()) <= 0.99
+
+
+def test_auto_needs_an_in_memory_scene():
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 20), x=slice(0, 20))
+    mask = anyband_xr.masks.dropout(da, 0.3, seed=0)
+    with pytest.raises(ValueError, match="in memory"):
+        da.chunk({"y": 10}).anyband.repair(mask, method="auto")

@@ -201,6 +201,12 @@ def repair_zarr(
         grad=grad, tile=tile, overlap=overlap, device=device if scheduler is None else None, weights=weights,
         reflectance=looks_like_reflectance(like),
     )
+    if settings.method == "auto":
+        raise ValueError(
+            "method='auto' is not available in a Zarr job yet: its self-check must run once for the whole scene. "
+            "Run da.anyband.repair(mask, method='auto') on an in-memory sample of the scene and pass the method it "
+            "chooses (attrs['anyband_selfcheck_method'])."
+        )
     settings = replace(settings, device=None if device is None else str(device))
     halo = settings.overlap if settings.method == "diffusion" else 0
     grid = TileGrid(like.shape[1], like.shape[2], _region_sizes(like.shape[1:], settings, region), halo)
