@@ -21,7 +21,8 @@ def loss_table(history: list[dict], rows: int = ROWS) -> str:
     for part in np.array_split(np.arange(len(history)), min(rows, len(history))):
         entries = [history[i] for i in part]
         mean = {k: np.mean([e[k] for e in entries]) for k in ("loss", "mse", "mspl")}
-        span = f"{entries[0]['step']}-{entries[-1]['step']}"
+        first, last = entries[0]["step"], entries[-1]["step"]
+        span = f"{first}-{last}" if first != last else f"{last}"
         lines.append(f"| {span} | {entries[-1]['minutes']:.0f} | {mean['loss']:.4f} | {mean['mse']:.4f} | {mean['mspl']:.4f} |")
     return "\n".join(lines)
 

@@ -228,6 +228,7 @@ def test_default_model_trains_end_to_end_on_the_bundled_scene(scene, tmp_path):
     stem = train(config, scenes={"jasper": scene})
     record = json.loads(stem.with_suffix(".json").read_text())
     assert record["step"] == 30 and len(record["history"]) == 3
+    assert record["hardware"]["device"] == "cpu" and record["hardware"]["torch"] == torch.__version__
     # Every setting is recorded, defaults included, so the record stays true when a default changes later.
     assert record["training"]["masking"]["p_edge_missing"] == MaskingConfig().p_edge_missing
     assert record["training"]["mspl"]["use_region"] is False and "lambda_pixel" in record["training"]["mspl"]

@@ -194,6 +194,13 @@ def _resumed_ema(output: str | Path, step: int) -> dict[str, torch.Tensor] | Non
     return None
 
 
+def _hardware(device: torch.device) -> dict:
+    """What this session trains on (a resumed run records its latest session's)."""
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {"device": device.type, "gpu": gpu, "cpu_count": os.cpu_count(), "torch": torch.__version__,
+            "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
+
+
 def _distributed() -> tuple[torch.device, int]:
     """CUDA device and rank under torchrun (DDP), else CPU and rank 0."""
     if torch.cuda.is_available():
@@ -276,6 +283,7 @@ def train(
         },
         "sensors": [s.name for s in library.sensors],
         "mspl_terms": {"pixel": True, "region": bool(mspl.functions), "image": mspl.emulator is not None},
+        "hardware": _hardware(device),
     }
     if cfg["init_weights"]:
         extra["parent"] = parent_record(cfg["init_weights"])
