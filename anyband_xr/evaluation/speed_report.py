@@ -242,22 +242,33 @@ def document(results: dict, meta: dict[str, str]) -> list[str]:
     if results["gpu"] is None:
         lines += ["GPU: skipped, no GPU on this machine (`torch.cuda.is_available()` is False). The same command times",
                   "both models on CUDA (50 steps, bf16 autocast as in the sampler) when one is present.", ""]
+    return lines + _spectral_section(results) + _tiled_section(results)
+
+
+def _spectral_section(results: dict) -> list[str]:
+    """The page's section on ``simulate``/``index`` throughput against a plain read."""
+    settings = results["settings"]
     size, bands = settings["spectral_size"], settings["bands"]
     body = [[r["job"], number(r["seconds"], 1), f"**{number(r['ratio_to_read'], 2)}**", number(r["peak_rss_mib"], 0)]
             for r in results["spectral"]]
-    lines += [f"## Sensor simulation and spectral index on a {size}x{size}x{bands} Zarr scene", ""]
-    lines += [
+    lines = [f"## Sensor simulation and spectral index on a {size}x{size}x{bands} Zarr scene", ""]
+    return lines + ([
         f"Each job {results['spectral'][0]['runs']} times in alternating order, each run in a fresh process on the "
         "threaded dask scheduler (median seconds, largest peak RSS); `simulate` is Sentinel-2A, `index` is NDVI.",
         "",
         *table(["job", "median seconds", "ratio to plain read", "peak RSS (MiB)"], body),
-    ] if body else ["Skipped (`--spectral-size 0`)."]
-    size = settings["tiled_size"]
+    ] if body else ["Skipped (`--spectral-size 0`)."])
+
+
+def _tiled_section(results: dict) -> list[str]:
+    """The page's section on tiled Zarr repair throughput."""
+    settings = results["settings"]
+    size, bands = settings["tiled_size"], settings["bands"]
     body = [[r["method"], str(r["steps"]) if r["method"] == "diffusion" else "—", str(r["workers"]), str(r["tiles"]),
              number(r["seconds"], 1), f"**{number(r['pixels_per_second'], 0)}**",
              ", ".join(number(m, 0) for m in r["peak_rss_mib"])] for r in results["tiled"]]
-    lines += ["", f"## Tiled Zarr repair of a {size}x{size}x{bands} scene (`anyband_xr.scale.repair_zarr`)", ""]
-    lines += [
+    lines = ["", f"## Tiled Zarr repair of a {size}x{size}x{bands} scene (`anyband_xr.scale.repair_zarr`)", ""]
+    return lines + ([
         f"A fresh LocalCluster per run ({settings['workers']} worker processes, one thread each), 30% of the bands",
         f"missing, tile {settings['tile']}, overlap {results['overlap']}. Diffusion runs {settings['tiled_steps']} DDIM "
         f"step(s) here (a default repair runs {sampling_steps()}, the paper's {FULL_STEPS}: scale the per-tile time "
@@ -265,5 +276,4 @@ def document(results: dict, meta: dict[str, str]) -> list[str]:
         "2048x2048x200 scene: `benchmarks/bench_scale.py` (results in `benchmarks/results/scale.md`).",
         "",
         *table(["method", "steps", "workers", "tiles", "seconds", "pixels / s", "peak RSS per worker (MiB)"], body),
-    ] if body else ["Skipped (`--tiled-size 0`)."]
-    return lines
+    ] if body else ["Skipped (`--tiled-size 0`)."])
