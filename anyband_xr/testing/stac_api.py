@@ -169,19 +169,8 @@ def hyperspectral_item(path: Path, dn: np.ndarray, wl_nm: np.ndarray, blocksize:
     return _item("jasper-ridge", HSI_COLLECTION, *args, {"reflectance": asset}, HSI_PROPS)
 
 
-def write_catalog(folder: str | Path) -> list[str]:
-    """Write the COGs, collections and items under ``folder``; return the files for ``RustacServer``.
-
-    Collections: ``jasper-ridge-hsi`` (one 198-band int16 COG, EnMAP/EMIT-style, STAC 1.0 ``eo:bands`` +
-    ``raster:bands`` with scale 1e-4, offset -0.1, nodata -9999), ``jasper-ridge-hsi-stac11`` (the same COG described
-    with STAC 1.1 ``bands``), ``sentinel-2-stac10`` (two dates of per-band uint16 COGs, band names ``B02``...,
-    STAC 1.0 ``eo:bands``), ``sentinel-2-stac11`` (the same COGs in STAC 1.1 ``bands``, named by common name as
-    Earth Search does, no FWHM) and ``no-band-metadata`` (a COG with neither).
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    dn, wl_nm = jasper_dn()
-    hsi_item = hyperspectral_item(folder / "jasper_ridge.tif", dn, wl_nm)
+def _hyperspectral_v11_item(hsi_item: dict, shape: tuple[int, int]) -> dict:
+    """The STAC 1.1 (``bands``) description of the same hyperspectral COG as ``hsi_item``."""
     hsi_fields = {k: v for k, v in hsi_item["assets"]["reflectance"].items() if k in ("href", "type", "roles")}
     names_um = [(b["name"], b["center_wavelength"]) for b in hsi_item["assets"]["reflectance"]["eo:bands"]]
     hsi_v11 = {
@@ -193,11 +182,13 @@ def write_catalog(folder: str | Path) -> list[str]:
             for name, um in names_um
         ],
     }
-    hsi_args = (HSI_DATE, JASPER_CRS, JASPER_TRANSFORM, dn.shape[1:])
-    hsi_v11_item = _stac11(
-        _item("jasper-ridge-v11", HSI_V11_COLLECTION, *hsi_args, {"reflectance": hsi_v11}, HSI_PROPS)
-    )
+    hsi_args = (HSI_DATE, JASPER_CRS, JASPER_TRANSFORM, shape)
+    return _stac11(_item("jasper-ridge-v11", HSI_V11_COLLECTION, *hsi_args, {"reflectance": hsi_v11}, HSI_PROPS))
 
+
+def _sentinel2_items(folder: Path) -> tuple[dict[str, Path], tuple[int, int], list[dict], list[dict]]:
+    """Per-band Sentinel-2 COGs under ``folder`` and their STAC 1.0 and 1.1 items, one of each per date:
+    (COG paths by band, raster shape, STAC 1.0 items, STAC 1.1 items)."""
     bands = s2_dn()
     s2_shape = next(iter(bands.values())).shape
     s2_paths = {}
@@ -228,6 +219,24 @@ def write_catalog(folder: str | Path) -> list[str]:
         s2_v11_items.append(
             _stac11(_item(f"s2-v11-{day}", S2_V11_COLLECTION, when, S2_CRS, S2_TRANSFORM, s2_shape, v11, props))
         )
+    return s2_paths, s2_shape, s2_items, s2_v11_items
+
+
+def write_catalog(folder: str | Path) -> list[str]:
+    """Write the COGs, collections and items under ``folder``; return the files for ``RustacServer``.
+
+    Collections: ``jasper-ridge-hsi`` (one 198-band int16 COG, EnMAP/EMIT-style, STAC 1.0 ``eo:bands`` +
+    ``raster:bands`` with scale 1e-4, offset -0.1, nodata -9999), ``jasper-ridge-hsi-stac11`` (the same COG described
+    with STAC 1.1 ``bands``), ``sentinel-2-stac10`` (two dates of per-band uint16 COGs, band names ``B02``...,
+    STAC 1.0 ``eo:bands``), ``sentinel-2-stac11`` (the same COGs in STAC 1.1 ``bands``, named by common name as
+    Earth Search does, no FWHM) and ``no-band-metadata`` (a COG with neither).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dn, wl_nm = jasper_dn()
+    hsi_item = hyperspectral_item(folder / "jasper_ridge.tif", dn, wl_nm)
+    hsi_v11_item = _hyperspectral_v11_item(hsi_item, dn.shape[1:])
+    s2_paths, s2_shape, s2_items, s2_v11_items = _sentinel2_items(folder)
     bare = {"href": s2_paths["B04"].as_uri(), "type": COG_TYPE, "roles": ["data"]}
     bare_item = _item("no-meta", NO_META_COLLECTION, S2_DATES[0], S2_CRS, S2_TRANSFORM, s2_shape, {"data": bare})
 
