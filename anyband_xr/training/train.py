@@ -213,6 +213,43 @@ def _distributed() -> tuple[torch.device, int]:
     return torch.device("cpu"), 0
 
 
+def _run_record(cfg: dict, scenes, synthetic, library_record, library: SensorLibrary, mspl: MSPL, device) -> dict:
+    """What the checkpoint JSON records about the run: data, sensors, MSPL terms, hardware, parent weights."""
+    extra = {
+        "gain": GAIN,
+        "scenes": sorted(scenes),
+        "synthetic": None if synthetic is None else {
+            "real_spectra": len(synthetic.real),
+            "prosail_spectra": 0 if synthetic.prosail is None else len(synthetic.prosail),
+            "library": library_record,
+        },
+        "sensors": [s.name for s in library.sensors],
+        "mspl_terms": {"pixel": True, "region": bool(mspl.functions), "image": mspl.emulator is not None},
+        "hardware": _hardware(device),
+    }
+    if cfg["init_weights"]:
+        extra["parent"] = parent_record(cfg["init_weights"])
+    return extra
+
+
+def _predict(model, schedule, batch: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The network's x0 estimate of a noised batch at uniform random timesteps, and those timesteps."""
+    t = torch.randint(0, schedule.num_steps, (batch["x0"].shape[0],), device=device)
+    x_t = schedule.q_sample(batch["x0"], t, torch.randn_like(batch["x0"]))
+    return model.predict_x0(x_t, t, batch["context"]), t
+
+
+def _loss(cfg: dict, mspl: MSPL, weight: float, schedule, x0_hat: torch.Tensor, t: torch.Tensor, batch: dict):
+    """(total loss, x0 MSE, MSPL term weighted by the signal fraction) of one batch."""
+    if cfg["relative_floor"] is None:
+        mse = masked_mse(x0_hat, batch["x0"], batch["valid"])
+    else:
+        mse = relative_mse(x0_hat, batch["x0"], batch["valid"], cfg["relative_floor"])
+    terms = mspl(x0_hat, batch["x0"], batch["base"], batch["scale"], batch["valid"])
+    physical = (schedule.signal_fraction(t) * terms["total"]).mean()
+    return mse + weight * physical, mse, physical
+
+
 def train(
     config: dict | str | Path,
     scenes: dict[str, xr.DataArray] | None = None,
@@ -242,16 +279,8 @@ def train(
         library = SensorLibrary.from_package() if cfg["use_sensor_library"] else SensorLibrary([])
     synthetic, library_record = _synthetic(cfg, cached)
     masking, augment = _dataclass(MaskingConfig, cfg["masking"]), _dataclass(AugmentConfig, cfg["augment"])
-    dataset = PatchDataset(
-        cached,
-        cfg["patch_size"],
-        cfg["patch_stride"],
-        masking=masking,
-        augment=augment,
-        library=library,
-        seed=cfg["seed"] + rank,
-        synthetic=synthetic,
-    )
+    dataset = PatchDataset(cached, cfg["patch_size"], cfg["patch_stride"], masking=masking, augment=augment,
+                           library=library, seed=cfg["seed"] + rank, synthetic=synthetic)
     steps = int(cfg["steps"])
     state_dir = Path(cfg["state_dir"])
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -273,20 +302,7 @@ def train(
     loader = make_loader(dataset, cfg["batch_size"], cfg["num_workers"], cfg["seed"] + step, (steps - step) * cfg["batch_size"])
     schedule = model.schedule
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-    extra = {
-        "gain": GAIN,
-        "scenes": sorted(scenes),
-        "synthetic": None if synthetic is None else {
-            "real_spectra": len(synthetic.real),
-            "prosail_spectra": 0 if synthetic.prosail is None else len(synthetic.prosail),
-            "library": library_record,
-        },
-        "sensors": [s.name for s in library.sensors],
-        "mspl_terms": {"pixel": True, "region": bool(mspl.functions), "image": mspl.emulator is not None},
-        "hardware": _hardware(device),
-    }
-    if cfg["init_weights"]:
-        extra["parent"] = parent_record(cfg["init_weights"])
+    extra = _run_record(cfg, scenes, synthetic, library_record, library, mspl, device)
     prior_path = Path(str(cfg["output"]) + ".prior.safetensors")
     prior_path.parent.mkdir(parents=True, exist_ok=True)
     save_file({"S": prior, "support": support}, str(prior_path))
@@ -306,19 +322,9 @@ def train(
         batch = {k: v.to(device) for k, v in batch.items()}
         for group in optimizer.param_groups:
             group["lr"] = cfg["lr"] * _lr_factor(step, cfg["warmup_steps"], steps, cfg["min_lr_fraction"])
-        n = batch["x0"].shape[0]
-        t = torch.randint(0, schedule.num_steps, (n,), device=device)
-        x_t = schedule.q_sample(batch["x0"], t, torch.randn_like(batch["x0"]))
         with autocast:
-            x0_hat = (net.module if net is not model else net).predict_x0(x_t, t, batch["context"])
-        x0_hat = x0_hat.float()
-        if cfg["relative_floor"] is None:
-            mse = masked_mse(x0_hat, batch["x0"], batch["valid"])
-        else:
-            mse = relative_mse(x0_hat, batch["x0"], batch["valid"], cfg["relative_floor"])
-        terms = mspl(x0_hat, batch["x0"], batch["base"], batch["scale"], batch["valid"])
-        physical = (schedule.signal_fraction(t) * terms["total"]).mean()
-        loss = mse + mspl_config.weight * physical
+            x0_hat, t = _predict(net.module if net is not model else net, schedule, batch, device)
+        loss, mse, physical = _loss(cfg, mspl, mspl_config.weight, schedule, x0_hat.float(), t, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
