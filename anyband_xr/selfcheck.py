@@ -36,6 +36,9 @@ MIN_CLASS_RESIDUALS = 30
 HIDDEN_BAND_SHARE = 1 / 3
 #: Pixels of the crop the check fills at most (a central crop about sqrt(MAX_PIXELS) on a side).
 MAX_PIXELS = 4096
+#: Random stream of the hidden values, apart from the plain ``default_rng(seed)`` that seeded masks use (a check
+#: with the mask's own seed would otherwise draw exactly the mask again and hide nothing).
+HIDE_STREAM = 0x5E1F
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -104,7 +107,7 @@ def hide_like(missing: np.ndarray, seed: int) -> np.ndarray:
     seen = ~missing.all(axis=0)
     if not seen.any():
         raise ValueError("every value is missing: there is no observed value to hide.")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(HIDE_STREAM,)))
     whole = missing[:, seen].all(axis=1)
     hidden = np.zeros_like(missing)
     bands = _hide_bands(whole, rng)
