@@ -62,7 +62,7 @@ def _add_repair(sub: argparse._SubParsersAction) -> None:
     missing.add_argument("--mask", help="Zarr store holding one boolean mask variable, True = missing")
     missing.add_argument("--mask-var", help="boolean mask variable (True = missing) of the input store")
     missing.add_argument("--nan-is-missing", action="store_true", help="only NaN values are missing")
-    repair.add_argument("--method", default="diffusion", choices=[m for m in METHODS if m != "auto"])
+    repair.add_argument("--method", default="diffusion", choices=METHODS)
     repair.add_argument("--guidance", type=float, default=1.0, help="PGS scale (0 disables physics guidance)")
     repair.add_argument("--steps", type=int, help="DDIM steps (default: those validated for the weights)")
     repair.add_argument("--samples", type=int, default=1, help="posterior samples; > 1 also writes their std")

@@ -81,7 +81,8 @@ def repair(
             conditional mean fitted on real scenes), ``"lowrank"`` (the scene's own low-rank Gaussian: best where
             values are missing per pixel), or ``"auto"``: every one of them fills observed values hidden like the
             mask hides values, on a central crop of the scene, and the best fills the scene; what it chose and
-            every score are in the attrs (``anyband_selfcheck_*``). ``"auto"`` needs an in-memory scene.
+            every score are in the attrs (``anyband_selfcheck_*``). ``"auto"`` needs an in-memory scene (a Zarr
+            job, ``anyband_xr.scale.repair_zarr``, runs the check once on a central crop before its tiles).
         operators: physical operators for PGS: names among ``"sensor"`` (band consistency; through the sensor's
             library SRFs when ``sensor_responses`` finds them, e.g. after ``anyband_xr.stac.load``), ``"ndvi"``,
             ``"ndwi"``, ``"range"``, ``"rtm"``, and/or ``nn.Module`` instances mapping a canonical spectrum
@@ -148,8 +149,9 @@ def _self_check(values: xr.DataArray, missing: xr.DataArray, settings: RepairSet
     if values.chunks is not None:
         raise ValueError(
             "method='auto' and interval= check the repair on the scene's own observed values, which needs the "
-            "scene in memory: load it (da.load()), or run anyband_xr.selfcheck.check on an in-memory sample and "
-            "pass the method it chooses."
+            "scene in memory: load it (da.load()), write it to Zarr and run anyband_xr.scale.repair_zarr(..., "
+            "method='auto') (the check runs once, before the tiles), or run anyband_xr.selfcheck.check on an "
+            "in-memory sample and pass the method it chooses."
         )
     first = {d: 0 for d in values.dims[:-3]}
     methods = selfcheck.CANDIDATES if settings.method == "auto" else (settings.method,)

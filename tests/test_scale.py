@@ -15,7 +15,7 @@ import torch
 import xarray as xr
 from distributed import Client, LocalCluster
 
-from anyband_xr import datasets
+from anyband_xr import datasets, masks
 from anyband_xr.io.zarr import open_zarr, write_zarr
 from anyband_xr.repair import repair
 from anyband_xr.scale import inputs, repair_zarr
@@ -236,3 +236,17 @@ def test_job_survives_a_killed_worker(stores, reference):
     assert job.returncode == 0, stderr
     assert "24 tiles repaired, 0 already done" in stdout
     assert_same_output(out, reference)
+
+
+def test_auto_job_checks_once_and_equals_the_in_memory_auto_repair(stores, scene, client):
+    """method="auto" in a Zarr job: the self-check runs once on a central crop before any tile, so the whole scene
+    uses one method, the one the in-memory repair picks; the choice and the scores are in the store's attrs."""
+    dropped = masks.dropout(scene, 0.3, seed=1)
+    write_zarr(scene.where(~dropped), stores / "dropout.zarr", chunks={"y": 32, "x": 48})
+    out = stores / "auto.zarr"
+    repair_zarr(stores / "dropout.zarr", out, method="auto", tile=48, overlap=8, scheduler=client, progress=False)
+    stored = xr.open_zarr(out, consolidated=False)
+    expected = repair(scene.where(~dropped), method="auto", tile=48, overlap=8)
+    assert stored.attrs["anyband_method"] == expected.attrs["anyband_method"] == "auto:lowrank"
+    assert stored.attrs["anyband_selfcheck_rmse_lowrank"] == expected.attrs["anyband_selfcheck_rmse_lowrank"]
+    np.testing.assert_array_equal(bits(stored["reflectance"].values), bits(expected.values))

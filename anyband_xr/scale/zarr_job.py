@@ -19,7 +19,7 @@ from dask.delayed import Delayed
 from distributed import Client, as_completed
 from tqdm.auto import tqdm
 
-from anyband_xr import spectral, tiling
+from anyband_xr import selfcheck, spectral, tiling
 from anyband_xr.engine import inscene_prior
 from anyband_xr.io.zarr import open_zarr
 from anyband_xr.lowrank import UnseenBandsError
@@ -28,7 +28,7 @@ from anyband_xr.scale import inputs, store
 from anyband_xr.scale.cluster import session
 from anyband_xr.scale.fingerprint import input_fingerprint
 from anyband_xr.scale.layout import TileGrid
-from anyband_xr.scale.tile import TileJob, run_tile
+from anyband_xr.scale.tile import TileJob, read_window, run_tile
 from anyband_xr.settings import RepairSettings
 
 
@@ -201,24 +201,25 @@ def repair_zarr(
         grad=grad, tile=tile, overlap=overlap, device=device if scheduler is None else None, weights=weights,
         reflectance=looks_like_reflectance(like),
     )
-    if settings.method == "auto":
-        raise ValueError(
-            "method='auto' is not available in a Zarr job yet: its self-check must run once for the whole scene. "
-            "Run da.anyband.repair(mask, method='auto') on an in-memory sample of the scene and pass the method it "
-            "chooses (attrs['anyband_selfcheck_method'])."
-        )
     settings = replace(settings, device=None if device is None else str(device))
-    halo = settings.overlap if settings.method == "diffusion" else 0
-    grid = TileGrid(like.shape[1], like.shape[2], _region_sizes(like.shape[1:], settings, region), halo)
     mask_source, mask_digest = inputs.open_mask(source, like, mask, mask_variable)
     job = TileJob(
         source=source, variable=name, target=target, name=name, dims=(dim, *like.dims[1:]),
-        wavelength_nm=like[spectral.WAVELENGTH].values, grid=grid, settings=settings,
+        wavelength_nm=like[spectral.WAVELENGTH].values, grid=TileGrid(*like.shape[1:], 1, 0), settings=settings,
         mask=mask_source, with_std=settings.samples > 1,
     )
-    provenance = {**settings.provenance(), "anyband_region": list(grid.sizes), "anyband_halo": grid.halo}
+    checked = _self_check(job, like.shape[1:]) if settings.method == "auto" else {}
+    if checked:
+        settings = replace(settings, method=checked["anyband_selfcheck_method"])
+    halo = settings.overlap if settings.method == "diffusion" else 0
+    grid = TileGrid(like.shape[1], like.shape[2], _region_sizes(like.shape[1:], settings, region), halo)
+    job = replace(job, settings=settings, grid=grid)
+    provenance = {**settings.provenance(), **checked, "anyband_region": list(grid.sizes), "anyband_halo": grid.halo}
+    if checked:
+        provenance["anyband_method"] = f"auto:{settings.method}"
     fingerprint = {**input_fingerprint(raw, like, name, grid.region(0, 0)), "anyband_mask": mask_digest}
-    existing = _check_target(source, target, {**provenance, **fingerprint}, resume)
+    compared = {k: v for k, v in provenance.items() if not k.startswith("anyband_selfcheck_")}
+    existing = _check_target(source, target, {**compared, **fingerprint}, resume)
     plan = _Plan(job, like, provenance, fingerprint, existing)
     try:
         return _run(plan, scheduler, workers, progress)
@@ -259,6 +260,14 @@ def _run(plan: _Plan, scheduler: str | Client | None, workers: int | None, progr
             stacklevel=3,
         )
     return JobSummary(len(pending), len(grid) - len(pending), len(grid), pixels, empty, screened, seconds, dashboard)
+
+
+def _self_check(job: TileJob, shape: tuple[int, int]) -> dict[str, str | float | int]:
+    """``method="auto"``: the self-check (``anyband_xr.selfcheck``) on a central crop of the scene, once for the
+    whole job before any tile runs, so tiles never disagree at seams; its attrs (the chosen method first)."""
+    ys, xs = selfcheck.central_crop(shape, selfcheck.MAX_PIXELS)
+    values, missing, _ = read_window(job, ys, xs)
+    return selfcheck.check(values, missing, np.asarray(job.wavelength_nm), job.settings, seed=job.settings.seed).to_attrs()
 
 
 def _scene_prior(job: TileJob) -> Delayed:
