@@ -170,11 +170,11 @@ def _block(values, missing, y_index, x_index, wavelength_nm, settings, extent, d
     return np.concatenate([mean, std], axis=0)
 
 
-def _repair_dask(data, missing, wavelength_nm, settings, target_nm=None, responses=None, prior=None):
+def _repair_dask(data, missing, wavelength_nm, settings, target_nm=None, responses=None, prior=None, chosen=None):
     b = data.shape[0] if target_nm is None else len(target_nm)
     ny, nx = data.shape[1], data.shape[2]
     original = ((b,), *data.chunks[1:])
-    if settings.method == "diffusion":
+    if settings.method in ("diffusion", "auto"):
         chunks = (data.chunks[0], *(tiling.aligned_chunks(n, c, settings.tile, settings.overlap)
                                     for n, c in zip((ny, nx), data.chunks[1:])))
         depth = tuple(settings.overlap if len(c) > 1 else 0 for c in chunks[1:])
@@ -198,7 +198,7 @@ def _repair_dask(data, missing, wavelength_nm, settings, target_nm=None, respons
         dtype=data.dtype,
         meta=np.array((), dtype=data.dtype),
         wavelength_nm=wavelength_nm,
-        settings=settings,
+        settings=settings if chosen is None else chosen,
         extent=(ny, nx),
         depth_px=depth,
         target_nm=target_nm,
@@ -219,22 +219,31 @@ def run_blocks(
     settings: RepairSettings,
     target_nm: np.ndarray | None = None,
     responses: xr.DataArray | None = None,
+    chosen: Delayed | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std arrays for ``values`` ordered (*loop, spectral, y, x): lazy on dask, eager on numpy.
 
     For ``method="lowrank"`` the in-scene prior is fitted once on the whole scene (``inscene_prior``; on dask as a
-    task of the graph), so every block uses the same one."""
+    task of the graph), so every block uses the same one. For ``method="auto"`` on dask, ``chosen`` is the delayed
+    settings the self-check picks: every block waits for that one choice (and, when it is ``"lowrank"``, for the one
+    prior fit)."""
     loop = list(values.dims[:-3])
     lazy = values.chunks is not None
-    engine = _repair_dask if lazy else _repair_numpy
     wavelength_nm = values["wavelength"].values
     prior = inscene_prior(values, missing) if settings.method == "lowrank" else None
+    if chosen is not None:
+        prior = dask.delayed(_prior_if_chosen)(chosen, *_inscene_sample(values, missing))
     means, stds = [], []
     for index in np.ndindex(*(values.sizes[d] for d in loop)):
         select = dict(zip(loop, index))
         block_missing = missing.isel(select).data
         block_missing = dsa.asarray(block_missing) if lazy else np.asarray(block_missing)
-        mean, std = engine(values.isel(select).data, block_missing, wavelength_nm, settings, target_nm, responses, prior)
+        if lazy:
+            mean, std = _repair_dask(values.isel(select).data, block_missing, wavelength_nm, settings, target_nm,
+                                     responses, prior, chosen)
+        else:
+            mean, std = _repair_numpy(values.isel(select).data, block_missing, wavelength_nm, settings, target_nm,
+                                      responses, prior)
         means.append(mean)
         stds.append(std)
     stack = dsa.stack if lazy else np.stack
@@ -254,11 +263,24 @@ def inscene_prior(values: xr.DataArray, missing: xr.DataArray) -> LowRankGaussia
     missing in (almost) every pixel: the scene cannot teach those."""
     from anyband_xr import lowrank
 
+    x, m = _inscene_sample(values, missing)
+    if values.chunks is None:
+        return lowrank.fit(x, m, max_pixels=None)
+    return dask.delayed(lowrank.fit)(x, m, max_pixels=None)
+
+
+def _inscene_sample(values: xr.DataArray, missing: xr.DataArray) -> tuple:
+    """(values, missing) (B, ...) of the regular subsample of at most ``INSCENE_PIXELS`` pixels the in-scene prior
+    is fitted on (lazy on dask)."""
     spectral_axis = values.ndim - 3
     pixels = int(np.prod(values.shape)) // values.shape[spectral_axis]
     stride = max(1, int(np.ceil(np.sqrt(pixels / INSCENE_PIXELS))))
     sample = (..., slice(None, None, stride), slice(None, None, stride))
-    x, m = (np.moveaxis(a.data[sample], spectral_axis, 0) for a in (values, missing))
-    if values.chunks is None:
-        return lowrank.fit(x, m, max_pixels=None)
-    return dask.delayed(lowrank.fit)(x, m, max_pixels=None)
+    return tuple(np.moveaxis(a.data[sample], spectral_axis, 0) for a in (values, missing))
+
+
+def _prior_if_chosen(chosen: RepairSettings, values: np.ndarray, missing: np.ndarray) -> LowRankGaussian | None:
+    """The in-scene prior when the self-check chose ``"lowrank"``, else None (nothing is fitted)."""
+    from anyband_xr import lowrank
+
+    return lowrank.fit(values, missing, max_pixels=None) if chosen.method == "lowrank" else None

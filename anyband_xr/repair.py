@@ -7,8 +7,10 @@ spectral axis); on numpy arrays the repair runs eagerly, tile by tile, with a pr
 
 from __future__ import annotations
 
+import dask
 import numpy as np
 import xarray as xr
+from dask.delayed import Delayed
 
 from dataclasses import replace
 
@@ -81,8 +83,9 @@ def repair(
             conditional mean fitted on real scenes), ``"lowrank"`` (the scene's own low-rank Gaussian: best where
             values are missing per pixel), or ``"auto"``: every one of them fills observed values hidden like the
             mask hides values, on a central crop of the scene, and the best fills the scene; what it chose and
-            every score are in the attrs (``anyband_selfcheck_*``). ``"auto"`` needs an in-memory scene (a Zarr
-            job, ``anyband_xr.scale.repair_zarr``, runs the check once on a central crop before its tiles).
+            every score are in the attrs (``anyband_selfcheck_*``) of an in-memory result. On dask the check is one
+            task of the graph (the choice is made when it computes, once for all blocks); a Zarr job
+            (``anyband_xr.scale.repair_zarr``) runs it once before its tiles.
         operators: physical operators for PGS: names among ``"sensor"`` (band consistency; through the sensor's
             library SRFs when ``sensor_responses`` finds them, e.g. after ``anyband_xr.stac.load``), ``"ndvi"``,
             ``"ndwi"``, ``"range"``, ``"rtm"``, and/or ``nn.Module`` instances mapping a canonical spectrum
@@ -97,7 +100,7 @@ def repair(
             the shipped model.
         interval: nominal coverage in (0, 1) of an interval around every filled value, e.g. 0.9: the result is a
             Dataset with ``lower`` and ``upper`` too, from split-conformal quantiles of the self-check's held-out
-            errors per distance to the nearest observed band (in-memory scenes).
+            errors per distance to the nearest observed band (in-memory scenes only).
 
     Returns:
         A DataArray like ``da`` (dims, coords, CRS, attrs plus provenance), or a Dataset with ``std`` too.
@@ -115,15 +118,17 @@ def repair(
         reflectance=observation.looks_like_reflectance(da),
     )
     values, missing, dims, found = prepare(da, mask)
-    check = None
-    if method == "auto" or interval is not None:
+    check, chosen = None, None
+    if values.chunks is not None and method == "auto" and interval is None:
+        chosen = _lazy_choice(values, missing, settings)
+    elif method == "auto" or interval is not None:
         check = _self_check(values, missing, settings)
         settings = replace(settings, method=check.best) if method == "auto" else settings
-    if settings.method == "diffusion":
+    if settings.method in ("diffusion", "auto"):
         spectral.check_model_range(_repaired_wavelengths(values, missing))
-    mean, std = run_blocks(values, missing, settings, responses=srf.sensor_responses(values))
+    mean, std = run_blocks(values, missing, settings, responses=srf.sensor_responses(values), chosen=chosen)
     provenance = {**settings.provenance(), **({} if check is None else check.to_attrs())}
-    if method == "auto":
+    if method == "auto" and check is not None:
         provenance["anyband_method"] = f"auto:{settings.method}"
     attrs = {**values.attrs, **provenance, **found}
     repaired = values.copy(data=mean).transpose(*dims).assign_attrs(attrs)
@@ -143,15 +148,29 @@ def repair(
     return xr.Dataset(variables, attrs=provenance)
 
 
+def _lazy_choice(values: xr.DataArray, missing: xr.DataArray, settings: RepairSettings) -> Delayed:
+    """``method="auto"`` on dask: the settings the self-check picks, as one delayed task on the central crop of the
+    first scene along the loop dims (the crop the in-memory check uses), so nothing is computed now and every block
+    uses the same choice."""
+    first = {d: 0 for d in values.dims[:-3]}
+    ys, xs = selfcheck.central_crop(values.shape[-2:], selfcheck.MAX_PIXELS)
+    crop = {values.dims[-2]: ys, values.dims[-1]: xs, **first}
+    check = dask.delayed(selfcheck.check)(values.isel(crop).data, missing.isel(crop).data,
+                                          values["wavelength"].values, settings, seed=settings.seed)
+    return dask.delayed(_chosen_settings)(check, settings)
+
+
+def _chosen_settings(check: selfcheck.SelfCheck, settings: RepairSettings) -> RepairSettings:
+    return replace(settings, method=check.best)
+
+
 def _self_check(values: xr.DataArray, missing: xr.DataArray, settings: RepairSettings) -> selfcheck.SelfCheck:
     """The self-check of an in-memory scene ordered (*loop, spectral, y, x), on its first scene along the loop dims:
     every candidate for ``method="auto"``, else the settings' method alone (for ``interval``)."""
     if values.chunks is not None:
         raise ValueError(
-            "method='auto' and interval= check the repair on the scene's own observed values, which needs the "
-            "scene in memory: load it (da.load()), write it to Zarr and run anyband_xr.scale.repair_zarr(..., "
-            "method='auto') (the check runs once, before the tiles), or run anyband_xr.selfcheck.check on an "
-            "in-memory sample and pass the method it chooses."
+            "interval= calibrates on the scene's own observed values, which needs the scene in memory: load it "
+            "(da.load()) or repair an in-memory sample with interval= to see the interval widths."
         )
     first = {d: 0 for d in values.dims[:-3]}
     methods = selfcheck.CANDIDATES if settings.method == "auto" else (settings.method,)

@@ -120,7 +120,7 @@ class RepairSettings:
         record["operators"] = ",".join(record["operators"])
         out = {f"anyband_{k}": v for k, v in record.items()}
         out["anyband_version"] = __version__
-        if self.method == "diffusion":
+        if self.method in ("diffusion", "auto"):
             out["anyband_weights"] = self.weights or "default"
             out["anyband_weights_sha256"] = weights_hash(self.weights)
         return out

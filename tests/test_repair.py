@@ -144,8 +144,20 @@ def test_auto_checks_the_candidates_on_the_scene_and_gives_conformal_intervals()
     assert 0.8 <= float(inside.values[mask.values].mean()) <= 0.99
 
 
-def test_auto_needs_an_in_memory_scene():
+def test_auto_on_dask_is_lazy_and_equals_the_in_memory_choice():
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 30), x=slice(0, 30)).load()
+    mask = anyband_xr.masks.dropout(da, 0.4, seed=0)
+    observed = da.where(~mask)
+    eager = observed.anyband.repair(mask, method="auto")
+    with count_dask_computes() as counter:
+        lazy = observed.chunk({"y": 10}).anyband.repair(mask, method="auto")
+    assert counter.count == 0 and lazy.attrs["anyband_method"] == "auto"
+    assert eager.attrs["anyband_method"] == "auto:lowrank"
+    np.testing.assert_array_equal(lazy.values, eager.values)
+
+
+def test_interval_needs_an_in_memory_scene():
     da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 20), x=slice(0, 20))
     mask = anyband_xr.masks.dropout(da, 0.3, seed=0)
     with pytest.raises(ValueError, match="in memory"):
-        da.chunk({"y": 10}).anyband.repair(mask, method="auto")
+        da.chunk({"y": 10}).anyband.repair(mask, method="lowrank", interval=0.9)
