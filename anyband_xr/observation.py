@@ -52,7 +52,8 @@ def _label_order(mine: np.ndarray, theirs: np.ndarray, dim: str) -> np.ndarray |
         raise ValueError(f"the mask has {len(theirs)} entries along {dim!r}, the data has {len(mine)}.")
     if _float_labels(mine) and _float_labels(theirs):
         mine_f, theirs_f = np.asarray(mine, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
-        order = np.argmin(np.abs(theirs_f[None, :] - mine_f[:, None]), axis=1)
+        order = np.empty(len(mine_f), dtype=np.intp)
+        order[np.argsort(mine_f, kind="stable")] = np.argsort(theirs_f, kind="stable")  # k-th smallest to k-th
         close = np.isclose(theirs_f[order], mine_f, rtol=1e-6, atol=1e-9)
     else:
         lookup = {label: i for i, label in enumerate(theirs.tolist())}
