@@ -172,13 +172,15 @@ def screen(da: xr.DataArray, missing: xr.DataArray, dim: str) -> tuple[xr.DataAr
     screened = missing | implausible
     if da.chunks is not None:
         return screened, Screening()
+    fill = fill_value(da)
+    empty = screened.all(dim)
     found = Screening(
         nonfinite=int((~np.isfinite(da)).sum()),
-        fill=int(unusable(da).sum()) - int((~np.isfinite(da)).sum()),
+        fill=0 if fill is None else int((da == fill).sum()),
         implausible=int(implausible.sum()),
-        empty_pixels=int(screened.all(dim).sum()),
+        empty_pixels=int(empty.sum()),
     )
-    if found.empty_pixels and bool(screened.all().item()):
+    if found.empty_pixels == empty.size:
         raise ValueError(
             "every pixel has every band missing: nothing is observed, so nothing can be inferred. Check the mask "
             "(True = missing; pass ~mask if yours marks observed values) and the data's NaN/fill values."
