@@ -75,3 +75,30 @@ def training_scenes(root: str | Path) -> dict[str, xr.DataArray]:
     if not scenes:
         raise FileNotFoundError(f"no readable .mat scene under {root}; see docs/data.md for the supported layouts.")
     return scenes
+
+
+def scene_folder(name: str) -> str:
+    """The folder part of a scene key of :func:`training_scenes` (``"jasper_ridge/jasperRidge2_R198"`` ->
+    ``"jasper_ridge"``); a key without a folder (``"jasper_ridge"``, the bundled scene) is its own folder."""
+    return name.split("/", 1)[0]
+
+
+def select_scenes(
+    scenes: dict[str, xr.DataArray], include: list[str] | None = None, exclude: list[str] | tuple[str, ...] = ()
+) -> dict[str, xr.DataArray]:
+    """The scenes named by ``include`` (all when None) less those named by ``exclude``, in their order.
+
+    A name matches a scene key or its folder (:func:`scene_folder`), so ``exclude=["jasper_ridge"]`` leaves out
+    ``jasper_ridge/jasperRidge2_R198``. A name that matches no scene is an error (a typo would otherwise train on
+    the scene it meant to leave out).
+
+    Example:
+        >>> select_scenes(training_scenes("/data/hsi"), exclude=["jasper_ridge"])   # houston_crop, indian_pines
+    """
+    def named(key: str, names) -> bool:
+        return key in names or scene_folder(key) in names
+
+    unknown = [n for n in [*(include or []), *exclude] if not any(named(key, [n]) for key in scenes)]
+    if unknown:
+        raise ValueError(f"scene names {unknown} match none of the scenes {sorted(scenes)} (by key or folder).")
+    return {k: v for k, v in scenes.items() if (include is None or named(k, include)) and not named(k, exclude)}

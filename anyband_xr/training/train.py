@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from anyband_xr.model.bridge import GAIN
+from anyband_xr.datasets import select_scenes
 from anyband_xr.model.unet import MCDUNet, ModelConfig
 from anyband_xr.model.weights import load_model, read_metadata, save_checkpoint, weights_hash
 from anyband_xr.training.data import AugmentConfig, PatchDataset, cache_scenes, make_loader, open_cached
@@ -36,6 +37,8 @@ from anyband_xr.training.synthetic import SpectralPool, SyntheticConfig, Synthet
 
 DEFAULTS: dict = {
     "scenes_root": "/work/shared/data/hsi",
+    "scenes": None,
+    "exclude_scenes": [],
     "cache_dir": "/tmp/anyband_cache",
     "state_dir": "/tmp/anyband_train",
     "output": "anyband_xr/data/weights/mcd_default",
@@ -218,6 +221,7 @@ def _run_record(cfg: dict, scenes, synthetic, library_record, library: SensorLib
     extra = {
         "gain": GAIN,
         "scenes": sorted(scenes),
+        "exclude_scenes": list(cfg["exclude_scenes"]),
         "synthetic": None if synthetic is None else {
             "real_spectra": len(synthetic.real),
             "prosail_spectra": 0 if synthetic.prosail is None else len(synthetic.prosail),
@@ -258,7 +262,10 @@ def train(
     """Train an MCD model; returns the stem of the written EMA weights (``.safetensors`` + ``.json``).
 
     ``scenes`` (name -> (wavelength, y, x) DataArray) overrides ``scenes_root`` (read with
-    ``anyband_xr.datasets.training_scenes``). Only each scene's training columns are used. ``library`` overrides
+    ``anyband_xr.datasets.training_scenes``). The config keys ``scenes`` (None: all) and ``exclude_scenes`` pick
+    the scenes by key or folder (``anyband_xr.datasets.select_scenes``); a left-out scene reaches neither the
+    patches nor the real-spectra pool of the synthetic scenes nor the MSPL prior. Only each scene's training
+    columns are used. ``library`` overrides
     the multispectral sensors (default: ``anyband_xr.srf`` when ``use_sensor_library``). With
     ``init_weights`` ("default" for the shipped model, or a weights stem) training starts from those weights, e.g.
     to fine-tune on one's own scene.
@@ -272,6 +279,7 @@ def train(
         from anyband_xr.datasets import training_scenes
 
         scenes = training_scenes(cfg["scenes_root"])
+    scenes = select_scenes(scenes, cfg["scenes"], cfg["exclude_scenes"])
     paths = cache_scenes(scenes, cfg["cache_dir"])
     cached = {name: open_cached(path) for name, path in paths.items()}
     prior, support = correlation_prior(_canonical_spectra(cached))
