@@ -14,8 +14,8 @@ from safetensors.numpy import save_file
 from scipy.interpolate import interp1d
 
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.model.bridge import interpolate_observed
-from anyband_xr.model.prior import GaussianPrior, load_gaussian_prior
+from anyband_xr.conditioning.bridge import interpolate_observed
+from anyband_xr.conditioning.prior import GaussianPrior, load_gaussian_prior
 
 INTERPOLATION_METHODS = ("linear", "pchip")
 

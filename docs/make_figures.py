@@ -25,9 +25,10 @@ from anyband_xr import masks, metrics, plot  # noqa: E402
 from anyband_xr.datasets import jasper_ridge, jasper_ridge_abundances  # noqa: E402
 from anyband_xr.demo import held_out  # noqa: E402
 from anyband_xr.grid import CANONICAL_NM  # noqa: E402
-from anyband_xr.model import bridge, load_model  # noqa: E402
+from anyband_xr.conditioning import bridge  # noqa: E402
+from anyband_xr.model import load_model  # noqa: E402
 from anyband_xr.settings import RepairSettings  # noqa: E402
-from anyband_xr.sampling import Trajectory, sample  # noqa: E402
+from anyband_xr.sampling import DDIM, Guidance, Trajectory, sample  # noqa: E402
 from anyband_xr.sampling.conditional import build_operators  # noqa: E402
 from anyband_xr.tiling import position_noise  # noqa: E402
 
@@ -112,10 +113,8 @@ def trajectory(truth: xr.DataArray, mask: xr.DataArray, guidance: float, steps: 
     operators = build_operators(settings, values, missing, nm, cond, None, torch.device("cpu"))
     record = Trajectory()
     noise = torch.from_numpy(position_noise(SEED, 0, CANONICAL_NM.size, 0, 0, *tile.shape[1:]))[None]
-    sample(
-        lambda x, t: model(x, t, context), noise.shape, model.schedule.alphas_cumprod, steps=steps, noise=noise,
-        guidance=guidance, operators=operators, to_physical=lambda r: bridge.from_model(r, cond), trajectory=record,
-    )
+    pgs = Guidance(guidance, operators, lambda r: bridge.from_model(r, cond))
+    sample(lambda x, t: model(x, t, context), noise, DDIM(model.schedule.alphas_cumprod, steps), pgs, trajectory=record)
     return record
 
 

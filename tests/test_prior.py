@@ -11,8 +11,8 @@ from threadpoolctl import threadpool_limits
 
 from anyband_xr import baselines, datasets, simulate, srf
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.model import bridge
-from anyband_xr.model.prior import (
+from anyband_xr.conditioning import bridge
+from anyband_xr.conditioning.prior import (
     HINT_LIMIT,
     RANK,
     PCAPrior,

@@ -10,8 +10,8 @@ import torch
 
 from anyband_xr.datasets import jasper_ridge
 from anyband_xr.grid import CANONICAL_NM, holdout_start
-from anyband_xr.model import bridge
-from anyband_xr.model.prior import linear_operator
+from anyband_xr.conditioning import bridge
+from anyband_xr.conditioning.prior import linear_operator
 from anyband_xr.model.weights import load_model
 from anyband_xr.training.losses import MSPL, MSPLConfig, correlation, kde, kl_divergence, masked_mse, relative_mse
 from anyband_xr.training.masking import (
@@ -243,7 +243,7 @@ def test_default_model_trains_end_to_end_on_the_bundled_scene(scene, tmp_path):
     batch = {k: torch.stack([dataset[i][k] for i in range(8)]) for k in dataset[0]}
     trained = load_model(stem)
     with torch.no_grad():
-        out = trained.predict_x0(batch["x0"], torch.full((8,), 500), batch["context"])
+        out = trained(batch["x0"], torch.full((8,), 500), batch["context"])
     assert out.shape == batch["x0"].shape and torch.isfinite(out).all()
 
     tuned = train({**config, "init_weights": str(stem), "output": str(tmp_path / "tuned"), "steps": 2, "lr": 0.0,

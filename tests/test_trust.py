@@ -8,9 +8,9 @@ import torch
 
 from anyband_xr import datasets
 from anyband_xr.demo import held_out
-from anyband_xr.model import bridge
-from anyband_xr.model.prior import RANK, conditional_mean, linear_operator, load_pca_prior
-from anyband_xr.model.trust import MIN_BANDS, interpolation_loo, prior_weight
+from anyband_xr.conditioning import bridge
+from anyband_xr.conditioning.prior import RANK, conditional_mean, linear_operator, load_pca_prior
+from anyband_xr.conditioning.trust import MIN_BANDS, interpolation_loo, prior_weight
 
 WL = np.arange(400.0, 1000.0, 10.0)
 

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from anyband_xr import datasets, masks, spectral
+from anyband_xr.conditioning import bridge
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.model import MCDUNet, bridge
+from anyband_xr.model import MCDUNet
 from anyband_xr.settings import RepairSettings
 from anyband_xr.sampling.conditional import TileSampler
 from anyband_xr.sampling.ddim import physical_loss

@@ -1,4 +1,4 @@
-"""AnyBand-Diff model: canonical bridge, MCD U-Net with CAM, diffusion schedule, weight loading.
+"""AnyBand-Diff model: MCD U-Net with CAM, diffusion schedule, weight loading (its conditioning: ``anyband_xr.conditioning``).
 
 The names below are imported on first access, so ``anyband_xr.model.weights`` (paths, metadata, validated steps)
 can be read without importing torch.
@@ -7,13 +7,6 @@ can be read without importing torch.
 import importlib
 
 _EXPORTS = {
-    "GAIN": "bridge",
-    "Condition": "bridge",
-    "from_model": "bridge",
-    "interpolate_observed": "bridge",
-    "make_condition": "bridge",
-    "to_grid": "bridge",
-    "to_model": "bridge",
     "LinearSchedule": "diffusion",
     "MCDUNet": "unet",
     "ModelConfig": "unet",

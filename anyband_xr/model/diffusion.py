@@ -1,4 +1,4 @@
-"""The linear-beta diffusion schedule (paper A.4: beta 1e-4..0.02, T = 1000) and its closed-form conversions."""
+"""The linear-beta diffusion schedule (paper A.4: beta 1e-4..0.02, T = 1000) and its forward (noising) process."""
 
 from __future__ import annotations
 
@@ -25,16 +25,6 @@ class LinearSchedule:
         """Noisy ``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise`` for integer timesteps ``t`` (N,)."""
         a, s = self._coefficients(t, x0)
         return a * x0 + s * noise
-
-    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """Tweedie estimate ``x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)``."""
-        a, s = self._coefficients(t, x_t)
-        return (x_t - s * eps) / a
-
-    def predict_eps(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        """Noise implied by an ``x0`` estimate: ``eps = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t)``."""
-        a, s = self._coefficients(t, x_t)
-        return (x_t - a * x0) / s
 
     def signal_fraction(self, t: torch.Tensor) -> torch.Tensor:
         """``abar_t`` (N,): 1 at no noise, ~0 at pure noise (used to fade the physical loss at high noise)."""

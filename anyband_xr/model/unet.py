@@ -1,7 +1,7 @@
-"""MCD U-Net: the masked-conditional noise predictor with Conditional Adaptive Modulation (paper 3.1, Eq. 1; A.4).
+"""MCD U-Net: the masked-conditional x0 predictor with Conditional Adaptive Modulation (paper 3.1, Eq. 1; A.4).
 
 Input: the noisy canonical residual ``x_t`` (N, K, H, W) and the context (N, 4K, H, W) of
-``anyband_xr.model.bridge.Condition.tensor``: the condition ``C``, the coverage ``M``, the bend hint ``D`` and the
+``anyband_xr.conditioning.bridge.Condition.tensor``: the condition ``C``, the coverage ``M``, the bend hint ``D`` and the
 prior hint ``G``.
 A light encoder (a per-pixel spectral MLP, then a 3x3 conv) maps the context to a context map ``h``;
 every ResNet block modulates its normalised features as ``gamma(h) * GroupNorm(F) + beta(h)`` with ``h``
@@ -11,8 +11,8 @@ Self-attention sits at the levels in ``attention_levels``.
 The spectral axis (K = 211 canonical wavelengths) is much wider than the U-Net's feature maps, so the stem and the
 output head are per-pixel MLPs of width ``spectral_hidden`` (1x1 convolutions with SiLU): the head sees the U-Net's
 features *and* the raw ``(x_t, C, M, D, G)``, so a correction can be placed at any missing wavelength instead of in
-the span of a few output filters. The network predicts ``x0`` through the zero-initialised head (so an untrained
-model returns the interpolant) and ``forward`` converts it to ``eps`` for the sampler.
+the span of a few output filters. ``forward`` returns the network's estimate of ``x0`` (the clean residual) through
+the zero-initialised head, so an untrained model returns the interpolant.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.model.bridge import CONTEXT_PLANES, GAIN
+from anyband_xr.conditioning.bridge import CONTEXT_PLANES, GAIN
 from anyband_xr.model.diffusion import LinearSchedule
 
 
@@ -254,9 +254,9 @@ class MCDUNet(nn.Module):
                 "(e.g. reflect-pad to the next multiple)."
             )
 
-    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """Clean residual estimate ``x0_hat`` (N, K, H, W) from ``x_t``, timesteps ``t`` (N,) and the context
-        (N, 4K, H, W) of ``Condition.tensor``."""
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """Clean residual estimate ``x0_hat`` (N, K, H, W) from ``x_t``, timesteps ``t`` (N,) int64 and the context
+        (N, 4K, H, W) of ``Condition.tensor``: the network predicts x0 (see ``anyband_xr.sampling.ddim``)."""
         self._check(x_t)
         temb = self.time_mlp(timestep_embedding(t, self.config.base_channels))
         pyramid = [self.encoder(context)]
@@ -284,11 +284,6 @@ class MCDUNet(nn.Module):
             if level > 0:
                 h = self.upsample[j](F.interpolate(h, scale_factor=2.0, mode="nearest"))
         return self.head(h, raw, temb)
-
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """Noise estimate ``eps`` (N, K, H, W) implied by ``predict_x0`` at timesteps ``t`` (N,) int64."""
-        x0 = self.predict_x0(x_t, t, context)
-        return self.schedule.predict_eps(x_t, t, x0)
 
 
 def count_parameters(config: ModelConfig) -> int:

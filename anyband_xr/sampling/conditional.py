@@ -17,10 +17,10 @@ import xarray as xr
 
 from anyband_xr import simulate, tiling
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.model import bridge
+from anyband_xr.conditioning import bridge
 from anyband_xr.model.weights import load_model
 from anyband_xr.physics import operators as ops
-from anyband_xr.sampling.ddim import sample
+from anyband_xr.sampling.ddim import DDIM, Guidance, sample
 from anyband_xr.settings import RepairSettings
 
 
@@ -91,7 +91,7 @@ class TileSampler:
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The network's output on this tile's condition (its noise estimate; see ``MCDUNet.forward``)."""
+        """The network's clean estimate ``x0`` of ``x_t`` on this tile's condition (a ``ddim.Denoiser``)."""
         with self.autocast:
             return self.model(x_t, t, self.context).float()
 
@@ -109,13 +109,11 @@ class TileSampler:
     ) -> torch.Tensor:
         """One DDIM sample of the residual from the initial ``noise`` (1, K, H, W), physics-guided by the
         operators; ``steps`` and ``guidance`` default to the settings'."""
+        steps = self.settings.steps if steps is None else steps
         guidance = self.settings.guidance if guidance is None else guidance
-        return sample(
-            self.denoise, self.shape, self.model.schedule.alphas_cumprod.to(self.device),
-            steps=self.settings.steps if steps is None else steps, eta=self.settings.eta, generator=generator,
-            noise=noise, guidance=guidance, operators=self.operators if guidance > 0 else (),
-            to_physical=self.to_physical, grad=self.settings.grad, progress=progress,
-        )
+        ddim = DDIM(self.model.schedule.alphas_cumprod.to(self.device), steps, self.settings.eta)
+        pgs = Guidance(guidance, self.operators if guidance > 0 else (), self.to_physical, self.settings.grad)
+        return sample(self.denoise, noise, ddim, pgs, generator=generator, progress=progress)
 
     def spectra(self, r: torch.Tensor) -> np.ndarray:
         """The output spectra (T, h, w) of a sampled residual, on the target wavelengths, cropped to the tile."""

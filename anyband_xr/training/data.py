@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from anyband_xr.grid import CANONICAL_NM, holdout_start
-from anyband_xr.model.bridge import make_condition, to_model
+from anyband_xr.conditioning.bridge import make_condition, to_model
 from anyband_xr.training.masking import MaskingConfig, SensorLibrary, canonical_target, dual_stochastic_mask
 from anyband_xr.training.synthetic import SyntheticPatches
 

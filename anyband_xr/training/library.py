@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from anyband_xr.grid import CANONICAL_NM, CANONICAL_STEP_NM
-from anyband_xr.model.prior import linear_operator
+from anyband_xr.conditioning.prior import linear_operator
 from anyband_xr.training.masking import MAX_TARGET_GAP_NM, gaussian_srf_matrix
 
 #: Library sources ``load_library`` knows.

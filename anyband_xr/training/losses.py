@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.model.bridge import GAIN
+from anyband_xr.conditioning.bridge import GAIN
 from anyband_xr.physics.indices import ndvi, ndwi
 from anyband_xr.physics.rtm import load_emulator
 

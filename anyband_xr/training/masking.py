@@ -23,7 +23,7 @@ from scipy import sparse
 
 from anyband_xr import srf
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.model.prior import linear_operator
+from anyband_xr.conditioning.prior import linear_operator
 from anyband_xr.training.sensors import HYPERSPECTRAL_SENSORS, draw_grid
 
 #: A gap (nm) between neighbouring scene bands wider than this (e.g. removed water-vapour bands) is not a target.

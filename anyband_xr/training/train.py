@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from anyband_xr.model.bridge import GAIN
+from anyband_xr.conditioning.bridge import GAIN
 from anyband_xr.datasets import select_scenes
 from anyband_xr.model.unet import MCDUNet, ModelConfig
 from anyband_xr.model.weights import load_model, read_metadata, save_checkpoint, weights_hash
@@ -240,7 +240,7 @@ def _predict(model, schedule, batch: dict, device) -> tuple[torch.Tensor, torch.
     """The network's x0 estimate of a noised batch at uniform random timesteps, and those timesteps."""
     t = torch.randint(0, schedule.num_steps, (batch["x0"].shape[0],), device=device)
     x_t = schedule.q_sample(batch["x0"], t, torch.randn_like(batch["x0"]))
-    return model.predict_x0(x_t, t, batch["context"]), t
+    return model(x_t, t, batch["context"]), t
 
 
 def _loss(cfg: dict, mspl: MSPL, weight: float, schedule, x0_hat: torch.Tensor, t: torch.Tensor, batch: dict):

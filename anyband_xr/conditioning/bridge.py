@@ -5,7 +5,7 @@ An observation (values on its own wavelengths, some missing) is interpolated per
 real scenes. The model diffuses the residual ``r = (x - interp) / scale * GAIN`` of the true canonical spectrum
 ``x`` over that interpolant, so an untrained (zero) residual reproduces PCHIP, and the observation's brightness
 unit ``scale`` cancels out. Two hints enter beside it: the linear interpolant (where the two disagree the spectrum
-bends) and the conditional mean of the Gaussian prior of real spectra (``anyband_xr.model.prior``), which knows how
+bends) and the conditional mean of the Gaussian prior of real spectra (``anyband_xr.conditioning.prior``), which knows how
 bands co-vary across materials where an interpolant only knows the neighbouring bands.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.model import prior as gaussian_prior
-from anyband_xr.model.trust import observed_neighbours, prior_weight, strict_neighbours, take_bands
+from anyband_xr.conditioning import prior as gaussian_prior
+from anyband_xr.conditioning.trust import observed_neighbours, prior_weight, strict_neighbours, take_bands
 
 #: Residual gain: ``r = (x - interp) / scale * GAIN`` has a standard deviation of about 0.5-1 on training data
 #: (measured over dual-stochastic-masked training patches of the real scenes; see docs/model.md).
@@ -46,9 +46,9 @@ class Condition:
         confidence: (N, K, H, W) ``exp(-distance_nm / 20 nm)`` to the nearest observed wavelength, in [0, 1].
         scale: (N, 1, 1, 1) mean observed value of each sample, data units (the brightness unit).
         prior: (N, K, H, W) per-pixel conditional mean of the Gaussian spectral prior given the observed values,
-            data units (``anyband_xr.model.prior.conditional_mean``).
+            data units (``anyband_xr.conditioning.prior.conditional_mean``).
         trust: (N, K, H, W) weight in [0, 1] of the prior over the interpolant, per sample and wavelength, from
-            leave-one-out residuals of both on the observed bands (``anyband_xr.model.trust.prior_weight``).
+            leave-one-out residuals of both on the observed bands (``anyband_xr.conditioning.trust.prior_weight``).
         target_matrix: (T, K) linear interpolation from the canonical grid to the wavelengths ``to_grid`` returns
             (``canonical_to_grid``), or None (training needs no output grid).
         target_interp: (N, T, H, W) the PCHIP interpolant at those wavelengths, data units, or None.
