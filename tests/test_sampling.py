@@ -1,18 +1,18 @@
-"""DDIM and Physics-Guided Sampling on an analytic denoiser (data ~ N(0, I), so E[eps | x_t] = sqrt(1 - abar) x_t)."""
+"""DDIM and Physics-Guided Sampling on an analytic denoiser (data ~ N(0, I), so E[x0 | x_t] = sqrt(abar) x_t)."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from anyband_xr.sampling import Trajectory, ddim_timesteps, sample
+from anyband_xr.sampling import DDIM, Guidance, Known, Trajectory, ddim_timesteps, sample
 
 BETAS = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
 ABAR = torch.cumprod(1 - BETAS, 0).float()
 
 
 def denoise(x, t):
-    return (1 - ABAR[t].view(-1, 1, 1, 1)).sqrt() * x
+    return ABAR[t].view(-1, 1, 1, 1).sqrt() * x
 
 
 class PullToOne(nn.Module):
@@ -24,12 +24,11 @@ class PullToOne(nn.Module):
         return ((spectrum[:, :3] - 1.0) ** 2).sum(dim=1)
 
 
-def run(guidance, grad="x0", seed=0, **kwargs):
+def run(guidance, grad="x0", seed=0, eta=0.0, **kwargs):
     generator = torch.Generator().manual_seed(seed)
-    return sample(
-        denoise, (2, 8, 4, 4), ABAR, steps=25, generator=generator, guidance=guidance,
-        operators=[PullToOne()], to_physical=lambda r: r, grad=grad, **kwargs,
-    )
+    x_T = torch.randn((2, 8, 4, 4), generator=generator)
+    pgs = Guidance(guidance, [PullToOne()], lambda r: r, grad)
+    return sample(denoise, x_T, DDIM(ABAR, 25, eta), pgs, generator=generator, **kwargs)
 
 
 def test_timesteps_start_from_pure_noise_and_stop_one_stride_above_zero():
@@ -42,9 +41,22 @@ def test_timesteps_start_from_pure_noise_and_stop_one_stride_above_zero():
         ddim_timesteps(1000, 0)
 
 
-def test_same_seed_same_sample_and_other_seed_differs():
-    assert torch.equal(run(0.0, seed=3), run(0.0, seed=3))
-    assert not torch.equal(run(0.0, seed=3), run(0.0, seed=4))
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_same_seed_same_sample_and_other_seed_differs(eta):
+    assert torch.equal(run(0.0, seed=3, eta=eta), run(0.0, seed=3, eta=eta))
+    assert not torch.equal(run(0.0, seed=3, eta=eta), run(0.0, seed=4, eta=eta))
+
+
+def test_eta_noise_comes_from_the_generator():
+    x_T = torch.randn((2, 8, 4, 4), generator=torch.Generator().manual_seed(0))
+    ddim = DDIM(ABAR, 5, eta=1.0)
+    draws = [sample(denoise, x_T, ddim, generator=torch.Generator().manual_seed(s)) for s in (1, 1, 2)]
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])
+
+
+def test_one_step_returns_the_networks_estimate():
+    x_T = torch.randn((2, 8, 4, 4), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(sample(denoise, x_T, DDIM(ABAR, 1)), denoise(x_T, torch.tensor([999])))
 
 
 @pytest.mark.parametrize("grad", ["x0", "full"])
@@ -64,12 +76,14 @@ def test_known_values_restored_every_step():
     values = torch.full((2, 8, 4, 4), 0.5)
     weight = torch.zeros(2, 8, 4, 4)
     weight[:, 5] = 1.0
-    out = run(0.0, known=(values, weight))
+    out = run(0.0, known=Known(values, weight))
     torch.testing.assert_close(out[:, 5], values[:, 5])
 
 
 def test_guidance_needs_to_physical_and_valid_mode():
     with pytest.raises(ValueError, match="to_physical"):
-        sample(denoise, (1, 2, 2, 2), ABAR, steps=2, guidance=1.0, operators=[PullToOne()])
+        Guidance(1.0, [PullToOne()])
+    with pytest.raises(ValueError, match="to_physical"):
+        sample(denoise, torch.zeros(1, 2, 2, 2), DDIM(ABAR, 2), trajectory=Trajectory())
     with pytest.raises(ValueError, match="grad must be"):
         run(1.0, grad="through")
