@@ -10,8 +10,11 @@ import torch
 from safetensors.torch import load_file
 from scipy.interpolate import PchipInterpolator
 
-from anyband_xr.grid import CANONICAL_NM
+from anyband_xr import spectral
 from anyband_xr.conditioning import bridge
+from anyband_xr.conditioning.planes import CONTEXT_PLANES, plane_channels
+from anyband_xr.datasets import jasper_ridge
+from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model.diffusion import LinearSchedule
 from anyband_xr.model.unet import MCDUNet, ModelConfig, count_parameters
 from anyband_xr.model.weights import (
@@ -80,18 +83,35 @@ def test_default_forward_shape_and_zero_initial_residual():
     model = MCDUNet(ModelConfig.default()).eval()
     x = torch.randn(2, 211, 16, 24)
     t = torch.tensor([10, 900])
-    context = torch.rand(2, bridge.CONTEXT_PLANES * 211, 16, 24)
+    context = torch.rand(2, len(CONTEXT_PLANES) * 211, 16, 24)
     with torch.no_grad():
         x0 = model(x, t, context)
     assert x0.shape == x.shape
     assert torch.count_nonzero(x0) == 0
 
 
+def test_context_planes_are_stacked_and_read_by_name():
+    scene = spectral.standardize(jasper_ridge())
+    values = torch.as_tensor(scene.values[:, :8, :8].astype(np.float32))[None]
+    missing = torch.zeros_like(values, dtype=torch.bool)
+    missing[:, ::3] = True
+    cond = bridge.make_condition(values, scene.wavelength.values, missing)
+    context, planes = cond.tensor(), cond.planes()
+    assert tuple(planes) == CONTEXT_PLANES
+    for name, plane in planes.items():
+        torch.testing.assert_close(context[:, plane_channels(name, 211)], plane, rtol=0, atol=0)
+    model = MCDUNet(ModelConfig.default()).eval()
+    with torch.no_grad():
+        model.head.out.bias[211:] = 1.0  # correction 0, gate 1: the head returns GAIN times the prior hint
+        x0 = model(torch.randn(1, 211, 8, 8), torch.tensor([500]), context)
+    torch.testing.assert_close(x0, bridge.GAIN * planes["prior_hint"])
+
+
 def test_spatial_size_must_fit_the_levels():
     model = MCDUNet(ModelConfig.default())
     x = torch.zeros(1, 211, 18, 16)
     with pytest.raises(ValueError, match="divisible by 4"):
-        model(x, torch.zeros(1, dtype=torch.int64), torch.zeros(1, bridge.CONTEXT_PLANES * 211, 18, 16))
+        model(x, torch.zeros(1, dtype=torch.int64), torch.zeros(1, len(CONTEXT_PLANES) * 211, 18, 16))
 
 
 def test_schedule_noises_with_its_cumulative_alphas():
@@ -128,7 +148,7 @@ def test_shipped_weights_load_and_give_finite_output():
     model = load_model()
     x = torch.randn(1, 211, 8, 8)
     with torch.no_grad():
-        x0 = model(x, torch.tensor([500]), torch.rand(1, bridge.CONTEXT_PLANES * 211, 8, 8))
+        x0 = model(x, torch.tensor([500]), torch.rand(1, len(CONTEXT_PLANES) * 211, 8, 8))
     assert torch.isfinite(x0).all()
 
 

@@ -19,6 +19,7 @@ import torch
 
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.conditioning import prior as gaussian_prior
+from anyband_xr.conditioning.planes import CONTEXT_PLANES
 from anyband_xr.conditioning.trust import observed_neighbours, prior_weight, strict_neighbours, take_bands
 
 #: Residual gain: ``r = (x - interp) / scale * GAIN`` has a standard deviation of about 0.5-1 on training data
@@ -30,8 +31,6 @@ CONFIDENCE_NM = 20.0
 NO_OBSERVATION_NM = 1.0e6
 #: Smallest brightness unit (data units): guards against dark or empty patches.
 MIN_SCALE = 1.0e-3
-#: Planes of the model's context (``Condition.tensor``), each (N, K, H, W).
-CONTEXT_PLANES = 4
 #: The interpolant the residual is taken over (``interpolate_observed`` method; ``make_condition`` uses PCHIP).
 BASE = "pchip"
 
@@ -63,21 +62,24 @@ class Condition:
     target_matrix: torch.Tensor | None = None
     target_interp: torch.Tensor | None = None
 
-    def tensor(self) -> torch.Tensor:
-        """The model's context (N, 4K, H, W): the soft sparse condition ``C = interp / scale * confidence``, the
-        coverage ``M = confidence`` (the paper's ``(C, M)``), the bend hint ``D = (linear - interp) / scale`` and
-        the prior hint ``G = trust * (prior - interp) / scale`` (bounded by ``prior.HINT_LIMIT``): the offset of
-        the best classical combination of the two guesses from the interpolant."""
+    def planes(self) -> dict[str, torch.Tensor]:
+        """The context's planes by name (``planes.CONTEXT_PLANES``), each (N, K, H, W): the soft sparse condition
+        ``condition = interp / scale * confidence``, the ``coverage = confidence`` (the paper's ``(C, M)``), the
+        ``bend = (linear - interp) / scale`` and the ``prior_hint = trust * (prior - interp) / scale`` (bounded by
+        ``prior.HINT_LIMIT``): the offset of the best classical combination of the two guesses from the
+        interpolant."""
         limit = gaussian_prior.HINT_LIMIT
-        return torch.cat(
-            [
-                self.interp / self.scale * self.confidence,
-                self.confidence,
-                (self.linear - self.interp) / self.scale,
-                (self.trust * (self.prior - self.interp) / self.scale).clamp(-limit, limit),
-            ],
-            dim=1,
-        )
+        return {
+            "condition": self.interp / self.scale * self.confidence,
+            "coverage": self.confidence,
+            "bend": (self.linear - self.interp) / self.scale,
+            "prior_hint": (self.trust * (self.prior - self.interp) / self.scale).clamp(-limit, limit),
+        }
+
+    def tensor(self) -> torch.Tensor:
+        """The model's context (N, 4K, H, W): the ``planes`` stacked in the order of ``planes.CONTEXT_PLANES``."""
+        planes = self.planes()
+        return torch.cat([planes[name] for name in CONTEXT_PLANES], dim=1)
 
     def to(self, device: torch.device | str) -> Condition:
         """The same condition on ``device``."""

@@ -1,8 +1,8 @@
 """MCD U-Net: the masked-conditional x0 predictor with Conditional Adaptive Modulation (paper 3.1, Eq. 1; A.4).
 
 Input: the noisy canonical residual ``x_t`` (N, K, H, W) and the context (N, 4K, H, W) of
-``anyband_xr.conditioning.bridge.Condition.tensor``: the condition ``C``, the coverage ``M``, the bend hint ``D`` and the
-prior hint ``G``.
+``anyband_xr.conditioning.bridge.Condition.tensor``, its planes named in ``anyband_xr.conditioning.planes``: the
+condition ``C``, the coverage ``M``, the bend hint ``D`` and the prior hint ``G``.
 A light encoder (a per-pixel spectral MLP, then a 3x3 conv) maps the context to a context map ``h``;
 every ResNet block modulates its normalised features as ``gamma(h) * GroupNorm(F) + beta(h)`` with ``h``
 average-pooled to the block's resolution (spatially adaptive; gamma = 1, beta = 0 at initialisation).
@@ -24,9 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anyband_xr.conditioning.bridge import GAIN
+from anyband_xr.conditioning.planes import CONTEXT_PLANES, plane_channels
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.conditioning.bridge import CONTEXT_PLANES, GAIN
 from anyband_xr.model.diffusion import LinearSchedule
+
+#: The raw inputs the stem and the head see: the noisy residual, then the context's planes.
+RAW_PLANES = ("x_t", *CONTEXT_PLANES)
 
 
 @dataclass
@@ -121,7 +125,7 @@ class SpectralHead(nn.Module):
     """Per-pixel output MLP over the U-Net features and the raw inputs ``(x_t, C, M, D, G)``, shifted by the timestep.
 
     It returns ``correction + gate * GAIN * G``: a free correction plus a per-pixel, per-wavelength weight on the
-    prior hint ``G`` (the last ``out_ch`` raw channels, in the residual's units once times ``GAIN``). Whether the
+    prior hint ``G`` (the raw plane named ``"prior_hint"``, in the residual's units once times ``GAIN``). Whether the
     prior or the interpolant is the better guess changes from pixel to pixel; a product is what an MLP learns
     slowest, so the head gets it explicitly. The last layer is zero-initialised: an untrained model predicts a zero
     residual (the interpolant).
@@ -133,12 +137,13 @@ class SpectralHead(nn.Module):
         self.hidden = nn.Conv2d(feature_ch + raw_ch, hidden, 1)
         self.time = nn.Linear(time_ch, hidden)
         self.out = _zero(nn.Conv2d(hidden, 2 * out_ch, 1))
+        self.hint = plane_channels("prior_hint", out_ch, RAW_PLANES)
 
     def forward(self, features: torch.Tensor, raw: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
         """``features`` (N, C, H, W), ``raw`` (N, 5K, H, W), ``temb`` (N, T) -> (N, K, H, W)."""
         z = self.hidden(torch.cat([F.silu(self.norm(features)), raw], dim=1)) + self.time(temb)[:, :, None, None]
         correction, gate = self.out(F.silu(z)).chunk(2, dim=1)
-        return torch.addcmul(correction, gate, GAIN * raw[:, -correction.shape[1] :])
+        return torch.addcmul(correction, gate, GAIN * raw[:, self.hint])
 
 
 class ResBlock(nn.Module):
@@ -204,9 +209,9 @@ class MCDUNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(base, time_ch), nn.SiLU(), nn.Linear(time_ch, time_ch))
         hidden = config.spectral_hidden
         self.encoder = nn.Sequential(
-            spectral_mlp(CONTEXT_PLANES * k, hidden, cam_ch), nn.SiLU(), nn.Conv2d(cam_ch, cam_ch, 3, padding=1), nn.SiLU()
+            spectral_mlp(len(CONTEXT_PLANES) * k, hidden, cam_ch), nn.SiLU(), nn.Conv2d(cam_ch, cam_ch, 3, padding=1), nn.SiLU()
         )
-        self.input = spectral_mlp((CONTEXT_PLANES + 1) * k, hidden, base)
+        self.input = spectral_mlp(len(RAW_PLANES) * k, hidden, base)
 
         def attention(ch: int, level: int) -> list[nn.Module]:
             return [AttentionBlock(ch, config.num_heads)] if level in config.attention_levels else []
@@ -241,7 +246,7 @@ class MCDUNet(nn.Module):
             self.up.append(_Level(blocks, attn))
             if level > 0:
                 self.upsample.append(nn.Conv2d(ch, ch, 3, padding=1))
-        self.head = SpectralHead(ch, (CONTEXT_PLANES + 1) * k, hidden, time_ch, k)
+        self.head = SpectralHead(ch, len(RAW_PLANES) * k, hidden, time_ch, k)
 
     def _check(self, x_t: torch.Tensor) -> None:
         n, k, h, w = x_t.shape
