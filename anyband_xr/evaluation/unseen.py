@@ -1,0 +1,71 @@
+"""Generalisation runs of ``anyband benchmark quality``: leave-one-scene-out and the held-out-materials probe.
+
+Leave-one-scene-out: each scene is repaired by weights trained without it (``<DIR>/<folder>/weights/mcd``, where
+``training_runs/loso/<scene>/config.json`` writes them), over the whole scene (or its top-left crop: none of it was
+seen), with every protocol and classical baseline of :mod:`anyband_xr.evaluation.quality`. A scene without such
+weights is reported missing. The held-out-materials probe (:func:`anyband_xr.training.probe.run_probe`; the
+``train`` extra) repairs mixtures of library classes no training run sees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import xarray as xr
+
+from anyband_xr.datasets import scene_folder
+from anyband_xr.evaluation import quality
+
+Row = dict[str, float | str | int]
+
+#: The ``split`` of every row, and the label of its tables.
+UNSEEN = "unseen scenes (leave-one-scene-out)"
+MATERIALS = "held-out materials (library classes never in training)"
+TRAINING = "training scenes (held-out columns; the model saw these scenes)"
+#: Where a leave-one-scene-out run writes its weights, under ``<DIR>/<scene folder>/``.
+WEIGHTS_STEM = Path("weights") / "mcd"
+
+
+def held_out_weights(directory: str | Path, names: Iterable[str]) -> dict[str, Path]:
+    """Per scene name, the stem of the weights trained without it: ``directory/<folder>/weights/mcd``."""
+    return {name: Path(directory) / scene_folder(name) / WEIGHTS_STEM for name in names}
+
+
+def tag(rows: Iterable[Row], split: str, weights: str | None) -> list[Row]:
+    """``rows`` with their ``split`` and ``weights`` (None: the shipped weights) in front."""
+    return [{"split": split, "weights": weights or "shipped default", **row} for row in rows]
+
+
+def run_unseen(
+    scenes: dict[str, xr.DataArray], directory: str | Path, settings: quality.QualitySettings,
+    log: Callable[[str], None],
+) -> tuple[list[Row], dict[str, Path]]:
+    """Every protocol on each whole scene with the weights that never saw it.
+
+    Returns:
+        The rows (``split`` :data:`UNSEEN`), and per scene without its held-out weights the file it lacks.
+    """
+    rows: list[Row] = []
+    missing: dict[str, Path] = {}
+    for name, stem in held_out_weights(directory, scenes).items():
+        if not stem.with_suffix(".safetensors").is_file():
+            missing[name] = stem.with_suffix(".safetensors")
+            log(f"{name}: missing held-out weights {missing[name]}")
+            continue
+        unseen = dataclasses.replace(settings, weights=str(stem), whole_scene=True)
+        rows += tag(quality.run({name: scenes[name]}, unseen, log), UNSEEN, str(stem))
+    return rows, missing
+
+
+def run_materials(settings: quality.QualitySettings, log: Callable[[str], None]) -> list[Row]:
+    """The held-out-materials probe with the run's weights (``settings.weights``) and the classical baselines."""
+    try:
+        from anyband_xr.training.probe import run_probe
+    except ImportError as error:
+        raise ImportError("the held-out-materials probe needs the train extra: pip install 'anyband_xr[train]'") from error
+    runs = {"linear": {"method": "linear"}, "PCHIP": {"method": "pchip"}, "Gaussian (ridge)": {"method": "gaussian"},
+            quality.MODEL: {"weights": settings.weights, "steps": settings.steps, "samples": settings.samples,
+                            "guidance": settings.guidance}}
+    return tag(run_probe(runs, settings.seeds, log=log), MATERIALS, settings.weights)
