@@ -15,7 +15,7 @@ from scipy.interpolate import interp1d
 
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.conditioning.bridge import interpolate_observed
-from anyband_xr.conditioning.prior import GaussianPrior, load_gaussian_prior
+from anyband_xr.conditioning.gaussian import GaussianPrior, load_gaussian_prior
 
 INTERPOLATION_METHODS = ("linear", "pchip")
 

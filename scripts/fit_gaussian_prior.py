@@ -15,7 +15,7 @@ import numpy as np
 
 from anyband_xr import baselines, datasets
 from anyband_xr.grid import holdout_start
-from anyband_xr.conditioning.prior import PRIOR_FILE
+from anyband_xr.conditioning.gaussian import PRIOR_FILE
 
 OUT = Path(__file__).resolve().parents[1] / "anyband_xr" / "data" / PRIOR_FILE
 

@@ -177,3 +177,24 @@ def test_pchip_matches_scipy_for_every_pixel():
                 continue
             expected = np.full(target.size, ys[0]) if xs.size == 1 else PchipInterpolator(xs, ys)(np.clip(target, xs[0], xs[-1]))
             np.testing.assert_allclose(out[0, :, y, x].numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kept", [1, 2, 3, 140])
+def test_a_shared_band_set_gets_the_per_pixel_condition(kept):
+    # Whole-band loss takes the band-set path (one set of weights per tile); a batch where one pixel differs takes
+    # the per-pixel path. Both must give the same condition.
+    scene = spectral.standardize(jasper_ridge())
+    values = torch.as_tensor(scene.values[:, :8, :12].astype(np.float32))[None]
+    b = values.shape[1]
+    lost = torch.ones(b, dtype=torch.bool)
+    lost[np.sort(np.random.default_rng(kept).choice(b, kept, replace=False))] = False
+    missing = lost.view(1, b, 1, 1).expand_as(values).clone()
+    wl = scene.wavelength.values
+    shared = bridge.make_condition(values, wl, missing, target_nm=wl)
+    odd = missing.clone()
+    odd[0, int(torch.nonzero(~lost)[0]), 0, 0] = kept == 1  # one pixel observes one band fewer (or one more)
+    odd[0, int(torch.nonzero(lost)[0]), 0, 0] = kept > 1
+    batch = bridge.make_condition(torch.cat([values, values]), wl, torch.cat([missing, odd]), target_nm=wl)
+    for name in ("interp", "linear", "confidence", "prior", "trust", "target_interp"):
+        torch.testing.assert_close(getattr(batch, name)[:1], getattr(shared, name), rtol=2e-5, atol=1e-6, msg=name)
+    torch.testing.assert_close(batch.scale[:1], shared.scale)

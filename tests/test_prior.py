@@ -12,15 +12,8 @@ from threadpoolctl import threadpool_limits
 from anyband_xr import baselines, datasets, simulate, srf
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.conditioning import bridge
-from anyband_xr.conditioning.prior import (
-    HINT_LIMIT,
-    RANK,
-    PCAPrior,
-    conditional_mean,
-    linear_operator,
-    load_gaussian_prior,
-    load_pca_prior,
-)
+from anyband_xr.conditioning.gaussian import RANK, PCAPrior, interpolation_matrix, load_gaussian_prior, load_pca_prior
+from anyband_xr.conditioning.prior import HINT_LIMIT, conditional_mean
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +67,7 @@ def test_conditional_mean_on_band_integrals_conditions_on_what_the_bands_measure
     bands = torch.as_tensor(values.T[:50] @ simulate.band_weights(wl, responses)[order].T)
     observed = torch.ones(1, centroids.size, dtype=torch.bool)
     points = conditional_mean(bands, centroids, observed)
-    explicit = conditional_mean(bands, centroids, observed, operator=linear_operator(CANONICAL_NM, centroids))
+    explicit = conditional_mean(bands, centroids, observed, operator=interpolation_matrix(CANONICAL_NM, centroids))
     for a, b in zip(points, explicit):
         torch.testing.assert_close(a, b)
     integrals = conditional_mean(bands, centroids, observed, operator=weights)
@@ -108,7 +101,7 @@ def test_conditional_mean_scores_like_the_full_covariance_ridge_baseline(scene):
     missing = rng.random(values.shape) < 0.5
     ridge = baselines.gaussian_conditional_mean(values, wl, missing)
     pca = conditional_mean(torch.as_tensor(values.T), wl, torch.as_tensor(~missing.T)).mean.numpy()
-    on_grid = pca @ linear_operator(CANONICAL_NM, wl).T
+    on_grid = pca @ interpolation_matrix(CANONICAL_NM, wl).T
     assert _rmse(on_grid.T, values, missing) < 1.1 * _rmse(ridge, values, missing)
     np.testing.assert_array_equal(ridge[~missing], values[~missing])
 

@@ -11,7 +11,7 @@ import torch
 from anyband_xr.datasets import jasper_ridge
 from anyband_xr.grid import CANONICAL_NM, holdout_start
 from anyband_xr.conditioning import bridge
-from anyband_xr.conditioning.prior import linear_operator
+from anyband_xr.conditioning.gaussian import interpolation_matrix
 from anyband_xr.model.weights import load_model
 from anyband_xr.training.losses import MSPL, MSPLConfig, correlation, kde, kl_divergence, masked_mse, relative_mse
 from anyband_xr.training.masking import (
@@ -106,7 +106,7 @@ def test_simulated_bands_carry_their_operator_from_the_canonical_grid(scene):
     wl = scene["wavelength"].values.astype(float)
     rng = np.random.default_rng(4)
     canonical = 0.2 + 0.1 * np.sin(CANONICAL_NM / 90.0)[:, None, None] * rng.random((1, 4, 4))
-    x0 = np.einsum("bk,khw->bhw", linear_operator(CANONICAL_NM, wl), canonical).astype(np.float32)
+    x0 = np.einsum("bk,khw->bhw", interpolation_matrix(CANONICAL_NM, wl), canonical).astype(np.float32)
     library = SensorLibrary([_box_sensor()])
     kinds = set()
     for _ in range(20):

@@ -1,6 +1,8 @@
 """Conditioning of AnyBand-Diff: what the model sees of an observation, on the canonical grid.
 
-``bridge`` holds the per-pixel interpolants, the ``Condition`` of a tile and the residual the model diffuses;
-``prior`` the Gaussian spectral prior of real spectra and its conditional mean; ``trust`` the weight of that prior
-over the interpolant. The modules import torch; importing this package does not.
+``planes`` names the context's planes; ``bridge`` holds the ``Condition`` of a tile, the per-pixel interpolants and
+the residual the model diffuses; ``band_set`` the same condition by per-tile weights when every pixel observes the
+same bands; ``gaussian`` the Gaussian spectral prior, the Gaussian conditional mean and the interpolation matrix
+(NumPy only: the classical baselines use them without torch); ``prior`` the prior hint per pixel in torch;
+``trust`` the weight of that hint over the interpolant. Importing this package imports nothing.
 """

@@ -19,6 +19,7 @@ import torch
 
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.conditioning import prior as gaussian_prior
+from anyband_xr.conditioning.band_set import Parts, band_set_parts, shared_band_set
 from anyband_xr.conditioning.planes import CONTEXT_PLANES
 from anyband_xr.conditioning.trust import observed_neighbours, prior_weight, strict_neighbours, take_bands
 
@@ -99,6 +100,15 @@ def _as_tensor(values: np.ndarray | torch.Tensor, like: torch.Tensor | None = No
 INTERPOLATIONS = ("linear", "pchip")
 
 
+def check_wavelengths(wavelength_nm: torch.Tensor | np.ndarray, bands: int) -> None:
+    """Raise unless ``wavelength_nm`` holds ``bands`` strictly ascending wavelengths."""
+    wl = np.asarray(wavelength_nm.detach().cpu() if isinstance(wavelength_nm, torch.Tensor) else wavelength_nm)
+    if wl.shape != (bands,):
+        raise ValueError(f"wavelength_nm has shape {wl.shape}, expected ({bands},) to match the values' {bands} bands.")
+    if bands > 1 and bool((wl[1:] <= wl[:-1]).any()):
+        raise ValueError("wavelength_nm must be strictly ascending; sort the bands first (anyband_xr.spectral.standardize).")
+
+
 def _pchip_edge(h0: torch.Tensor, h1: torch.Tensor, m0: torch.Tensor, m1: torch.Tensor) -> torch.Tensor:
     """One-sided three-point derivative at an end point, shape-preserving (as SciPy's ``PchipInterpolator``)."""
     d = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
@@ -162,12 +172,9 @@ def _interpolants(
     then the pixels-by-band values (P, B) (zeros where missing) and their observed bands (P, B), or (1, B) when
     every pixel with an observation shares one band set."""
     n, b, h, w = values.shape
+    check_wavelengths(wavelength_nm, b)
     wl = _as_tensor(wavelength_nm, values).to(torch.float64)
     target = _as_tensor(target_nm, values).to(torch.float64)
-    if wl.shape != (b,):
-        raise ValueError(f"wavelength_nm has shape {tuple(wl.shape)}, expected ({b},) to match values {tuple(values.shape)}.")
-    if b > 1 and bool((wl[1:] <= wl[:-1]).any()):
-        raise ValueError("wavelength_nm must be strictly ascending; sort the bands first (anyband_xr.spectral.standardize).")
     k = target.numel()
     observed = _pixels_by_band(~missing.to(torch.bool).expand_as(values))
     values = torch.where(observed, _pixels_by_band(values), torch.zeros((), dtype=values.dtype, device=values.device))
@@ -271,24 +278,43 @@ def make_condition(
     ``target_nm`` (T,): the wavelengths ``to_grid`` will return (the data's own for a repair); their PCHIP
     interpolant is evaluated here, with the canonical one, from the same per-pixel slopes.
     """
+    check_wavelengths(wavelength_nm, values.shape[1])
+    band_set = shared_band_set(missing)
+    if band_set is None:
+        parts = _pixel_parts(values, wavelength_nm, missing, band_integrals, target_nm)
+    else:
+        parts = band_set_parts(values, wavelength_nm, band_set, CANONICAL_NM, band_integrals, target_nm)
+    observed = ~missing.to(torch.bool)
+    total = torch.where(observed, values, 0.0).sum(dim=(1, 2, 3), keepdim=True)
+    count = observed.sum(dim=(1, 2, 3), keepdim=True).to(values.dtype)
+    scale = (total / count.clamp_min(1.0)).clamp_min(MIN_SCALE)
+    return Condition(
+        interp=parts.interp, linear=parts.linear, confidence=torch.exp(-parts.distance / CONFIDENCE_NM), scale=scale,
+        prior=parts.prior, trust=parts.trust,
+        target_matrix=None if target_nm is None else canonical_to_grid(target_nm, like=values),
+        target_interp=parts.target_interp,
+    )
+
+
+def _pixel_parts(
+    values: torch.Tensor,
+    wavelength_nm: torch.Tensor | np.ndarray,
+    missing: torch.Tensor,
+    band_integrals: np.ndarray | None,
+    target_nm: np.ndarray | None,
+) -> Parts:
+    """``make_condition``'s parts when the pixels observe different bands: per-pixel interpolants, one
+    ``RANK x RANK`` prior solve per pixel."""
     k = CANONICAL_NM.size
     targets = CANONICAL_NM if target_nm is None else np.concatenate([CANONICAL_NM, np.asarray(target_nm, np.float64)])
     linear, interp, distance, spectra, band_sets = _interpolants(values, wavelength_nm, missing, targets, pchip=True)
     target_interp = None if target_nm is None else interp[:, k:]
     linear, interp, distance = linear[:, :k], interp[:, :k].contiguous(), distance[:, :k]
-    observed = (~missing.to(torch.bool)).to(values.dtype)
-    total = torch.where(observed > 0, values, 0.0).sum(dim=(1, 2, 3), keepdim=True)
-    scale = (total / observed.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)).clamp_min(MIN_SCALE)
-    confidence = torch.exp(-distance / CONFIDENCE_NM)
     n, _, h, w = values.shape
     estimate = gaussian_prior.conditional_mean(spectra, wavelength_nm, band_sets, operator=band_integrals)
     prior = estimate.mean.to(values.dtype).reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
     trust = prior_weight(estimate.loo_residual, spectra, wavelength_nm, band_sets, distance, CANONICAL_NM)
-    return Condition(
-        interp=interp, linear=linear, confidence=confidence, scale=scale, prior=prior, trust=trust,
-        target_matrix=None if target_nm is None else canonical_to_grid(target_nm, like=values),
-        target_interp=target_interp,
-    )
+    return Parts(linear, interp, distance, prior, trust, target_interp)
 
 
 def to_model(x_canonical: torch.Tensor, cond: Condition) -> torch.Tensor:

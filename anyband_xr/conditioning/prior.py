@@ -1,101 +1,26 @@
-"""The Gaussian spectral prior of the real training scenes and its conditional mean (the model's prior hint).
+"""The model's prior hint: the conditional mean of the Gaussian spectral prior per pixel, in torch.
 
-The prior (``anyband_xr/data/gaussian_prior.safetensors``, written by ``scripts/fit_gaussian_prior.py`` from the
-training columns only) is the mean and covariance of brightness-normalised spectra (each divided by its mean) on
-the canonical grid. The classical Gaussian (ridge) baseline uses it whole; the model's condition carries its
-conditional mean under a probabilistic-PCA form of it (leading ``RANK`` eigenvectors plus isotropic noise), which
-costs one small ``RANK x RANK`` solve per pixel instead of one of the size of the observed band set.
+The hint conditions the probabilistic-PCA form of the prior (``anyband_xr.conditioning.gaussian.PCAPrior``: leading
+``RANK`` eigenvectors plus isotropic noise) on each pixel's observed values: one small ``RANK x RANK`` solve per
+pixel (``conditional_mean``) when the pixels observe different bands, one set of matrices for the whole tile
+(``band_set_estimator``) when they all observe the same bands.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import NamedTuple
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file
-from scipy.interpolate import interp1d
-from threadpoolctl import threadpool_limits
 
-PRIOR_FILE = "gaussian_prior.safetensors"
-#: Eigenvectors kept by the model's probabilistic-PCA prior (20-40 score alike on the real scenes' held-out
-#: columns, within 3% of the full-covariance ridge baseline's RMSE; the per-pixel cost grows with its square).
-RANK = 24
-#: Smallest noise variance of that prior, relative to its largest eigenvalue (keeps the per-pixel solve stable).
-NOISE_FLOOR = 1.0e-4
+from anyband_xr.conditioning.gaussian import PCAPrior, conditional_gain, interpolation_matrix, load_pca_prior
+
 #: Bytes of float64 workspace per batched solve: (pixels, RANK, RANK + bands) of normal matrices and leverages.
 WORKSPACE_BYTES = 128 * 2**20
 #: Smallest ``1 - leverage`` in the leave-one-out residual (a band the fit follows almost exactly).
 LEVERAGE_FLOOR = 0.05
 #: Bound on the normalised prior hint ``(prior - interp) / scale`` fed to the network.
 HINT_LIMIT = 10.0
-
-
-def linear_operator(source_nm: np.ndarray, target_nm: np.ndarray) -> np.ndarray:
-    """Matrix (len(target_nm), len(source_nm)) of linear interpolation with flat extrapolation."""
-    eye = np.eye(source_nm.size)
-    return interp1d(source_nm, eye, axis=0, bounds_error=False, fill_value=(eye[0], eye[-1]))(target_nm)
-
-
-@dataclass(frozen=True)
-class GaussianPrior:
-    """Mean and covariance of brightness-normalised spectra (each divided by its mean) on the canonical grid."""
-
-    wavelength_nm: np.ndarray
-    mean: np.ndarray
-    cov: np.ndarray
-
-    def on_grid(self, wavelength_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean (B,) and covariance (B, B) linearly resampled onto ``wavelength_nm``."""
-        op = linear_operator(self.wavelength_nm, wavelength_nm)
-        return op @ self.mean, op @ self.cov @ op.T
-
-
-@lru_cache(maxsize=1)
-def load_gaussian_prior() -> GaussianPrior:
-    """The shipped prior fitted on the real training scenes (``scripts/fit_gaussian_prior.py``)."""
-    with resources.as_file(resources.files("anyband_xr") / "data" / PRIOR_FILE) as path:
-        tensors = load_file(str(path))
-    return GaussianPrior(tensors["wavelength_nm"], tensors["mean"], tensors["cov"])
-
-
-@dataclass(frozen=True)
-class PCAPrior:
-    """Probabilistic-PCA form of a ``GaussianPrior``: ``x = mean + basis @ w + noise``, ``w ~ N(0, I)``.
-
-    ``basis`` (K, RANK) holds the leading eigenvectors scaled by ``sqrt(eigenvalue - noise)``; ``noise`` is the
-    mean of the remaining eigenvalues (the maximum-likelihood estimate), floored at ``NOISE_FLOOR`` times the
-    largest.
-    """
-
-    wavelength_nm: np.ndarray
-    mean: np.ndarray
-    basis: np.ndarray
-    noise: float
-
-    @classmethod
-    def from_gaussian(cls, prior: GaussianPrior, rank: int = RANK) -> PCAPrior:
-        """Keep the ``rank`` leading eigenvectors of ``prior.cov``.
-
-        The eigendecomposition runs on one BLAS thread: with more, LAPACK's result differs in the last bits with the
-        thread count, and a dask worker and the client would condition on priors a few ulps apart (the tiled Zarr job
-        promises the in-memory repair's bits).
-        """
-        with threadpool_limits(1):
-            eigval, eigvec = np.linalg.eigh(prior.cov)
-        eigval, eigvec = eigval[::-1], eigvec[:, ::-1]
-        noise = max(float(eigval[rank:].mean()), NOISE_FLOOR * float(eigval[0]))
-        basis = eigvec[:, :rank] * np.sqrt(np.clip(eigval[:rank] - noise, 0.0, None))
-        return cls(prior.wavelength_nm, prior.mean, basis, noise)
-
-
-@lru_cache(maxsize=1)
-def load_pca_prior() -> PCAPrior:
-    """``PCAPrior`` of the shipped Gaussian prior."""
-    return PCAPrior.from_gaussian(load_gaussian_prior())
 
 
 class PriorEstimate(NamedTuple):
@@ -136,7 +61,7 @@ def conditional_mean(
     device = values.device
     wl = (wavelength_nm.detach().cpu().numpy() if isinstance(wavelength_nm, torch.Tensor) else np.asarray(wavelength_nm)).astype(np.float64)
     if operator is None:
-        operator = linear_operator(prior.wavelength_nm, wl)
+        operator = interpolation_matrix(prior.wavelength_nm, wl)
     if operator.shape != (wl.size, prior.wavelength_nm.size):
         raise ValueError(f"operator has shape {operator.shape}, expected ({wl.size}, {prior.wavelength_nm.size}): bands by prior grid.")
     h = torch.as_tensor(operator, dtype=torch.float64, device=device)  # (B, K)
@@ -166,3 +91,44 @@ def conditional_mean(
     loo = obs * (residual - w @ g.T) / (1.0 - leverage).clamp_min(LEVERAGE_FLOOR) * s[:, None]
     out = (mean + w @ basis.T) * s[:, None]
     return PriorEstimate(torch.where(count[:, None] > 0, out, 0.0), torch.where(count[:, None] > 0, loo, 0.0))
+
+
+class BandSetEstimator(NamedTuple):
+    """The prior's estimate of pixels that all observe the same M bands, as float64 matrices: the conditional mean
+    is ``gain @ x + s * offset`` and the leave-one-out residuals ``loo @ (x - s * observed_mean)``, with ``x`` (M,)
+    a pixel's observed values and ``s = sum(x) / sum(observed_mean)`` its brightness (as ``conditional_mean``)."""
+
+    gain: np.ndarray
+    offset: np.ndarray
+    observed_mean: np.ndarray
+    loo: np.ndarray
+
+    def estimate(self, x: torch.Tensor) -> PriorEstimate:
+        """``mean`` (N, K, P) and ``loo_residual`` (N, M, P) of observed values ``x`` (N, M, P), in ``x``'s dtype."""
+
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(a, dtype=x.dtype, device=x.device)
+
+        mu = tensor(self.observed_mean)
+        s = (x.sum(dim=1, keepdim=True) / max(float(self.observed_mean.sum()), 1e-12)).clamp_min(1e-12)
+        mean = torch.addcmul(tensor(self.gain) @ x, tensor(self.offset)[:, None], s)
+        return PriorEstimate(mean, tensor(self.loo) @ torch.addcmul(x, mu[:, None], s, value=-1.0))
+
+
+def band_set_estimator(
+    wavelength_nm: np.ndarray, prior: PCAPrior | None = None, operator: np.ndarray | None = None
+) -> BandSetEstimator:
+    """The prior's estimator for pixels observing the bands at ``wavelength_nm`` (M,) nm, all of them.
+
+    ``operator`` (M, K): as in ``conditional_mean``. The same estimate as ``conditional_mean`` (the push-through
+    identity turns its per-pixel ``RANK x RANK`` solve into one ``M x M`` solve, ``gaussian.conditional_gain``);
+    the leverages are the diagonal of the hat matrix ``operator @ gain``.
+    """
+    prior = prior or load_pca_prior()
+    wl = np.asarray(wavelength_nm, dtype=np.float64)
+    operator = interpolation_matrix(prior.wavelength_nm, wl) if operator is None else operator
+    gain = conditional_gain(operator, prior.cov, prior.noise)
+    observed_mean = operator @ prior.mean
+    hat = operator @ gain
+    loo = (np.eye(wl.size) - hat) / np.maximum(1.0 - np.diag(hat), LEVERAGE_FLOOR)[:, None]
+    return BandSetEstimator(gain, prior.mean - gain @ observed_mean, observed_mean, loo)

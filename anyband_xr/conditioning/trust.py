@@ -13,6 +13,8 @@ per wavelength: near observed bands the interpolant, far from them (wide gaps, e
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
@@ -121,17 +123,75 @@ def prior_weight(
         return t.expand_as(values).reshape(n, -1).sum(dim=1, dtype=torch.float64).view(n, 1, 1, 1)
 
     count = per_sample(usable)
-    s_ii, s_pp, s_ip = per_sample(residual * residual), per_sample(e_p * e_p), per_sample(residual * e_p)
-    spacing = per_sample(gap * usable) / count.clamp_min(1.0)
+    sums = LooSums(count, per_sample(residual * residual), per_sample(e_p * e_p), per_sample(residual * e_p),
+                   per_sample(gap * usable) / count.clamp_min(1.0))
     target = _nanometres(target_nm, values.device).view(1, -1)
     first = torch.where(observed, wl.view(1, -1), np.inf).amin(dim=1, keepdim=True)
     last = torch.where(observed, wl.view(1, -1), -np.inf).amax(dim=1, keepdim=True)
     outside = ((target < first) | (target > last)).expand(n * h * w, k_size).reshape(n, h, w, k_size).permute(0, 3, 1, 2)
-    reach = distance_nm / spacing.clamp_min(1e-9).to(distance_nm.dtype)
+    return _weight(sums, distance_nm, outside)
+
+
+class LooSums(NamedTuple):
+    """Per-sample (N, 1, 1, 1) float64 sums over the usable leave-one-out residuals (see ``interpolation_loo``):
+    their ``count``, the interpolant's and the prior's mean squares' numerators ``s_ii``, ``s_pp``, their cross
+    ``s_ip``, and the mean distance ``spacing`` (nm) from a usable band to its nearer observed neighbour."""
+
+    count: torch.Tensor
+    s_ii: torch.Tensor
+    s_pp: torch.Tensor
+    s_ip: torch.Tensor
+    spacing: torch.Tensor
+
+
+def _weight(sums: LooSums, distance_nm: torch.Tensor, outside: torch.Tensor) -> torch.Tensor:
+    """The minimum-variance weight of ``prior_weight`` from the sums, at distances ``distance_nm`` (nm), growing as
+    beyond the observed range where ``outside``; broadcast to the shape of both."""
+    reach = distance_nm / sums.spacing.clamp_min(1e-9).to(distance_nm.dtype)
     k = reach.pow(torch.where(outside, EXTRAPOLATION_GROWTH, GAP_GROWTH)).clamp_min(1.0)
-    s_ii, s_pp, s_ip = (t.to(distance_nm.dtype) for t in (s_ii, s_pp, s_ip))
+    s_ii, s_pp, s_ip = (t.to(distance_nm.dtype) for t in (sums.s_ii, sums.s_pp, sums.s_ip))
     numerator = k * (k * s_ii - s_ip)
     denominator = (numerator + s_pp - k * s_ip).clamp_min(torch.finfo(distance_nm.dtype).tiny)
     weight = (numerator / denominator).clamp_(0.0, 1.0)
-    weight = torch.where(count > 0, weight, 1.0)
+    weight = torch.where(sums.count > 0, weight, 1.0)
     return torch.where(distance_nm > 0, weight, 0.0)
+
+
+def band_set_weight(
+    values: torch.Tensor,
+    wavelength_nm: np.ndarray,
+    prior_loo: torch.Tensor,
+    distance_nm: torch.Tensor,
+    target_nm: np.ndarray,
+) -> torch.Tensor:
+    """``prior_weight`` of samples whose pixels all observe the same M bands, without per-pixel indexing.
+
+    Args:
+        values: (N, M, P) the observed values, bands by pixel, data units.
+        wavelength_nm: (M,) ascending wavelengths of the observed bands, nm.
+        prior_loo: (N, M, P) the prior's leave-one-out residuals, data units.
+        distance_nm: (K,) distance from each target wavelength to the nearest observed band, nm.
+        target_nm: (K,) the target wavelengths, nm.
+
+    Returns:
+        (N, K, 1, 1), ``values``' dtype: the weight is the same at every pixel of a sample.
+    """
+    n, m, p = values.shape
+    wl = torch.as_tensor(wavelength_nm, dtype=values.dtype, device=values.device)
+    left, right = wl[1:-1] - wl[:-2], wl[2:] - wl[1:-1]
+    if m >= max(MIN_BANDS, 3):
+        predicted = torch.lerp(values[:, :-2], values[:, 2:], (left / (left + right).clamp_min(1e-9))[:, None])
+        e_i, e_p = values[:, 1:-1] - predicted, prior_loo[:, 1:-1].to(values.dtype)
+    else:
+        e_i = e_p = values[:, :0]
+
+    def per_sample(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(n, -1).sum(dim=1, dtype=torch.float64).view(n, 1, 1, 1)
+
+    count = torch.full((n, 1, 1, 1), float(e_i.shape[1] * p), dtype=torch.float64, device=values.device)
+    gap = torch.minimum(left, right)[: e_i.shape[1]].sum(dtype=torch.float64) * p
+    sums = LooSums(count, per_sample(e_i * e_i), per_sample(e_p * e_p), per_sample(e_i * e_p), gap / count.clamp_min(1.0))
+    distance = distance_nm.to(values.dtype).view(1, -1, 1, 1)
+    target = np.asarray(target_nm, dtype=np.float64)
+    outside = torch.as_tensor((target < wavelength_nm[0]) | (target > wavelength_nm[-1]), device=values.device)
+    return _weight(sums, distance, outside.view(1, -1, 1, 1))

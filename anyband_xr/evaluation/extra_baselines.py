@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from anyband_xr.conditioning.prior import GaussianPrior, load_gaussian_prior
+from anyband_xr.conditioning.gaussian import GaussianPrior, load_gaussian_prior
 from anyband_xr.simulate import band_weights
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from anyband_xr.grid import CANONICAL_NM, CANONICAL_STEP_NM
-from anyband_xr.conditioning.prior import linear_operator
+from anyband_xr.conditioning.gaussian import interpolation_matrix
 from anyband_xr.training.masking import MAX_TARGET_GAP_NM, gaussian_srf_matrix
 
 #: Library sources ``load_library`` knows.
@@ -104,7 +104,7 @@ def to_canonical(wavelength_nm: np.ndarray, reflectance: np.ndarray) -> tuple[np
             if row.sum() < 2:
                 continue
             w = wl[row]
-            values[i] = linear_operator(w, CANONICAL_NM) @ x[i, row]
+            values[i] = interpolation_matrix(w, CANONICAL_NM) @ x[i, row]
             right = np.clip(np.searchsorted(w, CANONICAL_NM, side="right"), 1, w.size - 1)
             on_sample = np.abs(w[right] - CANONICAL_NM) < 1e-6
             on_sample |= np.abs(w[right - 1] - CANONICAL_NM) < 1e-6

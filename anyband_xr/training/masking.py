@@ -23,7 +23,7 @@ from scipy import sparse
 
 from anyband_xr import srf
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.conditioning.prior import linear_operator
+from anyband_xr.conditioning.gaussian import interpolation_matrix
 from anyband_xr.training.sensors import HYPERSPECTRAL_SENSORS, draw_grid
 
 #: A gap (nm) between neighbouring scene bands wider than this (e.g. removed water-vapour bands) is not a target.
@@ -101,8 +101,8 @@ def canonical_target(wavelength_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     k = CANONICAL_NM.size
     right = np.clip(np.searchsorted(wl, CANONICAL_NM, side="right"), 1, wl.size - 1)
     left = right - 1
-    linear = linear_operator(wl, CANONICAL_NM)  # (K, B)
-    to_bands = linear_operator(CANONICAL_NM, wl)  # (B, K), as bridge.canonical_to_grid
+    linear = interpolation_matrix(wl, CANONICAL_NM)  # (K, B)
+    to_bands = interpolation_matrix(CANONICAL_NM, wl)  # (B, K), as bridge.canonical_to_grid
     second = np.diff(np.eye(k), 2, axis=0)
     normal = to_bands.T @ to_bands + TARGET_SMOOTHING * second.T @ second + TARGET_ANCHOR * np.eye(k)
     matrix = np.linalg.solve(normal, to_bands.T + TARGET_ANCHOR * linear)
@@ -296,5 +296,5 @@ def dual_stochastic_mask(
     scene_nm = np.asarray(scene_nm, dtype=np.float64)
     values, wavelength_nm, weights, name = draw_sensor(x0, scene_nm, rng, config, library)
     missing = draw_missing(wavelength_nm, values.shape[1:], rng, config)
-    integrals = None if weights is None else weights.astype(np.float64) @ linear_operator(CANONICAL_NM, scene_nm)
+    integrals = None if weights is None else weights.astype(np.float64) @ interpolation_matrix(CANONICAL_NM, scene_nm)
     return Observation(values=values, wavelength_nm=wavelength_nm, missing=missing, sensor=name, band_integrals=integrals)
