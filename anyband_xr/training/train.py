@@ -14,8 +14,8 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +254,142 @@ def _loss(cfg: dict, mspl: MSPL, weight: float, schedule, x0_hat: torch.Tensor, 
     return mse + weight * physical, mse, physical
 
 
+@dataclass
+class _Data:
+    """What a run trains on: the scenes, their MSPL prior, the sensor library, the synthetic source, the patches."""
+
+    scenes: dict[str, xr.DataArray]
+    prior: torch.Tensor
+    support: torch.Tensor
+    library: SensorLibrary
+    synthetic: SyntheticPatches | None
+    library_record: dict | None
+    dataset: PatchDataset
+    masking: MaskingConfig
+    augment: AugmentConfig
+
+
+def _training_data(
+    cfg: dict, scenes: dict[str, xr.DataArray] | None, library: SensorLibrary | None, rank: int
+) -> _Data:
+    """The chosen scenes cached as Zarr (training columns only) and everything drawn from them."""
+    if scenes is None:
+        from anyband_xr.datasets import training_scenes
+
+        scenes = training_scenes(cfg["scenes_root"])
+    scenes = select_scenes(scenes, cfg["scenes"], cfg["exclude_scenes"])
+    paths = cache_scenes(scenes, cfg["cache_dir"])
+    cached = {name: open_cached(path) for name, path in paths.items()}
+    prior, support = correlation_prior(_canonical_spectra(cached))
+    if library is None:
+        library = SensorLibrary.from_package() if cfg["use_sensor_library"] else SensorLibrary([])
+    synthetic, library_record = _synthetic(cfg, cached)
+    masking, augment = _dataclass(MaskingConfig, cfg["masking"]), _dataclass(AugmentConfig, cfg["augment"])
+    dataset = PatchDataset(cached, cfg["patch_size"], cfg["patch_stride"], masking=masking, augment=augment,
+                           library=library, seed=cfg["seed"] + rank, synthetic=synthetic)
+    return _Data(scenes, prior, support, library, synthetic, library_record, dataset, masking, augment)
+
+
+@dataclass
+class _Run:
+    """A run's moving parts: the model (``net``: its DDP wrapper, if any), its EMA, the optimiser, the MSPL, the
+    config as recorded in checkpoints, and where the run stands (``step``, loss ``history``)."""
+
+    cfg: dict
+    device: torch.device
+    model: MCDUNet
+    net: torch.nn.Module
+    ema: MCDUNet
+    optimizer: torch.optim.Optimizer
+    mspl: MSPL
+    recorded: dict
+    step: int
+    history: list
+
+    def optimise(self, batch: dict, autocast: torch.autocast) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimiser step on ``batch`` (on the device) and the EMA update; (total loss, x0 MSE, MSPL term)."""
+        cfg, model = self.cfg, self.model
+        for group in self.optimizer.param_groups:
+            factor = _lr_factor(self.step, cfg["warmup_steps"], int(cfg["steps"]), cfg["min_lr_fraction"])
+            group["lr"] = cfg["lr"] * factor
+        network = self.net.module if self.net is not model else self.net
+        with autocast:
+            x0_hat, t = _predict(network, model.schedule, batch, self.device)
+        loss, mse, physical = _loss(cfg, self.mspl, self.mspl.config.weight, model.schedule, x0_hat.float(), t, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+        self.optimizer.step()
+        with torch.no_grad():
+            for p_ema, p in zip(self.ema.parameters(), model.parameters()):
+                p_ema.lerp_(p, 1.0 - cfg["ema_decay"])
+        self.step += 1
+        return loss, mse, physical
+
+    def checkpoint(self, extra: dict, minutes: float) -> None:
+        """The EMA weights to ``output`` and the raw weights and optimiser state to ``state_dir``."""
+        record = {**extra, "step": self.step, "minutes": minutes, "history": self.history}
+        save_checkpoint(self.ema, self.cfg["output"], config=self.recorded, extra=record)
+        _save_state(Path(self.cfg["state_dir"]), self.model, self.optimizer, self.step, self.history)
+
+
+def _start_run(cfg: dict, data: _Data, device: torch.device) -> _Run:
+    """The model, its EMA and optimiser, fresh or resumed from ``state_dir`` (the EMA from its checkpoint)."""
+    state_dir = Path(cfg["state_dir"])
+    state_dir.mkdir(parents=True, exist_ok=True)
+    model = _initial_model(cfg).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    mspl_config = _dataclass(MSPLConfig, cfg["mspl"])
+    # The checkpoint records every setting, defaults included, so later changes of a default cannot rewrite its history.
+    recorded = {**cfg, "masking": asdict(data.masking), "augment": asdict(data.augment), "mspl": asdict(mspl_config)}
+    mspl = MSPL(mspl_config, data.prior, data.support).to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"]
+    )
+    step, history = _load_state(state_dir, model, optimizer) if cfg["resume"] else (0, [])
+    if step:
+        ema.load_state_dict(_resumed_ema(cfg["output"], step) or model.state_dict())
+    net = model
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        net = torch.nn.parallel.DistributedDataParallel(model)
+    return _Run(cfg, device, model, net, ema, optimizer, mspl, recorded, step, history)
+
+
+def _fit(run: _Run, loader: Iterable[dict], extra: dict, rank: int) -> None:
+    """Optimise until ``steps`` or ``max_minutes``: a history entry (means since the last) every ``log_every`` steps,
+    a checkpoint (rank 0) every ``checkpoint_minutes`` and at the end."""
+    cfg, steps = run.cfg, int(run.cfg["steps"])
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=run.device.type == "cuda")
+    last_save = time.time()
+    start = last_save - 60.0 * (run.history[-1]["minutes"] if run.history else 0.0)  # minutes count across resumes
+    run_start = last_save
+    running = {"loss": 0.0, "mse": 0.0, "mspl": 0.0, "n": 0}
+    bar = tqdm(total=steps, initial=run.step, disable=rank != 0, desc="train", mininterval=5.0)
+    run.model.train()
+    for batch in loader:
+        loss, mse, physical = run.optimise({k: v.to(run.device) for k, v in batch.items()}, autocast)
+        running["loss"] += float(loss)
+        running["mse"] += float(mse)
+        running["mspl"] += float(physical)
+        running["n"] += 1
+        bar.update(1)
+        if run.step % cfg["log_every"] == 0 or run.step == steps:
+            k = running.pop("n")
+            minutes = round((time.time() - start) / 60.0, 2)
+            entry = {"step": run.step, "minutes": minutes, **{m: v / k for m, v in running.items()}}
+            run.history.append(entry)
+            bar.set_postfix(loss=f"{entry['loss']:.4f}")
+            running = {"loss": 0.0, "mse": 0.0, "mspl": 0.0, "n": 0}
+        out_of_time = cfg["max_minutes"] is not None and time.time() - run_start > 60.0 * cfg["max_minutes"]
+        due = time.time() - last_save > 60.0 * cfg["checkpoint_minutes"]
+        if rank == 0 and (due or run.step >= steps or out_of_time):
+            run.checkpoint(extra, (time.time() - start) / 60.0)
+            last_save = time.time()
+        if run.step >= steps or out_of_time:
+            break
+    bar.close()
+
+
 def train(
     config: dict | str | Path,
     scenes: dict[str, xr.DataArray] | None = None,
@@ -275,92 +411,17 @@ def train(
     torch.set_num_threads(int(cfg["threads"]))
     threadpool_limits(int(cfg["threads"]))
     device, rank = _distributed()
-    if scenes is None:
-        from anyband_xr.datasets import training_scenes
-
-        scenes = training_scenes(cfg["scenes_root"])
-    scenes = select_scenes(scenes, cfg["scenes"], cfg["exclude_scenes"])
-    paths = cache_scenes(scenes, cfg["cache_dir"])
-    cached = {name: open_cached(path) for name, path in paths.items()}
-    prior, support = correlation_prior(_canonical_spectra(cached))
-    if library is None:
-        library = SensorLibrary.from_package() if cfg["use_sensor_library"] else SensorLibrary([])
-    synthetic, library_record = _synthetic(cfg, cached)
-    masking, augment = _dataclass(MaskingConfig, cfg["masking"]), _dataclass(AugmentConfig, cfg["augment"])
-    dataset = PatchDataset(cached, cfg["patch_size"], cfg["patch_stride"], masking=masking, augment=augment,
-                           library=library, seed=cfg["seed"] + rank, synthetic=synthetic)
+    data = _training_data(cfg, scenes, library, rank)
+    run = _start_run(cfg, data, device)
     steps = int(cfg["steps"])
-    state_dir = Path(cfg["state_dir"])
-    state_dir.mkdir(parents=True, exist_ok=True)
-    model = _initial_model(cfg).to(device)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    mspl_config = _dataclass(MSPLConfig, cfg["mspl"])
-    # The checkpoint records every setting, defaults included, so later changes of a default cannot rewrite its history.
-    recorded = {**cfg, "masking": asdict(masking), "augment": asdict(augment), "mspl": asdict(mspl_config)}
-    mspl = MSPL(mspl_config, prior, support).to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"]
-    )
-    step, history = _load_state(state_dir, model, optimizer) if cfg["resume"] else (0, [])
-    if step:
-        ema.load_state_dict(_resumed_ema(cfg["output"], step) or model.state_dict())
-    net = model
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        net = torch.nn.parallel.DistributedDataParallel(model)
-    loader = make_loader(dataset, cfg["batch_size"], cfg["num_workers"], cfg["seed"] + step, (steps - step) * cfg["batch_size"])
-    schedule = model.schedule
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-    extra = _run_record(cfg, scenes, synthetic, library_record, library, mspl, device)
+    samples = (steps - run.step) * cfg["batch_size"]
+    loader = make_loader(data.dataset, cfg["batch_size"], cfg["num_workers"], cfg["seed"] + run.step, samples)
+    extra = _run_record(cfg, data.scenes, data.synthetic, data.library_record, data.library, run.mspl, device)
     prior_path = Path(str(cfg["output"]) + ".prior.safetensors")
     prior_path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"S": prior, "support": support}, str(prior_path))
-    last_save = time.time()
-    start = last_save - 60.0 * (history[-1]["minutes"] if history else 0.0)  # minutes count across resumes
-    run_start = last_save
-    running = {"loss": 0.0, "mse": 0.0, "mspl": 0.0, "n": 0}
-
-    def checkpoint() -> None:
-        record = {**extra, "step": step, "minutes": (time.time() - start) / 60.0, "history": history}
-        save_checkpoint(ema, cfg["output"], config=recorded, extra=record)
-        _save_state(state_dir, model, optimizer, step, history)
-
-    bar = tqdm(total=steps, initial=step, disable=rank != 0, desc="train", mininterval=5.0)
-    model.train()
-    for batch in loader:
-        batch = {k: v.to(device) for k, v in batch.items()}
-        for group in optimizer.param_groups:
-            group["lr"] = cfg["lr"] * _lr_factor(step, cfg["warmup_steps"], steps, cfg["min_lr_fraction"])
-        with autocast:
-            x0_hat, t = _predict(net.module if net is not model else net, schedule, batch, device)
-        loss, mse, physical = _loss(cfg, mspl, mspl_config.weight, schedule, x0_hat.float(), t, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-        optimizer.step()
-        with torch.no_grad():
-            for p_ema, p in zip(ema.parameters(), model.parameters()):
-                p_ema.lerp_(p, 1.0 - cfg["ema_decay"])
-        step += 1
-        running["loss"] += float(loss)
-        running["mse"] += float(mse)
-        running["mspl"] += float(physical)
-        running["n"] += 1
-        bar.update(1)
-        if step % cfg["log_every"] == 0 or step == steps:
-            k = running.pop("n")
-            entry = {"step": step, "minutes": round((time.time() - start) / 60.0, 2), **{m: v / k for m, v in running.items()}}
-            history.append(entry)
-            bar.set_postfix(loss=f"{entry['loss']:.4f}")
-            running = {"loss": 0.0, "mse": 0.0, "mspl": 0.0, "n": 0}
-        out_of_time = cfg["max_minutes"] is not None and time.time() - run_start > 60.0 * cfg["max_minutes"]
-        if rank == 0 and (time.time() - last_save > 60.0 * cfg["checkpoint_minutes"] or step >= steps or out_of_time):
-            checkpoint()
-            last_save = time.time()
-        if step >= steps or out_of_time:
-            break
-    bar.close()
+    save_file({"S": data.prior, "support": data.support}, str(prior_path))
+    _fit(run, loader, extra, rank)
     return Path(cfg["output"])
-
 
 def main(argv: Sequence[str] | None = None) -> Path:
     """CLI: ``anyband train CONFIG`` (the JSON config path)."""
