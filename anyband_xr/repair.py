@@ -183,6 +183,9 @@ def _halfwidth(check: selfcheck.SelfCheck, method: str, missing: xr.DataArray, l
     if not 0 < level < 1:
         raise ValueError(f"interval must lie in (0, 1), e.g. 0.9; got {level}.")
     flags = np.moveaxis(missing.values, -3, 0)
-    distance = selfcheck.distance_to_observed(flags, missing["wavelength"].values)
-    half = np.where(flags, check.halfwidth(method, np.where(np.isfinite(distance), distance, 0.0), level), 0.0)
+    nm = missing["wavelength"].values
+    distance, gap = selfcheck.distance_to_observed(flags, nm), selfcheck.gap_width(flags, nm)
+    scale = check.band_scale.reshape((-1,) + (1,) * (flags.ndim - 1))
+    half = np.where(flags, check.halfwidth(method, np.where(np.isfinite(distance), distance, 0.0), gap, scale, level),
+                    0.0)
     return np.moveaxis(half, 0, -3).astype(missing.dtype if missing.dtype != bool else np.float32)

@@ -30,7 +30,10 @@ CANDIDATES = ("diffusion", "pchip", "linear", "lowrank", "gaussian")
 LOWRANK = "lowrank"
 #: Upper edges (nm) of the distance-to-nearest-observed classes; the last class is open (> 100 nm).
 DISTANCE_EDGES_NM = (5.0, 15.0, 40.0, 100.0)
-#: A distance class with fewer held-out residuals than this borrows the pooled residuals of all classes.
+#: Upper edges (nm) of the gap-width classes of the intervals; then one open class (> 150 nm) and one for values
+#: with no observed band on one side (extrapolation, an infinite gap).
+GAP_EDGES_NM = (25.0, 60.0, 150.0)
+#: An interval class with fewer held-out residuals than this borrows those of its gap class, then of all classes.
 MIN_CLASS_RESIDUALS = 30
 #: Whole-band loss: runs are hidden again (nearest first) until this share of the observed bands is hidden.
 HIDDEN_BAND_SHARE = 1 / 3
@@ -65,7 +68,8 @@ def _run_bands(run: tuple[int, int], edge: str | None, free: np.ndarray, hidable
 def _hide_bands(whole: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(B,) bands to hide: each run of wholly missing bands moved onto the nearest observed bands where it fits,
     edge runs first, then interior runs in seeded order; then interior runs again (a copy on the other side, then
-    further out) until :data:`HIDDEN_BAND_SHARE` of the observed bands are hidden or nothing fits."""
+    further out) until :data:`HIDDEN_BAND_SHARE` of the observed bands are hidden or nothing fits; then every
+    interior run widened by one band (:func:`_widen`)."""
     size = whole.size
     hidden, reserved = np.zeros(size, bool), np.zeros(size, bool)
     interior = lambda run: 0 < run[0] and run[1] < size  # noqa: E731
@@ -84,8 +88,21 @@ def _hide_bands(whole: np.ndarray, rng: np.random.Generator) -> np.ndarray:
                 hidden[bands], placed = True, True
                 reserved[np.clip([bands[0] - 1, bands[-1] + 1], 0, size - 1)] = True
         if not placed or hidden.sum() >= budget:
-            return hidden
+            return _widen(whole, hidden, runs, rng)
         order, first = [run for run in order if interior(run)], False
+
+
+def _widen(whole: np.ndarray, hidden: np.ndarray, runs: list[tuple[int, int]], rng: np.random.Generator) -> np.ndarray:
+    """``hidden`` plus, for every interior run of wholly missing bands, the observed band next to it on a seeded
+    side when the band beyond stays observed: the hidden value then sits in a gap one band wider than the user's,
+    in the same spectral region (the hardest values of a mask are there)."""
+    hidden = hidden.copy()
+    for start, stop in runs:
+        side = rng.integers(2)
+        band, beyond = (start - 1, start - 2) if side == 0 else (stop, stop + 1)
+        if 0 <= beyond < whole.size and not (whole[[band, beyond]] | hidden[[band, beyond]]).any():
+            hidden[band] = True
+    return hidden
 
 
 def hide_like(missing: np.ndarray, seed: int) -> np.ndarray:
@@ -121,6 +138,20 @@ def hide_like(missing: np.ndarray, seed: int) -> np.ndarray:
     return hidden
 
 
+def _brackets(missing: np.ndarray, wavelength_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(below, above): wavelength (nm) of the nearest observed band at or below / at or above every value of its
+    pixel, each (B, ...) float; -inf / inf where there is none."""
+    missing = np.asarray(missing, bool)
+    flat = missing.reshape(missing.shape[0], -1)
+    index = np.arange(flat.shape[0])[:, None]
+    below = np.maximum.accumulate(np.where(flat, -1, index), axis=0)
+    above = np.minimum.accumulate(np.where(flat, flat.shape[0], index)[::-1], axis=0)[::-1]
+    nm = np.asarray(wavelength_nm, np.float64)
+    low = np.concatenate([nm, [-np.inf]])[below]
+    high = np.concatenate([nm, [np.inf]])[above]
+    return low.reshape(missing.shape), high.reshape(missing.shape)
+
+
 def distance_to_observed(missing: np.ndarray, wavelength_nm: np.ndarray) -> np.ndarray:
     """Distance (nm) of every value to the nearest observed band of its pixel: (B, ...) float, 0 where observed,
     inf in pixels with no observed value.
@@ -129,20 +160,65 @@ def distance_to_observed(missing: np.ndarray, wavelength_nm: np.ndarray) -> np.n
         missing: (B, ...) boolean mask, True where a value is missing.
         wavelength_nm: (B,) ascending band centres (nm).
     """
-    missing = np.asarray(missing, bool)
-    flat = missing.reshape(missing.shape[0], -1)
-    index = np.arange(flat.shape[0])[:, None]
-    below = np.maximum.accumulate(np.where(flat, -1, index), axis=0)
-    above = np.minimum.accumulate(np.where(flat, flat.shape[0], index)[::-1], axis=0)[::-1]
-    nm = np.concatenate([np.asarray(wavelength_nm, np.float64), [np.inf]])
-    low = np.where(below >= 0, nm[index] - nm[below], np.inf)
-    high = nm[above] - nm[index]
-    return np.minimum(low, high).reshape(missing.shape)
+    low, high = _brackets(missing, wavelength_nm)
+    nm = np.asarray(wavelength_nm, np.float64).reshape((-1,) + (1,) * (low.ndim - 1))
+    return np.minimum(nm - low, high - nm)
+
+
+def gap_width(missing: np.ndarray, wavelength_nm: np.ndarray) -> np.ndarray:
+    """Width (nm) of the gap every value sits in: the distance between the observed bands around it in its pixel,
+    (B, ...) float; 0 where observed, inf where no observed band lies on one side (extrapolation).
+
+    Args:
+        missing: (B, ...) boolean mask, True where a value is missing.
+        wavelength_nm: (B,) ascending band centres (nm).
+    """
+    low, high = _brackets(missing, wavelength_nm)
+    return high - low
+
+
+def band_scale(values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray) -> np.ndarray:
+    """How hard every band is to interpolate, as seen from its neighbours: (B,) data units.
+
+    Each band with its two neighbouring bands observed somewhere gets the RMS over those pixels of its departure
+    from the straight line through them (its roughness). A band's scale is the roughness of the other bands
+    interpolated over wavelength (nm) at its centre (leave-one-out), so a band lost everywhere and an observed band
+    get it the same way. Floored at 1e-3 of the largest; ones when fewer than two bands have a roughness.
+
+    Args:
+        values: (B, ...) values in data units (anything where missing).
+        missing: (B, ...) boolean mask, True where a value is missing.
+        wavelength_nm: (B,) ascending band centres (nm).
+    """
+    nm = np.asarray(wavelength_nm, np.float64)
+    x = np.asarray(values, np.float64).reshape(nm.size, -1)
+    flags = np.asarray(missing, bool).reshape(nm.size, -1)
+    share = ((nm[1:-1] - nm[:-2]) / (nm[2:] - nm[:-2]))[:, None]
+    usable = ~(flags[:-2] | flags[1:-1] | flags[2:])
+    departure = np.where(usable, x[1:-1] - (x[:-2] + share * (x[2:] - x[:-2])), 0.0)
+    count = usable.sum(axis=1)
+    known = np.flatnonzero(count > 0) + 1
+    if known.size < 2:
+        return np.ones(nm.size)
+    rough = np.sqrt(np.square(departure).sum(axis=1)[known - 1] / count[known - 1])
+    scale = np.array([np.interp(nm[band], nm[known[known != band]], rough[known != band]) for band in range(nm.size)])
+    return np.maximum(scale, 1e-3 * scale.max()) if scale.max() > 0 else np.ones(nm.size)
 
 
 def distance_class(distance_nm: np.ndarray) -> np.ndarray:
     """Index of the distance class (:data:`DISTANCE_EDGES_NM`) of every distance (nm), same shape."""
     return np.searchsorted(DISTANCE_EDGES_NM, np.asarray(distance_nm, np.float64), side="left")
+
+
+def gap_class(gap_nm: np.ndarray) -> np.ndarray:
+    """Index of the gap-width class (:data:`GAP_EDGES_NM`, then open, then infinite) of every width (nm)."""
+    gap_nm = np.asarray(gap_nm, np.float64)
+    return np.where(np.isinf(gap_nm), len(GAP_EDGES_NM) + 1, np.searchsorted(GAP_EDGES_NM, gap_nm, side="left"))
+
+
+def interval_class(distance_nm: np.ndarray, gap_nm: np.ndarray) -> np.ndarray:
+    """Index of the (gap-width class, distance class) pair of every value, for the interval half-widths."""
+    return gap_class(gap_nm) * (len(DISTANCE_EDGES_NM) + 1) + distance_class(distance_nm)
 
 
 def class_labels(attribute: bool = False) -> tuple[str, ...]:
@@ -161,6 +237,9 @@ class SelfCheck:
         rmse: RMSE on the hidden values per scored method, in the data's units.
         residuals: signed residuals (prediction - truth) per scored method, one per hidden value.
         distance_nm: distance (nm) of every hidden value to the nearest band observed in the hidden pattern.
+        gap_nm: width (nm) of the gap every hidden value sits in, in the hidden pattern (:func:`gap_width`).
+        scale: :func:`band_scale` of every hidden value's band (data units).
+        band_scale: (B,) :func:`band_scale` of the checked crop with the user's mask (data units).
         data_range: max - min of the hidden true values (the PSNR peak).
         skipped: reason per candidate that could not be scored (e.g. the low-rank prior under whole-band loss).
         pixels: pixels of the crop that was checked.
@@ -169,6 +248,9 @@ class SelfCheck:
     rmse: dict[str, float]
     residuals: dict[str, np.ndarray] = field(repr=False)
     distance_nm: np.ndarray = field(repr=False)
+    gap_nm: np.ndarray = field(repr=False)
+    scale: np.ndarray = field(repr=False)
+    band_scale: np.ndarray = field(repr=False)
     data_range: float
     skipped: dict[str, str] = field(default_factory=dict)
     pixels: int = 0
@@ -213,29 +295,37 @@ class SelfCheck:
         attrs |= {f"anyband_selfcheck_skipped_{m}": reason for m, reason in self.skipped.items()}
         return {k: v for k, v in attrs.items() if not isinstance(v, float) or math.isfinite(v)}
 
-    def halfwidth(self, method: str, distance_nm: np.ndarray | float, level: float = 0.9) -> np.ndarray:
-        """Split-conformal half-width of a ``level`` interval around ``method``'s value at each distance (nm) to
-        the nearest observed band: the ``ceil((n + 1) level) / n`` empirical quantile of the |residuals| of its
-        distance class (pooled over all classes when a class has fewer than :data:`MIN_CLASS_RESIDUALS`); inf
-        when there are too few residuals for that level. Shape of ``distance_nm``, in the data's units.
+    def halfwidth(self, method: str, distance_nm: np.ndarray | float, gap_nm: np.ndarray | float,
+                  scale: np.ndarray | float, level: float = 0.9) -> np.ndarray:
+        """Split-conformal half-width of a ``level`` interval around ``method``'s value: ``scale`` times the
+        ``ceil((n + 1) level)``-th smallest of the n scaled errors ``|residual| / scale`` of the hidden values of
+        the value's class (same gap-width class, :func:`gap_class`, and distance class, :func:`distance_class`).
+        A class with fewer than :data:`MIN_CLASS_RESIDUALS` residuals borrows those of its gap-width class, then
+        of all classes; inf when there are too few residuals for that level. Shape of the broadcast inputs, in the
+        data's units.
 
         Args:
             method: a scored method (a key of ``rmse``).
             distance_nm: distance(s) (nm) to the nearest observed band, e.g. from :func:`distance_to_observed`.
+            gap_nm: width(s) (nm) of the gap each value sits in, from :func:`gap_width` (inf: extrapolated).
+            scale: each value's band scale (data units), e.g. ``band_scale`` at its band.
             level: nominal coverage in (0, 1).
         """
         if not 0 < level < 1:
             raise ValueError(f"level must lie in (0, 1), got {level}.")
         if method not in self.residuals:
             raise ValueError(f"method {method!r} was not scored; scored: {sorted(self.residuals)}.")
-        errors = np.abs(self.residuals[method])
-        classes, wanted = distance_class(self.distance_nm), distance_class(distance_nm)
-        out = np.full(np.shape(wanted), _conformal_quantile(errors, level))
-        for key in np.unique(wanted):
-            inside = errors[classes == key]
-            if inside.size >= MIN_CLASS_RESIDUALS:
-                out[wanted == key] = _conformal_quantile(inside, level)
-        return out
+        errors = np.abs(self.residuals[method]) / self.scale
+        distance_nm, gap_nm, scale = np.broadcast_arrays(*(np.asarray(a, np.float64)
+                                                           for a in (distance_nm, gap_nm, scale)))
+        out = np.full(distance_nm.shape, _conformal_quantile(errors, level))
+        for classes, wanted in ((gap_class(self.gap_nm), gap_class(gap_nm)),
+                                (interval_class(self.distance_nm, self.gap_nm), interval_class(distance_nm, gap_nm))):
+            for key in np.unique(wanted):
+                inside = errors[classes == key]
+                if inside.size >= MIN_CLASS_RESIDUALS:
+                    out[wanted == key] = _conformal_quantile(inside, level)
+        return out * scale
 
 
 def _conformal_quantile(errors: np.ndarray, level: float) -> float:
@@ -315,4 +405,7 @@ def check(
     if not rmse:
         raise ValueError(f"no candidate could be scored: {skipped}.")
     distance = distance_to_observed(test_missing, wavelength_nm)[hidden]
-    return SelfCheck(rmse, residuals, distance, float(np.ptp(target)), skipped, int(truth[0].size))
+    gap = gap_width(test_missing, wavelength_nm)[hidden]
+    scale = band_scale(truth, user_missing, wavelength_nm)
+    return SelfCheck(rmse, residuals, distance, gap, scale[np.nonzero(hidden)[0]], scale,
+                     float(np.ptp(target)), skipped, int(truth[0].size))

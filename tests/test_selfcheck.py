@@ -39,7 +39,9 @@ def _coverage(values, missing, nm, result, method):
     crop = (slice(None), *selfcheck.central_crop(values.shape[1:], result.pixels))
     truth, miss = values[crop], np.broadcast_to(missing, values.shape)[crop]
     filled = fill_block(np.where(miss, np.nan, truth), miss, nm, RepairSettings.build(method=method))[0]
-    halfwidth = result.halfwidth(method, selfcheck.distance_to_observed(miss, nm)[miss])
+    scale = np.broadcast_to(result.band_scale[:, None, None], miss.shape)[miss]
+    halfwidth = result.halfwidth(method, selfcheck.distance_to_observed(miss, nm)[miss],
+                                 selfcheck.gap_width(miss, nm)[miss], scale)
     return float(np.mean(np.abs(filled[miss] - truth[miss]) <= halfwidth))
 
 
@@ -53,8 +55,11 @@ def test_whole_band_loss_is_hidden_as_whole_bands_of_the_same_widths(jasper):
     assert hidden[bands].all() and not (hidden & missing).any()  # whole bands, observed ones only
     widths = lambda flags: sorted(b - a for a, b in selfcheck._runs(flags))  # noqa: E731
     merged = selfcheck._runs(bands | missing[:, 0, 0])
-    assert all(not (bands[a:b].any() and missing[a:b, 0, 0].any()) for a, b in merged)  # never widens a gap
-    assert set(widths(bands)) <= set(widths(lost)) and bands.sum() >= 0.3 * (~lost).sum()
+    widened = [(a, b) for a, b in merged if bands[a:b].any() and missing[a:b, 0, 0].any()]
+    assert all(bands[a:b].sum() == 1 and bands[[a, b - 1]].any() for a, b in widened)  # by one band at an end
+    moved = bands.copy()
+    moved[[a if bands[a] else b - 1 for a, b in widened]] = False
+    assert set(widths(moved)) <= set(widths(lost)) and moved.sum() >= 0.3 * (~lost).sum()
     observed = np.flatnonzero(~missing[:, 0, 0])
     assert not bands[observed[0]] and not bands[observed[-1]]  # the mask does not extrapolate here
 
@@ -123,14 +128,26 @@ def test_conformal_halfwidths_cover_about_90_percent_of_the_truly_missing_values
     assert 0.80 <= _coverage(values, missing, nm, result, "pchip") <= 0.98
 
 
-def test_halfwidth_is_the_split_conformal_quantile_and_pools_small_classes():
-    residuals = np.arange(1.0, 101.0)  # |r| = 1..100, all at 10 nm
-    result = selfcheck.SelfCheck({"m": 1.0}, {"m": residuals}, np.full(100, 10.0), 1.0)
-    assert result.halfwidth("m", 10.0, level=0.9) == 91.0  # ceil(101 * 0.9) = 91st smallest
-    assert result.halfwidth("m", [200.0], level=0.9)[0] == 91.0  # an empty class borrows the pooled residuals
-    assert math.isinf(result.halfwidth("m", 10.0, level=0.999))
+def test_halfwidth_is_the_scaled_split_conformal_quantile_and_pools_small_classes():
+    residuals = np.concatenate([np.arange(1.0, 101.0), np.arange(1.0, 101.0) * 10])  # |r| = 1..100, then 10..1000
+    gaps = np.repeat([20.0, np.inf], 100)  # between observed bands, then extrapolated
+    result = selfcheck.SelfCheck({"m": 1.0}, {"m": residuals}, np.full(200, 10.0), gaps, np.ones(200), np.ones(3), 1.0)
+    assert result.halfwidth("m", 10.0, 20.0, 1.0, level=0.9) == 91.0  # ceil(101 * 0.9) = 91st smallest
+    assert result.halfwidth("m", 10.0, np.inf, 2.0, level=0.9) == 1820.0  # its own class, times the scale
+    assert result.halfwidth("m", [200.0], 20.0, 1.0)[0] == 91.0  # an empty class borrows its gap class
+    assert result.halfwidth("m", 10.0, 100.0, 1.0) == 810.0  # an empty gap class borrows all 200 (181st)
+    assert math.isinf(result.halfwidth("m", 10.0, 20.0, 1.0, level=0.999))
     with pytest.raises(ValueError, match="not scored"):
-        result.halfwidth("pchip", 10.0)
+        result.halfwidth("pchip", 10.0, 20.0, 1.0)
+
+
+def test_gap_width_and_band_scale():
+    missing = np.array([True, False, True, True, False, False, True])[:, None]
+    nm = np.array([400.0, 410.0, 420.0, 440.0, 450.0, 460.0, 480.0])
+    assert selfcheck.gap_width(missing, nm)[:, 0].tolist() == [np.inf, 0, 40, 40, 0, 0, np.inf]
+    rough = np.tile(np.array([0.0, 1.0] * 5)[:, None], (1, 4))  # a zig-zag: every band departs by 1 from its line
+    scale = selfcheck.band_scale(rough, np.zeros(rough.shape, bool), np.arange(10.0) * 10)
+    assert np.allclose(scale, 1.0)
 
 
 def test_deterministic_for_a_seed_and_clear_errors(jasper):
