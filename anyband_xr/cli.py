@@ -44,6 +44,24 @@ def _repair(args: argparse.Namespace) -> None:
         resume=args.resume,
     )
     print(f"anyband repair: {summary}")
+    if args.method == "auto" or args.report or args.report_plot:
+        _report(args.output, args.report_plot)
+
+
+def _report(output: str, plot_path: str | None) -> None:
+    """Print the self-check's validation table of a repaired store; draw its held-out error to ``plot_path``."""
+    import xarray as xr
+
+    from anyband_xr import selfcheck
+
+    repaired = xr.open_zarr(output, consolidated=False)
+    table = selfcheck.report(repaired.attrs)
+    print(table or "anyband repair: no self-check in this job (it runs with --method auto).")
+    if plot_path and table:
+        from anyband_xr import plot
+
+        plot.heldout_error(repaired).figure.savefig(plot_path, dpi=120)
+        print(f"anyband repair: held-out error plot written to {plot_path}")
 
 
 def _benchmark(args: argparse.Namespace) -> None:
@@ -82,6 +100,10 @@ def _add_repair(sub: argparse._SubParsersAction) -> None:
     cluster.add_argument("--workers", type=int, help="LocalCluster worker processes (default: one per core)")
     repair.add_argument("--device", help="torch device of the workers, e.g. cuda (default: CUDA when available)")
     repair.add_argument("--resume", action="store_true", help="continue a stopped job: repair only missing tiles")
+    repair.add_argument("--report", action="store_true",
+                        help="print the self-check's validation table (always with --method auto)")
+    repair.add_argument("--report-plot", metavar="PATH",
+                        help="also draw the held-out error of every candidate against wavelength to PATH (PNG)")
     repair.set_defaults(func=_repair)
 
 

@@ -486,6 +486,43 @@ def srf(
     return ax
 
 
+def heldout_error(da: xr.DataArray | xr.Dataset, ax: Axes | None = None) -> Axes:
+    """Held-out error against wavelength, one line per candidate, of a self-checked repair
+    (``repair(..., method="auto")`` or ``interval=``; a Zarr job's output): the RMSE of every candidate on the
+    observed values the self-check hid, per band with hidden values, from ``da.attrs`` (``anyband_selfcheck_*``).
+
+    Args:
+        da: the repaired DataArray (or Dataset) whose attrs carry the self-check.
+        ax: Axes to draw on (default: a new figure).
+
+    Returns:
+        The Axes; x wavelength (nm), y RMSE in the data's units, log scale; the chosen method drawn thicker.
+
+    Raises:
+        ValueError: ``da`` carries no self-check.
+
+    Example:
+        >>> repaired = observed.anyband.repair(mask, method="auto")
+        >>> repaired.anyband.plot.heldout_error().figure.savefig("heldout.png")
+    """
+    attrs = da.attrs
+    if "anyband_selfcheck_band_nm" not in attrs:
+        raise ValueError("no self-check in the attrs: repair with method='auto' (or interval=) first.")
+    nm = np.asarray(attrs["anyband_selfcheck_band_nm"], np.float64)
+    chosen = attrs.get("anyband_selfcheck_method")
+    ax = _new_axes(ax, (9.0, 4.0))
+    prefix = "anyband_selfcheck_band_rmse_"
+    for key in sorted(k for k in attrs if k.startswith(prefix)):
+        method = key[len(prefix):]
+        ax.plot(*_breaks(nm, np.asarray(attrs[key], np.float64)), marker=".", lw=2.5 if method == chosen else 1.0,
+                label=f"{method} (chosen)" if method == chosen else method)
+    ax.set_yscale("log")
+    ax.set_xlabel("wavelength (nm)")
+    ax.set_ylabel(f"held-out RMSE ({attrs.get('units', 'data units')})")
+    ax.legend(fontsize="small")
+    return ax
+
+
 def _bound(func: Callable) -> Callable:
     """``func(da, ...)`` as a method of ``PlotAccessor`` drawing its DataArray."""
 
@@ -501,7 +538,8 @@ class PlotAccessor:
 
     Methods: ``spectra`` (curves of chosen pixels with truth, uncertainty and missing bands), ``error_map``
     (per-pixel error against a truth), ``rgb`` (true/false-colour quicklook), ``indices`` (index maps side by
-    side), ``srf`` (sensor SRFs over a spectrum). Each returns the matplotlib Axes or Figure.
+    side), ``srf`` (sensor SRFs over a spectrum), ``heldout_error`` (a self-checked repair's held-out error
+    against wavelength). Each returns the matplotlib Axes or Figure.
 
     Example:
         >>> da.anyband.plot.rgb("false")
@@ -516,3 +554,4 @@ class PlotAccessor:
     rgb = _bound(rgb)
     indices = _bound(indices)
     srf = _bound(srf)
+    heldout_error = _bound(heldout_error)

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -240,6 +241,7 @@ class SelfCheck:
         gap_nm: width (nm) of the gap every hidden value sits in, in the hidden pattern (:func:`gap_width`).
         scale: :func:`band_scale` of every hidden value's band (data units).
         band_scale: (B,) :func:`band_scale` of the checked crop with the user's mask (data units).
+        band_nm: wavelength (nm) of every hidden value's band.
         data_range: max - min of the hidden true values (the PSNR peak).
         skipped: reason per candidate that could not be scored (e.g. the low-rank prior under whole-band loss).
         pixels: pixels of the crop that was checked.
@@ -251,6 +253,7 @@ class SelfCheck:
     gap_nm: np.ndarray = field(repr=False)
     scale: np.ndarray = field(repr=False)
     band_scale: np.ndarray = field(repr=False)
+    band_nm: np.ndarray = field(repr=False)
     data_range: float
     skipped: dict[str, str] = field(default_factory=dict)
     pixels: int = 0
@@ -267,6 +270,12 @@ class SelfCheck:
         return tuple(float(np.sqrt(squared[classes == k].mean())) if (classes == k).any() else math.nan
                      for k in range(len(DISTANCE_EDGES_NM) + 1))
 
+    def band_rmse(self, method: str) -> tuple[np.ndarray, np.ndarray]:
+        """(wavelengths nm, RMSE) of ``method`` per band with hidden values, ascending nm."""
+        nm, band = np.unique(self.band_nm, return_inverse=True)
+        squared = np.bincount(band, self.residuals[method] ** 2) / np.bincount(band)
+        return nm, np.sqrt(squared)
+
     def psnr(self, method: str) -> float:
         """PSNR-like score (dB) of ``method``: ``20 log10(data_range / RMSE)``."""
         return float(20 * np.log10(self.data_range / self.rmse[method])) if self.rmse[method] > 0 else math.inf
@@ -281,10 +290,11 @@ class SelfCheck:
         rows += [{"method": m, "skipped": reason} for m, reason in self.skipped.items()]
         return rows
 
-    def to_attrs(self) -> dict[str, str | float | int]:
+    def to_attrs(self) -> dict[str, str | float | int | list[float]]:
         """Flat, netCDF-safe attributes (CF-style names, finite numbers): the chosen method, every RMSE and PSNR, the
-        RMSE per distance class with hidden values, and why a candidate was skipped."""
-        attrs: dict[str, str | float | int] = {"anyband_selfcheck_method": self.best,
+        RMSE per distance class with hidden values and per band with hidden values (lists, with the bands' nm), and
+        why a candidate was skipped."""
+        attrs: dict[str, str | float | int | list[float]] = {"anyband_selfcheck_method": self.best,
                                                "anyband_selfcheck_hidden_values": int(self.distance_nm.size),
                                                "anyband_selfcheck_pixels": int(self.pixels)}
         for method in self.rmse:
@@ -292,6 +302,8 @@ class SelfCheck:
             attrs[f"anyband_selfcheck_psnr_db_{method}"] = self.psnr(method)
             for label, value in zip(class_labels(attribute=True), self.class_rmse(method)):
                 attrs[f"anyband_selfcheck_rmse_{method}_{label}"] = value
+            attrs[f"anyband_selfcheck_band_rmse_{method}"] = self.band_rmse(method)[1].tolist()
+        attrs["anyband_selfcheck_band_nm"] = np.unique(self.band_nm).tolist()
         attrs |= {f"anyband_selfcheck_skipped_{m}": reason for m, reason in self.skipped.items()}
         return {k: v for k, v in attrs.items() if not isinstance(v, float) or math.isfinite(v)}
 
@@ -326,6 +338,27 @@ class SelfCheck:
                 if inside.size >= MIN_CLASS_RESIDUALS:
                     out[wanted == key] = _conformal_quantile(inside, level)
         return out * scale
+
+
+def report(attrs: Mapping[str, object]) -> str:
+    """The validation table of a self-checked repair, from its attrs (``SelfCheck.to_attrs``): one line per scored
+    candidate, best first (RMSE, PSNR dB, RMSE per distance class), then the skipped ones; empty without a check."""
+    prefix = "anyband_selfcheck_rmse_"
+    methods = sorted((k[len(prefix):] for k in attrs if k.startswith(prefix) and k[len(prefix):] in CANDIDATES),
+                     key=lambda m: attrs[prefix + m])
+    if not methods:
+        return ""
+    classes = class_labels(attribute=True)
+    lines = [f"self-check: {attrs.get('anyband_selfcheck_hidden_values', '?')} observed values hidden like the mask "
+             f"on {attrs.get('anyband_selfcheck_pixels', '?')} pixels; chosen: {attrs['anyband_selfcheck_method']}",
+             f"{'method':<10} {'RMSE':>9} {'PSNR dB':>8}  " + " ".join(f"{c:>10}" for c in class_labels())]
+    for m in methods:
+        per_class = [attrs.get(f"{prefix}{m}_{c}") for c in classes]
+        lines.append(f"{m:<10} {attrs[prefix + m]:>9.5f} {attrs.get(f'anyband_selfcheck_psnr_db_{m}', math.nan):>8.2f}  "
+                     + " ".join(f"{v:>10.5f}" if v is not None else f"{'-':>10}" for v in per_class))
+    skipped = "anyband_selfcheck_skipped_"
+    lines += [f"{k[len(skipped):]:<10} skipped: {v}" for k, v in attrs.items() if k.startswith(skipped)]
+    return "\n".join(lines)
 
 
 def _conformal_quantile(errors: np.ndarray, level: float) -> float:
@@ -406,6 +439,6 @@ def check(
         raise ValueError(f"no candidate could be scored: {skipped}.")
     distance = distance_to_observed(test_missing, wavelength_nm)[hidden]
     gap = gap_width(test_missing, wavelength_nm)[hidden]
-    scale = band_scale(truth, user_missing, wavelength_nm)
-    return SelfCheck(rmse, residuals, distance, gap, scale[np.nonzero(hidden)[0]], scale,
+    scale, band = band_scale(truth, user_missing, wavelength_nm), np.nonzero(hidden)[0]
+    return SelfCheck(rmse, residuals, distance, gap, scale[band], scale, np.asarray(wavelength_nm, np.float64)[band],
                      float(np.ptp(target)), skipped, int(truth[0].size))

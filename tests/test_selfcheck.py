@@ -101,9 +101,15 @@ def test_picks_the_in_scene_low_rank_prior_on_dropout_of_a_correlated_scene(jasp
     assert result.rmse["lowrank"] < 0.6 * min(result.rmse["pchip"], result.rmse["linear"])
     attrs = result.to_attrs()
     assert attrs["anyband_selfcheck_method"] == "lowrank"
-    assert all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in attrs.values())
+    plain = lambda v: isinstance(v, (str, int, float)) and not isinstance(v, bool)  # noqa: E731
+    assert all(plain(v) or (isinstance(v, list) and all(map(math.isfinite, v))) for v in attrs.values())
     assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key) for key in attrs)  # CF-style attribute names
     assert [row["method"] for row in result.table()][0] == "lowrank"
+    nm, rmse = result.band_rmse("lowrank")
+    assert attrs["anyband_selfcheck_band_nm"] == nm.tolist() and nm.size == values.shape[0]  # dropout: every band
+    assert np.sqrt(np.mean(rmse**2)) == pytest.approx(result.rmse["lowrank"], rel=0.2)
+    lines = selfcheck.report(attrs).splitlines()
+    assert "chosen: lowrank" in lines[0] and lines[2].startswith("lowrank") and len(lines) == 2 + 4
 
 
 def test_picks_interpolation_on_a_finely_sampled_smooth_spectrum():
@@ -131,7 +137,8 @@ def test_conformal_halfwidths_cover_about_90_percent_of_the_truly_missing_values
 def test_halfwidth_is_the_scaled_split_conformal_quantile_and_pools_small_classes():
     residuals = np.concatenate([np.arange(1.0, 101.0), np.arange(1.0, 101.0) * 10])  # |r| = 1..100, then 10..1000
     gaps = np.repeat([20.0, np.inf], 100)  # between observed bands, then extrapolated
-    result = selfcheck.SelfCheck({"m": 1.0}, {"m": residuals}, np.full(200, 10.0), gaps, np.ones(200), np.ones(3), 1.0)
+    result = selfcheck.SelfCheck({"m": 1.0}, {"m": residuals}, np.full(200, 10.0), gaps, np.ones(200), np.ones(3),
+                                 np.full(200, 500.0), 1.0)
     assert result.halfwidth("m", 10.0, 20.0, 1.0, level=0.9) == 91.0  # ceil(101 * 0.9) = 91st smallest
     assert result.halfwidth("m", 10.0, np.inf, 2.0, level=0.9) == 1820.0  # its own class, times the scale
     assert result.halfwidth("m", [200.0], 20.0, 1.0)[0] == 91.0  # an empty class borrows its gap class

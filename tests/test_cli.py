@@ -1,0 +1,36 @@
+"""``anyband repair`` with the self-check: the validation table on stdout and the held-out error plot."""
+
+import pytest
+
+from anyband_xr import datasets, masks
+from anyband_xr.cli import main
+from anyband_xr.io import write_zarr
+
+
+@pytest.fixture(scope="module")
+def dropout_store(tmp_path_factory):
+    """A 24 x 24 crop of the bundled scene with half of its values dropped (NaN), in a Zarr store."""
+    root = tmp_path_factory.mktemp("cli")
+    scene = datasets.jasper_ridge().isel(y=slice(0, 24), x=slice(0, 24)).astype("float32")
+    write_zarr(scene.where(~masks.dropout(scene, 0.5, seed=0)), root / "scene.zarr", chunks={"y": 24, "x": 24})
+    return root
+
+
+def test_auto_prints_the_validation_table_and_draws_the_held_out_error(dropout_store, capsys):
+    plot = dropout_store / "heldout.png"
+    main(["repair", str(dropout_store / "scene.zarr"), str(dropout_store / "out.zarr"), "--nan-is-missing",
+          "--method", "auto", "--steps", "1", "--tile", "24", "--overlap", "4", "--workers", "1",
+          "--report-plot", str(plot)])
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("method"))
+    assert "chosen: lowrank" in lines[header - 1] and lines[header + 1].startswith("lowrank")
+    assert {line.split()[0] for line in lines[header + 1:header + 6]} == {"diffusion", "pchip", "linear", "lowrank",
+                                                                         "gaussian"}
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_without_a_self_check_says_so(dropout_store, capsys):
+    main(["repair", str(dropout_store / "scene.zarr"), str(dropout_store / "linear.zarr"), "--nan-is-missing",
+          "--method", "linear", "--workers", "1", "--report"])
+    assert "no self-check in this job" in capsys.readouterr().out
