@@ -7,6 +7,8 @@ spectral axis); on numpy arrays the repair runs eagerly, tile by tile, with a pr
 
 from __future__ import annotations
 
+import math
+
 import dask
 import numpy as np
 import xarray as xr
@@ -19,6 +21,10 @@ from anyband_xr.engine import run_blocks
 from anyband_xr.settings import METHODS, RepairSettings
 
 __all__ = ["METHODS", "RepairSettings", "prepare", "repair"]
+
+#: Coverage of +-1 standard deviation of a normal distribution: ``std`` from a self-check is this interval's
+#: split-conformal half-width.
+ONE_SIGMA = math.erf(1 / math.sqrt(2))
 
 
 def prepare(da: xr.DataArray, mask: xr.DataArray | np.ndarray | None) -> tuple[xr.DataArray, xr.DataArray, tuple, dict]:
@@ -95,12 +101,16 @@ def repair(
         overlap: overlap of neighbouring tiles (pixels); tiles are blended with a raised-cosine window.
         grad: ``"x0"`` (cheap guidance through the Tweedie estimate) or ``"full"`` (through the network).
         eta: DDIM noise (0: deterministic DDIM, 1: DDPM-like).
-        return_std: return a Dataset with the repaired values and a per-value ``std`` over the samples (data units).
+        return_std: return a Dataset with the repaired values and a per-value ``std`` (data units): calibrated, the
+            split-conformal half-width of a 68.27% interval (:data:`ONE_SIGMA`, see ``interval``), when a self-check
+            runs (``method="auto"``, ``interval=``, or a classical method on an in-memory scene); else the spread
+            over the diffusion samples (0 with one sample; not calibrated) or 0 (a classical method on dask).
         weights: stem or ``.safetensors`` path of MCD weights (e.g. fine-tuned with ``anyband train``); default:
             the shipped model.
         interval: nominal coverage in (0, 1) of an interval around every filled value, e.g. 0.9: the result is a
             Dataset with ``lower`` and ``upper`` too, from split-conformal quantiles of the self-check's held-out
-            errors per distance to the nearest observed band (in-memory scenes only).
+            errors per class of gap width and distance to the nearest observed band, scaled per band
+            (``anyband_xr.selfcheck.SelfCheck.halfwidth``; in-memory scenes only).
 
     Returns:
         A DataArray like ``da`` (dims, coords, CRS, attrs plus provenance), or a Dataset with ``std`` too.
@@ -121,7 +131,7 @@ def repair(
     check, chosen = None, None
     if values.chunks is not None and method == "auto" and interval is None:
         chosen = _lazy_choice(values, missing, settings)
-    elif method == "auto" or interval is not None:
+    elif method == "auto" or interval is not None or (return_std and method != "diffusion" and values.chunks is None):
         check = _self_check(values, missing, settings)
         settings = replace(settings, method=check.best) if method == "auto" else settings
     if settings.method in ("diffusion", "auto"):
@@ -134,17 +144,20 @@ def repair(
     repaired = values.copy(data=mean).transpose(*dims).assign_attrs(attrs)
     if not return_std and interval is None:
         return repaired
-    name = values.name or "repaired"
-    variables = {name: repaired}
-    if return_std:
+    variables = {values.name or "repaired": repaired}
+    units = {"units": values.attrs.get("units", "")}
+    if return_std and check is not None:
+        std = _halfwidth(check, settings.method, missing, ONE_SIGMA)
         variables["std"] = values.copy(data=std).transpose(*dims).assign_attrs(
-            {"long_name": "posterior standard deviation over samples", "units": values.attrs.get("units", "")}
-        )
+            {"long_name": "calibrated standard deviation (split-conformal 68.27% half-width)", **units})
+    elif return_std:
+        variables["std"] = values.copy(data=std).transpose(*dims).assign_attrs(
+            {"long_name": "posterior standard deviation over samples", **units})
     if interval is not None:
         half = values.copy(data=_halfwidth(check, settings.method, missing, interval))
         for key, sign in (("lower", -1.0), ("upper", 1.0)):
             variables[key] = (repaired + sign * half.transpose(*dims)).assign_attrs(
-                {"long_name": f"{interval:g} split-conformal interval, {key} bound", "units": values.attrs.get("units", "")})
+                {"long_name": f"{interval:g} split-conformal interval, {key} bound", **units})
     return xr.Dataset(variables, attrs=provenance)
 
 

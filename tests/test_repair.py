@@ -156,6 +156,18 @@ def test_auto_on_dask_is_lazy_and_equals_the_in_memory_choice():
     np.testing.assert_array_equal(lazy.values, eager.values)
 
 
+def test_std_of_a_classical_repair_is_the_calibrated_one_sigma_halfwidth():
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 30), x=slice(0, 30)).load()
+    mask = anyband_xr.masks.band_loss(da, 0.3, seed=1)
+    out = da.where(~mask).anyband.repair(mask, method="pchip", return_std=True, interval=0.9)
+    full = np.broadcast_to(mask.values[:, None, None], da.shape)
+    std, half = out["std"].values, (out["upper"] - out["lower"]).values / 2
+    assert (std[~full] == 0).all() and (std[full] > 0).all() and (std[full] < half[full]).all()
+    assert "calibrated" in out["std"].attrs["long_name"]
+    alone = da.where(~mask).anyband.repair(mask, method="pchip", return_std=True)
+    np.testing.assert_array_equal(alone["std"].values, std)
+
+
 def test_interval_needs_an_in_memory_scene():
     da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 20), x=slice(0, 20))
     mask = anyband_xr.masks.dropout(da, 0.3, seed=0)
