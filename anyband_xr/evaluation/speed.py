@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+import xarray as xr
 
 from anyband_xr import datasets, masks, spectral
 from anyband_xr.conditioning import bridge
@@ -104,16 +105,49 @@ class TileInputs:
         return replace(self, values=self.values.to(device), missing=self.missing.to(device))
 
 
-def tile_inputs(tile: int, seed: int = 0) -> TileInputs:
-    """The bundled real scene tiled out to ``tile`` x ``tile`` pixels, 30% of its bands dropped (seeded)."""
+def tile_scene(tile: int, seed: int = 0) -> tuple[xr.DataArray, xr.DataArray]:
+    """(scene, mask): the bundled real scene tiled out to ``tile`` x ``tile`` pixels (float32, nm) and its band-loss
+    mask (dims ``(wavelength,)``, 30% of the bands, seeded)."""
     scene = spectral.standardize(datasets.jasper_ridge())
     reps = -(-tile // min(scene.sizes["y"], scene.sizes["x"]))
-    values = np.tile(scene.values, (1, reps, reps))[:, :tile, :tile]
-    lost = masks.band_loss(scene, BAND_LOSS, seed=seed).values
-    missing = np.broadcast_to(lost[:, None, None], values.shape)
-    values = np.where(missing, 0.0, values).astype(np.float32)
+    tiled = xr.DataArray(np.tile(scene.values, (1, reps, reps))[:, :tile, :tile].astype(np.float32),
+                         dims=scene.dims, coords={"wavelength": scene["wavelength"]}, attrs=scene.attrs)
+    return tiled, masks.band_loss(scene, BAND_LOSS, seed=seed)
+
+
+def tile_inputs(tile: int, seed: int = 0) -> TileInputs:
+    """The bundled real scene tiled out to ``tile`` x ``tile`` pixels, 30% of its bands dropped (seeded)."""
+    scene, lost = tile_scene(tile, seed)
+    missing = np.broadcast_to(lost.values[:, None, None], scene.shape)
+    values = np.where(missing, 0.0, scene.values).astype(np.float32)
     return TileInputs(torch.from_numpy(values)[None], torch.from_numpy(missing.copy())[None],
                       scene["wavelength"].values.astype(np.float64))
+
+
+def auto_overhead(tile: int, steps: int | None, repeats: int) -> dict[str, float | str]:
+    """What ``repair(method="auto")`` costs over a plain diffusion repair of the same tile with the same steps.
+
+    Both repair :func:`tile_scene` on the CPU, ``repeats`` times each in ABBA order (after one untimed diffusion
+    run); median seconds of each, their ratio, and the method the self-check chose.
+    """
+    from anyband_xr.repair import repair
+
+    scene, lost = tile_scene(tile)
+    observed = scene.where(~lost)
+    methods, chosen = ("diffusion", "auto"), {}
+
+    def one(method: str) -> float:
+        start = time.perf_counter()
+        chosen[method] = repair(observed, lost, method=method, steps=steps, device="cpu").attrs["anyband_method"]
+        return time.perf_counter() - start
+
+    one("diffusion")
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    for repeat in range(repeats):
+        for method in methods if repeat % 2 == 0 else methods[::-1]:
+            times[method].append(one(method))
+    diffusion, auto = (statistics.median(times[m]) for m in methods)
+    return {"diffusion_seconds": diffusion, "auto_seconds": auto, "ratio": auto / diffusion, "chosen": chosen["auto"]}
 
 
 def sampler_for(model: MCDUNet, inputs: TileInputs, device: torch.device | str = "cpu") -> TileSampler:
