@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
@@ -35,31 +37,22 @@ def target_grid(target: str | np.ndarray | list | xr.DataArray | None) -> tuple[
 def generate(
     da: xr.DataArray,
     target: str | np.ndarray | list | xr.DataArray | None = None,
-    guidance: float = 1.0,
-    steps: int | None = None,
-    samples: int = 1,
-    seed: int | None = None,
-    operators: list | tuple | None = None,
-    device: str | None = None,
-    tile: int = 256,
-    overlap: int = 32,
-    grad: str = "x0",
-    eta: float = 0.0,
     return_std: bool = False,
-    weights: str | None = None,
+    **options: Any,
 ) -> xr.DataArray | xr.Dataset:
     """Generate full spectra on ``target`` from a (multispectral) observation, with SRF consistency guidance.
-
-    The other arguments (``guidance``, ``steps``, ``samples``, ``seed``, ``device``, ``tile``, ``overlap`` in
-    pixels, ``grad``, ``eta``, ``return_std``) are as in ``anyband_xr.repair.repair``.
 
     Args:
         da: observed bands (``band`` dim with ``wavelength`` centroids, nm; ``fwhm`` or ``attrs['sensor']`` for the
             band responses), two spatial dims. NaN values count as missing.
         target: None (the canonical 400-2500 nm, 10 nm grid), a wavelength array (nm or µm), a DataArray whose
             wavelengths to use, or a sensor name (the full spectrum is then simulated through that sensor's SRFs).
-        operators: PGS operators (names or modules, as in ``repair``); default ``("sensor", "ndvi", "ndwi",
-            "range")``, where ``"sensor"`` asks the SRF integrals of the spectrum to match the observed bands.
+        return_std: return a Dataset with the generated values and a per-value ``std`` over the samples.
+        **options: the sampling keywords of ``anyband_xr.repair.repair`` (``guidance``, ``steps``, ``samples``,
+            ``seed``, ``operators``, ``device``, ``tile``, ``overlap`` in pixels, ``grad``, ``eta``, ``weights``;
+            validated by ``RepairSettings.build``), not ``method``. ``operators`` defaults to ``("sensor", "ndvi",
+            "ndwi", "range")`` here, where ``"sensor"`` asks the SRF integrals of the spectrum to match the
+            observed bands.
 
     Returns:
         A DataArray (``wavelength`` dim on the target grid, nm; the data's units), or a Dataset with ``std``.
@@ -69,12 +62,12 @@ def generate(
         >>> hyper = s2.anyband.generate()            # (wavelength: 211, y, x), 400-2500 nm
         >>> landsat = s2.anyband.generate("landsat-8-oli", steps=10)   # Sentinel-2 -> Landsat 8 bands
     """
+    if "method" in options:
+        raise TypeError("generate() runs the diffusion model; it takes no method= (see repair for the baselines).")
     grid, then_simulate = target_grid(target)
-    settings = RepairSettings.build(
-        guidance=guidance, steps=steps, samples=samples, seed=seed, eta=eta,
-        operators=DEFAULT_OPERATORS if operators is None else operators, grad=grad, tile=tile, overlap=overlap,
-        device=device, weights=weights, reflectance=observation.looks_like_reflectance(da),
-    )
+    if options.get("operators") is None:
+        options["operators"] = DEFAULT_OPERATORS
+    settings = RepairSettings.build(**options, reflectance=observation.looks_like_reflectance(da))
     values, missing, _, found = prepare(da, None)
     loop, dim = list(values.dims[:-3]), values.dims[-3]
     y, x = values.dims[-2:]
