@@ -15,7 +15,7 @@ from scipy.interpolate import interp1d
 
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.conditioning.bridge import interpolate_observed
-from anyband_xr.conditioning.gaussian import GaussianPrior, load_gaussian_prior
+from anyband_xr.conditioning.gaussian import GaussianPrior, conditional_mean, load_gaussian_prior
 
 INTERPOLATION_METHODS = ("linear", "pchip")
 
@@ -106,13 +106,14 @@ def gaussian_conditional_mean(
 ) -> np.ndarray:
     """Ridge-regularised conditional mean of the missing values given the observed ones, per pixel.
 
-    Brightness-equivariant: each pixel's scale is the ratio of its observed mean to the prior's mean on the same
-    bands; the prior is applied to the scaled spectrum and the result scaled back. Returns (B, P).
+    ``gaussian.conditional_mean`` of the prior resampled onto ``wavelength_nm`` (its variances raised by ``ridge``
+    times their mean), one solve per missing pattern. Brightness-equivariant (see there). Returns (B, P) float64
+    with the observed values as they were.
     """
     _check_observed(missing, 1)
     prior = prior or load_gaussian_prior()
     mu, cov = prior.on_grid(wavelength_nm)
-    cov = cov + ridge * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
+    ridged = cov + ridge * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
     out = values.astype(np.float64).copy()
     patterns, inverse = _patterns(missing)
     for k, pattern in enumerate(patterns):
@@ -120,9 +121,7 @@ def gaussian_conditional_mean(
             continue
         pixels = np.flatnonzero(inverse == k)
         obs, mis = ~pattern, pattern
-        x_obs = values[obs][:, pixels].astype(np.float64)
-        scale = np.maximum(x_obs.mean(axis=0), 1e-12) / max(mu[obs].mean(), 1e-12)
-        z_obs = x_obs / scale
-        gain = np.linalg.solve(cov[np.ix_(obs, obs)], cov[np.ix_(obs, mis)]).T
-        out[np.ix_(mis, pixels)] = (mu[mis, None] + gain @ (z_obs - mu[obs, None])) * scale
+        out[np.ix_(mis, pixels)] = conditional_mean(
+            values[obs][:, pixels], mu[mis], mu[obs], ridged[np.ix_(mis, obs)], ridged[np.ix_(obs, obs)]
+        )
     return out

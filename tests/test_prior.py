@@ -10,10 +10,10 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from anyband_xr import baselines, datasets, simulate, srf
-from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.conditioning import bridge
+from anyband_xr.conditioning import bridge, gaussian
 from anyband_xr.conditioning.gaussian import RANK, PCAPrior, interpolation_matrix, load_gaussian_prior, load_pca_prior
-from anyband_xr.conditioning.prior import HINT_LIMIT, conditional_mean
+from anyband_xr.grid import CANONICAL_NM
+from anyband_xr.conditioning.prior import HINT_LIMIT, band_set_estimator, pixel_estimate
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_conditional_mean_recovers_a_spectrum_of_the_prior_from_a_few_bands():
     observed = np.zeros(CANONICAL_NM.size, dtype=bool)
     observed[::3] = True
     values = torch.as_tensor(spectrum)[None]
-    estimate = conditional_mean(values, CANONICAL_NM, torch.as_tensor(observed)[None]).mean[0].numpy()
+    estimate = pixel_estimate(values, CANONICAL_NM, torch.as_tensor(observed)[None]).mean[0].numpy()
     error = np.abs(estimate - spectrum)[~observed].max() / np.abs(spectrum).max()
     assert error < 0.05
 
@@ -66,16 +66,16 @@ def test_conditional_mean_on_band_integrals_conditions_on_what_the_bands_measure
     centroids = responses["centroid"].values[order]
     bands = torch.as_tensor(values.T[:50] @ simulate.band_weights(wl, responses)[order].T)
     observed = torch.ones(1, centroids.size, dtype=torch.bool)
-    points = conditional_mean(bands, centroids, observed)
-    explicit = conditional_mean(bands, centroids, observed, operator=interpolation_matrix(CANONICAL_NM, centroids))
+    points = pixel_estimate(bands, centroids, observed)
+    explicit = pixel_estimate(bands, centroids, observed, operator=interpolation_matrix(CANONICAL_NM, centroids))
     for a, b in zip(points, explicit):
         torch.testing.assert_close(a, b)
-    integrals = conditional_mean(bands, centroids, observed, operator=weights)
+    integrals = pixel_estimate(bands, centroids, observed, operator=weights)
     assert not torch.allclose(integrals.mean, points.mean)
     on_bands = [np.abs(e.mean.numpy() @ weights.T - bands.numpy()).mean() for e in (integrals, points)]
     assert on_bands[0] < 0.01 and on_bands[1] < 0.01  # both stay near what the bands measured
     with pytest.raises(ValueError, match="operator has shape"):
-        conditional_mean(bands, centroids, observed, operator=weights[:, :-1])
+        pixel_estimate(bands, centroids, observed, operator=weights[:, :-1])
 
 
 def test_conditional_mean_is_brightness_equivariant_and_shared_band_sets_match_per_pixel(scene):
@@ -84,15 +84,33 @@ def test_conditional_mean_is_brightness_equivariant_and_shared_band_sets_match_p
     missing = np.repeat(rng.random(wl.size)[:, None] < 0.3, values.shape[1], axis=1)
     x = torch.as_tensor(values.T[:500])
     observed = torch.as_tensor(~missing.T[:500])
-    shared = conditional_mean(x, wl, observed[:1])
-    per_pixel = conditional_mean(x, wl, observed)
+    shared = pixel_estimate(x, wl, observed[:1])
+    per_pixel = pixel_estimate(x, wl, observed)
     for a, b in zip(shared, per_pixel):
         torch.testing.assert_close(a, b)
-    scaled = conditional_mean(3.0 * x, wl, observed)
+    scaled = pixel_estimate(3.0 * x, wl, observed)
     for a, b in zip(scaled, per_pixel):
         torch.testing.assert_close(a, 3.0 * b)
-    empty = conditional_mean(x[:2], wl, torch.zeros(2, wl.size, dtype=torch.bool))
+    empty = pixel_estimate(x[:2], wl, torch.zeros(2, wl.size, dtype=torch.bool))
     assert all((t == 0).all() for t in empty)
+
+
+def test_the_hint_per_pixel_and_per_band_set_is_the_one_gaussian_conditional_mean(scene):
+    values, wl = scene
+    observed = np.random.default_rng(3).random(wl.size) < 0.7
+    x = values[:, :300]
+    prior = load_pca_prior()
+    operator = interpolation_matrix(CANONICAL_NM, wl[observed])
+    cross = prior.cov @ operator.T
+    noisy = operator @ cross + prior.noise * np.eye(operator.shape[0])
+    expected = gaussian.conditional_mean(x[observed], prior.mean, operator @ prior.mean, cross, noisy)
+    mask = torch.as_tensor(np.repeat(observed[None], x.shape[1], axis=0))
+    per_pixel = pixel_estimate(torch.as_tensor(x.T), wl, mask)
+    np.testing.assert_allclose(per_pixel.mean.numpy().T, expected, rtol=1e-9, atol=1e-12)
+    per_band_set = band_set_estimator(wl[observed]).estimate(torch.as_tensor(x[observed])[None])
+    np.testing.assert_allclose(per_band_set.mean[0].numpy(), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(per_band_set.loo_residual[0].numpy(), per_pixel.loo_residual.numpy().T[observed],
+                               rtol=1e-7, atol=1e-12)
 
 
 def test_conditional_mean_scores_like_the_full_covariance_ridge_baseline(scene):
@@ -100,7 +118,7 @@ def test_conditional_mean_scores_like_the_full_covariance_ridge_baseline(scene):
     rng = np.random.default_rng(2)
     missing = rng.random(values.shape) < 0.5
     ridge = baselines.gaussian_conditional_mean(values, wl, missing)
-    pca = conditional_mean(torch.as_tensor(values.T), wl, torch.as_tensor(~missing.T)).mean.numpy()
+    pca = pixel_estimate(torch.as_tensor(values.T), wl, torch.as_tensor(~missing.T)).mean.numpy()
     on_grid = pca @ interpolation_matrix(CANONICAL_NM, wl).T
     assert _rmse(on_grid.T, values, missing) < 1.1 * _rmse(ridge, values, missing)
     np.testing.assert_array_equal(ridge[~missing], values[~missing])

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from anyband_xr.datasets import jasper_ridge
-from anyband_xr.grid import CANONICAL_NM, holdout_start
 from anyband_xr.conditioning import bridge
 from anyband_xr.conditioning.gaussian import interpolation_matrix
+from anyband_xr.datasets import jasper_ridge
+from anyband_xr.grid import CANONICAL_NM, holdout_start
 from anyband_xr.model.weights import load_model
 from anyband_xr.training.losses import MSPL, MSPLConfig, correlation, kde, kl_divergence, masked_mse, relative_mse
 from anyband_xr.training.masking import (
@@ -179,8 +179,8 @@ def test_canonical_target_survives_the_way_back_to_the_bands():
     wl = np.arange(400.0, 1050.0, 14.0)  # a CASI-like grid, coarser than the canonical one
     zigzag = 0.3 + 0.02 * (-1.0) ** np.arange(wl.size)  # band-to-band structure
     matrix, valid = canonical_target(wl)
-    back = bridge.canonical_to_grid(wl).numpy() @ (matrix @ zigzag)
-    linear_back = bridge.canonical_to_grid(wl).numpy() @ np.interp(CANONICAL_NM, wl, zigzag)
+    back = interpolation_matrix(CANONICAL_NM, wl) @ (matrix @ zigzag)
+    linear_back = interpolation_matrix(CANONICAL_NM, wl) @ np.interp(CANONICAL_NM, wl, zigzag)
     assert np.abs(back - zigzag).max() < 0.005 < 0.012 < np.abs(linear_back - zigzag).max()
     smooth = 0.2 + 1e-4 * (wl - 400.0)
     np.testing.assert_allclose((matrix @ smooth)[valid], np.interp(CANONICAL_NM, wl, smooth)[valid], atol=5e-4)

@@ -10,7 +10,7 @@ from anyband_xr import datasets
 from anyband_xr.demo import held_out
 from anyband_xr.conditioning import bridge
 from anyband_xr.conditioning.gaussian import RANK, interpolation_matrix, load_pca_prior
-from anyband_xr.conditioning.prior import conditional_mean
+from anyband_xr.conditioning.prior import pixel_estimate
 from anyband_xr.conditioning.trust import MIN_BANDS, interpolation_loo, prior_weight
 
 WL = np.arange(400.0, 1000.0, 10.0)
@@ -22,11 +22,11 @@ def test_prior_leave_one_out_residuals_match_refitting_without_the_band():
     wl = da["wavelength"].values.astype(np.float64)
     observed = torch.zeros_like(x, dtype=torch.bool)
     observed[:, ::3] = True
-    closed_form = conditional_mean(x, wl, observed).loo_residual[0]
+    closed_form = pixel_estimate(x, wl, observed).loo_residual[0]
     for band in (30, 60, 120, 150):
         without = observed.clone()
         without[:, band] = False
-        refit = conditional_mean(x, wl, without).mean
+        refit = pixel_estimate(x, wl, without).mean
         predicted = float(refit[0] @ torch.as_tensor(interpolation_matrix(bridge.CANONICAL_NM, wl[band : band + 1]))[0])
         # Exact for a fixed brightness; refitting also re-estimates the pixel's brightness without the band.
         assert float(closed_form[band]) == pytest.approx(float(x[0, band]) - predicted, rel=0.05, abs=2e-3)

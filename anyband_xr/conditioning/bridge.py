@@ -20,6 +20,7 @@ import torch
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.conditioning import prior as gaussian_prior
 from anyband_xr.conditioning.band_set import Parts, band_set_parts, shared_band_set
+from anyband_xr.conditioning.gaussian import interpolation_matrix
 from anyband_xr.conditioning.planes import CONTEXT_PLANES
 from anyband_xr.conditioning.trust import observed_neighbours, prior_weight, strict_neighbours, take_bands
 
@@ -46,11 +47,11 @@ class Condition:
         confidence: (N, K, H, W) ``exp(-distance_nm / 20 nm)`` to the nearest observed wavelength, in [0, 1].
         scale: (N, 1, 1, 1) mean observed value of each sample, data units (the brightness unit).
         prior: (N, K, H, W) per-pixel conditional mean of the Gaussian spectral prior given the observed values,
-            data units (``anyband_xr.conditioning.prior.conditional_mean``).
+            data units (``anyband_xr.conditioning.prior``).
         trust: (N, K, H, W) weight in [0, 1] of the prior over the interpolant, per sample and wavelength, from
             leave-one-out residuals of both on the observed bands (``anyband_xr.conditioning.trust.prior_weight``).
         target_matrix: (T, K) linear interpolation from the canonical grid to the wavelengths ``to_grid`` returns
-            (``canonical_to_grid``), or None (training needs no output grid).
+            (``gaussian.interpolation_matrix`` from the canonical grid), or None (training needs no output grid).
         target_interp: (N, T, H, W) the PCHIP interpolant at those wavelengths, data units, or None.
     """
 
@@ -291,7 +292,7 @@ def make_condition(
     return Condition(
         interp=parts.interp, linear=parts.linear, confidence=torch.exp(-parts.distance / CONFIDENCE_NM), scale=scale,
         prior=parts.prior, trust=parts.trust,
-        target_matrix=None if target_nm is None else canonical_to_grid(target_nm, like=values),
+        target_matrix=None if target_nm is None else _matrix(interpolation_matrix(CANONICAL_NM, target_nm), values),
         target_interp=parts.target_interp,
     )
 
@@ -311,7 +312,7 @@ def _pixel_parts(
     target_interp = None if target_nm is None else interp[:, k:]
     linear, interp, distance = linear[:, :k], interp[:, :k].contiguous(), distance[:, :k]
     n, _, h, w = values.shape
-    estimate = gaussian_prior.conditional_mean(spectra, wavelength_nm, band_sets, operator=band_integrals)
+    estimate = gaussian_prior.pixel_estimate(spectra, wavelength_nm, band_sets, operator=band_integrals)
     prior = estimate.mean.to(values.dtype).reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
     trust = prior_weight(estimate.loo_residual, spectra, wavelength_nm, band_sets, distance, CANONICAL_NM)
     return Parts(linear, interp, distance, prior, trust, target_interp)
@@ -327,18 +328,8 @@ def from_model(r: torch.Tensor, cond: Condition) -> torch.Tensor:
     return torch.addcmul(cond.interp, r, cond.scale / GAIN)
 
 
-def canonical_to_grid(target_nm: torch.Tensor | np.ndarray, like: torch.Tensor | None = None) -> torch.Tensor:
-    """(T, K) linear-interpolation matrix from the canonical grid to ``target_nm`` (flat beyond 400/2500 nm)."""
-    target = np.clip(np.asarray(target_nm, dtype=np.float64), CANONICAL_NM[0], CANONICAL_NM[-1])
-    right = np.clip(np.searchsorted(CANONICAL_NM, target, side="right"), 1, CANONICAL_NM.size - 1)
-    left = right - 1
-    frac = (target - CANONICAL_NM[left]) / (CANONICAL_NM[right] - CANONICAL_NM[left])
-    matrix = np.zeros((target.size, CANONICAL_NM.size))
-    rows = np.arange(target.size)
-    matrix[rows, left] += 1.0 - frac
-    matrix[rows, right] += frac
-    out = torch.as_tensor(matrix, dtype=torch.float32)
-    return out if like is None else out.to(device=like.device, dtype=like.dtype)
+def _matrix(matrix: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(matrix, dtype=like.dtype, device=like.device)
 
 
 def to_grid(r: torch.Tensor, cond: Condition) -> torch.Tensor:

@@ -97,26 +97,24 @@ def load_pca_prior() -> PCAPrior:
     return PCAPrior.from_gaussian(load_gaussian_prior())
 
 
-def conditional_gain(operator: np.ndarray, cov: np.ndarray, noise: float) -> np.ndarray:
-    """Gain (K, M) of the Gaussian conditional mean ``mean + gain @ (y - operator @ mean)`` of a spectrum ``x`` with
-    covariance ``cov`` (K, K) given ``y = operator @ x + e`` (``operator`` (M, K); ``e`` white with variance
-    ``noise``, a ridge): ``cov @ operator.T @ inv(operator @ cov @ operator.T + noise * I)``, float64."""
-    cross = operator @ cov
-    observed = cross @ operator.T + noise * np.eye(operator.shape[0])
-    return np.linalg.solve(observed, cross).T
+def conditional_gain(cross: np.ndarray, observed_cov: np.ndarray) -> np.ndarray:
+    """Gain (T, M) of the Gaussian conditional mean ``mean + gain @ (y - observed_mean)`` of ``x`` given ``y``:
+    ``cross @ inv(observed_cov)``, with ``cross`` (T, M) the covariance of ``x`` and ``y`` and ``observed_cov``
+    (M, M) that of ``y`` (its ridge included), float64."""
+    return np.linalg.solve(observed_cov, cross.T).T
 
 
 def conditional_mean(
-    y: np.ndarray, operator: np.ndarray, mean: np.ndarray, cov: np.ndarray, noise: float
+    y: np.ndarray, mean: np.ndarray, observed_mean: np.ndarray, cross: np.ndarray, observed_cov: np.ndarray
 ) -> np.ndarray:
-    """Brightness-equivariant Gaussian conditional mean (K, P) of spectra given observations ``y`` (M, P).
+    """Brightness-equivariant Gaussian conditional mean (T, P) of brightness-normalised spectra ``x`` given
+    observations ``y`` (M, P): the one Gaussian conditional mean of the package.
 
-    Each pixel's scale ``s`` is its observed mean over the prior's (``operator @ mean``); the prior conditions
-    ``y / s`` (see :func:`conditional_gain`) and the estimate is scaled back by ``s``. ``mean`` (K,), ``cov`` (K, K)
-    of brightness-normalised spectra; ``noise``: ridge variance on the observations.
+    ``mean`` (T,) and ``observed_mean`` (M,) are the means of ``x`` and ``y``, ``cross`` (T, M) and ``observed_cov``
+    (M, M) as in :func:`conditional_gain`. Each pixel's scale ``s`` is its observed mean over ``observed_mean``'s;
+    the prior conditions ``y / s`` and the estimate is scaled back by ``s``.
     """
-    observed_mean = operator @ mean
     y = y.astype(np.float64)
     scale = np.maximum(y.mean(axis=0), 1e-12) / max(observed_mean.mean(), 1e-12)
-    gain = conditional_gain(operator, cov, noise)
+    gain = conditional_gain(cross, observed_cov)
     return (mean[:, None] + gain @ (y / scale - observed_mean[:, None])) * scale

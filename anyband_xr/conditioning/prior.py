@@ -2,7 +2,7 @@
 
 The hint conditions the probabilistic-PCA form of the prior (``anyband_xr.conditioning.gaussian.PCAPrior``: leading
 ``RANK`` eigenvectors plus isotropic noise) on each pixel's observed values: one small ``RANK x RANK`` solve per
-pixel (``conditional_mean``) when the pixels observe different bands, one set of matrices for the whole tile
+pixel (``pixel_estimate``) when the pixels observe different bands, one set of matrices for the whole tile
 (``band_set_estimator``) when they all observe the same bands.
 """
 
@@ -31,7 +31,7 @@ class PriorEstimate(NamedTuple):
     loo_residual: torch.Tensor
 
 
-def conditional_mean(
+def pixel_estimate(
     values: torch.Tensor,
     wavelength_nm: np.ndarray | torch.Tensor,
     observed: torch.Tensor,
@@ -40,6 +40,10 @@ def conditional_mean(
 ) -> PriorEstimate:
     """Each pixel's prior conditional mean on the prior's grid given its observed values, and how well the prior
     predicts observed values it did not see (see ``PriorEstimate``).
+
+    The estimate is ``gaussian.conditional_mean`` of the PCA prior (covariance ``basis @ basis.T``, ridge
+    ``noise``) in its per-pixel form: by the push-through identity one ``RANK x RANK`` solve per pixel, whatever
+    bands the pixel observed (tested equal).
 
     Args:
         values: (P, B) spectra, pixels by band, any finite number where not observed.
@@ -96,7 +100,7 @@ def conditional_mean(
 class BandSetEstimator(NamedTuple):
     """The prior's estimate of pixels that all observe the same M bands, as float64 matrices: the conditional mean
     is ``gain @ x + s * offset`` and the leave-one-out residuals ``loo @ (x - s * observed_mean)``, with ``x`` (M,)
-    a pixel's observed values and ``s = sum(x) / sum(observed_mean)`` its brightness (as ``conditional_mean``)."""
+    a pixel's observed values and ``s = sum(x) / sum(observed_mean)`` its brightness (as ``pixel_estimate``)."""
 
     gain: np.ndarray
     offset: np.ndarray
@@ -120,14 +124,15 @@ def band_set_estimator(
 ) -> BandSetEstimator:
     """The prior's estimator for pixels observing the bands at ``wavelength_nm`` (M,) nm, all of them.
 
-    ``operator`` (M, K): as in ``conditional_mean``. The same estimate as ``conditional_mean`` (the push-through
+    ``operator`` (M, K): as in ``pixel_estimate``. The same estimate as ``pixel_estimate`` (the push-through
     identity turns its per-pixel ``RANK x RANK`` solve into one ``M x M`` solve, ``gaussian.conditional_gain``);
     the leverages are the diagonal of the hat matrix ``operator @ gain``.
     """
     prior = prior or load_pca_prior()
     wl = np.asarray(wavelength_nm, dtype=np.float64)
     operator = interpolation_matrix(prior.wavelength_nm, wl) if operator is None else operator
-    gain = conditional_gain(operator, prior.cov, prior.noise)
+    cross = operator @ prior.cov
+    gain = conditional_gain(cross.T, cross @ operator.T + prior.noise * np.eye(wl.size))
     observed_mean = operator @ prior.mean
     hat = operator @ gain
     loo = (np.eye(wl.size) - hat) / np.maximum(1.0 - np.diag(hat), LEVERAGE_FLOOR)[:, None]

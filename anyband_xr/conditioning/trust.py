@@ -4,7 +4,7 @@ Which classical guess is better changes from sensor to sensor and scene to scene
 spectra (AVIRIS, 10 nm) the interpolant wins by 5-10 dB; on spectra with band-to-band structure the prior has
 learnt (the CASI Houston crop) the prior wins by as much. Both can be checked where the answer is known: leave an
 observed band out and predict it from the rest. The prior's leave-one-out residuals come in closed form
-(``prior.conditional_mean``: residual over one minus the band's leverage), the interpolant's from the two neighbouring observed
+(``prior.pixel_estimate``: residual over one minus the band's leverage), the interpolant's from the two neighbouring observed
 bands. Over a sample (a training patch, a tile) their mean squares and covariance give the weight of the best
 linear combination of the two guesses (the minimum-variance combination of two correlated estimators). The
 interpolant's error grows with the distance to the nearest observed band faster than the prior's, so the weight is

@@ -16,8 +16,9 @@ import torch.nn.functional as F
 import xarray as xr
 
 from anyband_xr import simulate, tiling
-from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.conditioning import bridge
+from anyband_xr.conditioning.gaussian import interpolation_matrix
+from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model.weights import load_model
 from anyband_xr.physics import operators as ops
 from anyband_xr.sampling.ddim import DDIM, Guidance, sample
@@ -185,7 +186,7 @@ def build_operators(
     band_nm = torch.as_tensor(np.array(wavelength_nm, dtype=np.float32), device=device)
     observed = ~missing
     if band_integrals is None:
-        band_operator = bridge.canonical_to_grid(wavelength_nm, like=values)
+        band_operator = torch.as_tensor(interpolation_matrix(CANONICAL_NM, wavelength_nm), dtype=values.dtype, device=device)
         band_target = torch.einsum("bk,nkhw->nbhw", band_operator, cond.interp)
     else:
         band_operator = torch.as_tensor(band_integrals, dtype=values.dtype, device=device)

@@ -102,7 +102,7 @@ def canonical_target(wavelength_nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     right = np.clip(np.searchsorted(wl, CANONICAL_NM, side="right"), 1, wl.size - 1)
     left = right - 1
     linear = interpolation_matrix(wl, CANONICAL_NM)  # (K, B)
-    to_bands = interpolation_matrix(CANONICAL_NM, wl)  # (B, K), as bridge.canonical_to_grid
+    to_bands = interpolation_matrix(CANONICAL_NM, wl)  # (B, K), as Condition.target_matrix
     second = np.diff(np.eye(k), 2, axis=0)
     normal = to_bands.T @ to_bands + TARGET_SMOOTHING * second.T @ second + TARGET_ANCHOR * np.eye(k)
     matrix = np.linalg.solve(normal, to_bands.T + TARGET_ANCHOR * linear)
