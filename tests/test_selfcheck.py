@@ -176,3 +176,16 @@ def test_the_diffusion_model_is_a_candidate_on_a_small_crop(jasper):
     result = selfcheck.check(values, missing, nm, settings, methods=("diffusion", "pchip"), max_pixels=256)
     assert set(result.rmse) == {"diffusion", "pchip"} and np.isfinite(result.residuals["diffusion"]).all()
 
+
+
+def test_unprompted_it_picks_lowrank_on_correlated_dropout_and_pchip_on_a_fine_smooth_spectrum(jasper):
+    """The issue's test: every candidate (the model too), nothing said about the case."""
+    scene, values, nm = jasper
+    settings = RepairSettings.build(tile=32, overlap=8, device="cpu")
+    dropout = selfcheck.check(values, masks.dropout(scene, 0.5, seed=0).values, nm, settings, max_pixels=256)
+    assert set(dropout.rmse) == set(selfcheck.CANDIDATES) and dropout.best == "lowrank"
+    smooth, fine_nm = _smooth_scene()
+    lost = np.zeros(fine_nm.size, bool)
+    lost[[40, 41, 90, 150, 151, 152, 220]] = True
+    interpolated = selfcheck.check(smooth, np.broadcast_to(lost[:, None, None], smooth.shape), fine_nm, settings)
+    assert "diffusion" in interpolated.rmse and interpolated.best == "pchip"
