@@ -2,7 +2,9 @@
 
 Arrays are (B, P): B wavelengths (ascending nm) by P pixels; ``missing`` is True where a value is missing. Pixels
 sharing one missing pattern are solved together (one SciPy call or one linear solve per pattern), so whole-band
-loss costs one call. NumPy and SciPy only: the classical repairs never import torch.
+loss costs one call; the interpolants of pixels that each miss their own values (per-value dropout) are computed
+for all pixels at once (``anyband_xr.conditioning.interpolants``). NumPy and SciPy only: the classical repairs
+never import torch.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ import numpy as np
 from safetensors.numpy import save_file
 from scipy.interpolate import PchipInterpolator, interp1d
 
+from anyband_xr.conditioning.interpolants import interpolate_pixels
 from anyband_xr.conditioning.gaussian import GaussianPrior, conditional_mean, interpolation_matrix, load_gaussian_prior
 from anyband_xr.grid import CANONICAL_NM
 
 INTERPOLATION_METHODS = ("linear", "pchip")
+#: ``interpolate`` solves per missing pattern while there are at most this many patterns per pixel, and all pixels
+#: at once (``interpolants.interpolate_pixels``) beyond: one call per pattern costs about as much as interpolating
+#: 100 (linear) to 1000 (PCHIP) pixels at once (measured on Jasper Ridge, 198 bands by 10,000 pixels).
+PATTERNS_PER_PIXEL = 0.01
 
 
 def _patterns(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -59,15 +66,20 @@ def interpolate(
     """Interpolate each pixel's observed values along wavelength (flat beyond the first/last observed band).
 
     Returns (len(target_nm), P) float64, by default on ``wavelength_nm``. ``method`` is ``"linear"`` or
-    ``"pchip"`` (``scipy.interpolate.PchipInterpolator``), one call per missing pattern over all its pixels.
+    ``"pchip"`` (``scipy.interpolate.PchipInterpolator``). Few missing patterns over many pixels (band loss): one
+    SciPy call per pattern over all its pixels; otherwise (per-value dropout) every pixel at once by
+    ``interpolants.interpolate_pixels`` (same values to rounding).
     """
     if method not in INTERPOLATION_METHODS:
         raise ValueError(f"method must be one of {INTERPOLATION_METHODS}, got {method!r}.")
     _check_observed(missing, 1)
     wl = np.asarray(wavelength_nm, dtype=np.float64)
     target = wl if target_nm is None else np.asarray(target_nm, dtype=np.float64)
-    out = np.empty((target.size, values.shape[1]))
     patterns, inverse = _patterns(missing)
+    if patterns.shape[0] > PATTERNS_PER_PIXEL * values.shape[1]:
+        result = interpolate_pixels(values.T, wl, ~missing.T, target, pchip=method == "pchip")
+        return (result.linear if result.pchip is None else result.pchip).T
+    out = np.empty((target.size, values.shape[1]))
     for k, pattern in enumerate(patterns):
         pixels = np.flatnonzero(inverse == k)
         observed = ~pattern

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import PchipInterpolator
 
+import anyband_xr
 from anyband_xr import baselines
 
 SCRIPT = """
@@ -30,7 +31,9 @@ def test_classical_repairs_never_import_torch(method):
     subprocess.run([sys.executable, "-c", SCRIPT.format(method=method)], check=True, timeout=600)
 
 
-def test_interpolation_per_missing_pattern_is_scipys_per_pixel():
+@pytest.mark.parametrize("patterns_per_pixel", [0.0, 1.0], ids=["all-pixels-at-once", "per-pattern"])
+def test_interpolation_is_scipys_per_pixel(monkeypatch, patterns_per_pixel):
+    monkeypatch.setattr(baselines, "PATTERNS_PER_PIXEL", patterns_per_pixel)
     rng = np.random.default_rng(0)
     wl = np.sort(rng.choice(np.arange(400.0, 2500.0), 30, replace=False))
     values = np.cumsum(rng.random((30, 40)), axis=0)
@@ -47,3 +50,22 @@ def test_interpolation_per_missing_pattern_is_scipys_per_pixel():
         expected = np.full(target.size, y[0]) if x.size == 1 else PchipInterpolator(x, y)(inside)
         np.testing.assert_allclose(pchip[:, p], expected, rtol=1e-12)
         np.testing.assert_allclose(linear[:, p], np.interp(target, x, y), rtol=1e-12)
+
+
+def _scipy_per_pixel(values: np.ndarray, wl: np.ndarray, missing: np.ndarray, method: str) -> np.ndarray:
+    """(B, P) interpolants of every pixel through its observed values, one SciPy/NumPy call per pixel."""
+    out = np.empty(values.shape)
+    for p in range(values.shape[1]):
+        x, y = wl[~missing[:, p]], values[~missing[:, p], p]
+        out[:, p] = np.interp(wl, x, y) if method == "linear" else PchipInterpolator(x, y)(np.clip(wl, x[0], x[-1]))
+    return out
+
+
+@pytest.mark.parametrize("method", ["linear", "pchip"])
+def test_dropout_repair_is_scipys_per_pixel(method):
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 6), x=slice(0, 8)).load()
+    dropped = anyband_xr.masks.dropout(da, 0.5, seed=0)
+    out = da.where(~dropped).anyband.repair(dropped, method=method)
+    values, missing = da.values.reshape(da.shape[0], -1).astype(np.float64), dropped.values.reshape(da.shape[0], -1)
+    expected = _scipy_per_pixel(values, da.wavelength.values.astype(np.float64), missing, method)
+    np.testing.assert_allclose(out.values.reshape(da.shape[0], -1), expected.astype(out.dtype), rtol=1e-6)

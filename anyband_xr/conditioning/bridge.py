@@ -21,16 +21,15 @@ from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.conditioning import prior as gaussian_prior
 from anyband_xr.conditioning.band_set import Parts, band_set_parts, shared_band_set
 from anyband_xr.conditioning.gaussian import interpolation_matrix
+from anyband_xr.conditioning.interpolants import NO_OBSERVATION_NM, interpolate_pixels
 from anyband_xr.conditioning.planes import CONTEXT_PLANES
-from anyband_xr.conditioning.trust import observed_neighbours, prior_weight, strict_neighbours, take_bands
+from anyband_xr.conditioning.trust import prior_weight
 
 #: Residual gain: ``r = (x - interp) / scale * GAIN`` has a standard deviation of about 0.5-1 on training data
 #: (measured over dual-stochastic-masked training patches of the real scenes; see docs/model.md).
 GAIN = 6.0
 #: Length scale (nm) of the confidence ``exp(-distance / CONFIDENCE_NM)`` to the nearest observed wavelength.
 CONFIDENCE_NM = 20.0
-#: Distance (nm) reported where a pixel has no observation at all.
-NO_OBSERVATION_NM = 1.0e6
 #: Smallest brightness unit (data units): guards against dark or empty patches.
 MIN_SCALE = 1.0e-3
 #: The interpolant the residual is taken over (``interpolate_observed`` method; ``make_condition`` uses PCHIP).
@@ -89,15 +88,6 @@ class Condition:
         return Condition(*(None if t is None else t.to(device) for t in tensors))
 
 
-def _as_tensor(values: np.ndarray | torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
-    if isinstance(values, np.ndarray) and not values.flags.writeable:
-        values = values.copy()
-    out = torch.as_tensor(values)
-    if like is not None:
-        out = out.to(device=like.device)
-    return out
-
-
 INTERPOLATIONS = ("linear", "pchip")
 
 
@@ -108,52 +98,6 @@ def check_wavelengths(wavelength_nm: torch.Tensor | np.ndarray, bands: int) -> N
         raise ValueError(f"wavelength_nm has shape {wl.shape}, expected ({bands},) to match the values' {bands} bands.")
     if bands > 1 and bool((wl[1:] <= wl[:-1]).any()):
         raise ValueError("wavelength_nm must be strictly ascending; sort the bands first (anyband_xr.spectral.standardize).")
-
-
-def _pchip_edge(h0: torch.Tensor, h1: torch.Tensor, m0: torch.Tensor, m1: torch.Tensor) -> torch.Tensor:
-    """One-sided three-point derivative at an end point, shape-preserving (as SciPy's ``PchipInterpolator``)."""
-    d = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
-    d = torch.where(torch.sign(d) != torch.sign(m0), torch.zeros_like(d), d)
-    overshoot = (torch.sign(m0) != torch.sign(m1)) & (d.abs() > 3 * m0.abs())
-    return torch.where(overshoot, 3 * m0, d)
-
-
-def _pchip_derivatives(
-    values: torch.Tensor, wl: torch.Tensor, observed: torch.Tensor, prev_obs: torch.Tensor, next_obs: torch.Tensor
-) -> torch.Tensor:
-    """PCHIP derivatives (P, B) at every observed band of every pixel (Fritsch-Carlson, SciPy's end rule).
-
-    Each pixel has its own set of observed bands: the neighbours of band ``i`` are the previous and next observed
-    bands (``prev_obs``/``next_obs`` shifted by one), and for the end points the one after (before) those.
-    ``observed``, ``prev_obs`` and ``next_obs`` have one row per pixel, or a single row all pixels share.
-    """
-    b = values.shape[1]
-    before, after = strict_neighbours(prev_obs, next_obs)
-    has_before, has_after = before >= 0, after < b
-    p, n = before.clamp(0, b - 1), after.clamp(0, b - 1)
-    pp = torch.gather(before, 1, p).clamp(0, b - 1)
-    nn = torch.gather(after, 1, n).clamp(0, b - 1)
-    has_pp = has_before & (torch.gather(before, 1, p) >= 0)
-    has_nn = has_after & (torch.gather(after, 1, n) < b)
-    x = wl.to(values.dtype).view(1, b)
-
-    def at(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return x[0, index], take_bands(values, index)
-
-    (x_p, y_p), (x_n, y_n), (x_pp, y_pp), (x_nn, y_nn) = at(p), at(n), at(pp), at(nn)
-    tiny = torch.finfo(values.dtype).tiny
-    h_prev, h_next = (x - x_p).clamp_min(tiny), (x_n - x).clamp_min(tiny)
-    m_prev, m_next = (values - y_p) / h_prev, (y_n - values) / h_next
-    h_pp, h_nn = (x_p - x_pp).clamp_min(tiny), (x_nn - x_n).clamp_min(tiny)
-    m_pp, m_nn = (y_p - y_pp) / h_pp, (y_nn - y_n) / h_nn
-    w1, w2 = 2 * h_next + h_prev, h_next + 2 * h_prev
-    same_sign = (torch.sign(m_prev) == torch.sign(m_next)) & (m_prev != 0) & (m_next != 0)
-    harmonic = (w1 + w2) / (w1 / torch.where(same_sign, m_prev, 1.0) + w2 / torch.where(same_sign, m_next, 1.0))
-    interior = torch.where(same_sign, harmonic, torch.zeros_like(values))
-    first = torch.where(has_nn, _pchip_edge(h_next, h_nn, m_next, m_nn), m_next)
-    last = torch.where(has_pp, _pchip_edge(h_prev, h_pp, m_prev, m_pp), m_prev)
-    d = torch.where(has_before & has_after, interior, torch.where(has_after, first, torch.where(has_before, last, 0.0)))
-    return torch.where(observed, d, torch.zeros_like(d))
 
 
 def _pixels_by_band(images: torch.Tensor) -> torch.Tensor:
@@ -171,12 +115,10 @@ def _interpolants(
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Linear interpolant, PCHIP interpolant (None unless ``pchip``) and distance (see ``interpolate_observed``),
     then the pixels-by-band values (P, B) (zeros where missing) and their observed bands (P, B), or (1, B) when
-    every pixel with an observation shares one band set."""
+    every pixel with an observation shares one band set. The interpolants are computed by
+    ``interpolants.interpolate_pixels`` (NumPy, float64) and returned in the values' dtype, on their device."""
     n, b, h, w = values.shape
     check_wavelengths(wavelength_nm, b)
-    wl = _as_tensor(wavelength_nm, values).to(torch.float64)
-    target = _as_tensor(target_nm, values).to(torch.float64)
-    k = target.numel()
     observed = _pixels_by_band(~missing.to(torch.bool).expand_as(values))
     values = torch.where(observed, _pixels_by_band(values), torch.zeros((), dtype=values.dtype, device=values.device))
     empty = ~observed.any(dim=1, keepdim=True)
@@ -184,53 +126,21 @@ def _interpolants(
     band_set = observed[first : first + 1]
     if bool(((observed == band_set) | empty).all()):
         # One band set for every pixel that has any (whole-band loss, multispectral input; empty pixels, e.g. nodata
-        # borders, hold zeros and interpolate to zero through it): the index arithmetic below runs on one row.
+        # borders, hold zeros and interpolate to zero through it): the index arithmetic runs on one row.
         observed = band_set
-    prev_obs, next_obs = observed_neighbours(observed)
-    at_or_left = torch.searchsorted(wl, target, right=True) - 1
-    at_or_right = torch.searchsorted(wl, target, right=False)
-    shape = (observed.shape[0], k)
-    left = torch.gather(prev_obs, 1, at_or_left.clamp(0, b - 1).view(1, k).expand(shape))
-    left = torch.where((at_or_left >= 0).view(1, k), left, -1)
-    right = torch.gather(next_obs, 1, at_or_right.clamp(0, b - 1).view(1, k).expand(shape))
-    right = torch.where((at_or_right < b).view(1, k), right, b)
-    has_left, has_right = left >= 0, right < b
-    left_c, right_c = left.clamp(0, b - 1), right.clamp(0, b - 1)
-    v_left, v_right = take_bands(values, left_c), take_bands(values, right_c)
-    wl_left, wl_right = wl[left_c], wl[right_c]
-    t = target.view(1, k)
-    span = (wl_right - wl_left).clamp_min(1e-12)
-    frac = ((t - wl_left) / span).clamp(0.0, 1.0).to(values.dtype)
-    both = has_left & has_right
-    zero = torch.zeros((), dtype=values.dtype, device=values.device)
+    result = interpolate_pixels(_numpy(values), _numpy(wavelength_nm), _numpy(observed), _numpy(target_nm), pchip)
 
-    def finish(between: torch.Tensor) -> torch.Tensor:
-        interp = torch.where(both, between, torch.where(has_left, v_left, v_right))
-        return torch.where(has_left | has_right, interp, zero)
+    def image(spectra: np.ndarray) -> torch.Tensor:
+        out = torch.from_numpy(spectra).to(device=values.device, dtype=values.dtype)
+        return out.expand(n * h * w, -1).reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
 
-    linear = finish(v_left + frac * (v_right - v_left))
-    cubic = None
-    if pchip:
-        slopes = _pchip_derivatives(values, wl, observed, prev_obs, next_obs)
-        d_left, d_right = take_bands(slopes, left_c), take_bands(slopes, right_c)
-        width = span.to(values.dtype)
-        s2, s3 = frac * frac, frac * frac * frac
-        cubic = finish(
-            v_left * (2 * s3 - 3 * s2 + 1)
-            + width * d_left * (s3 - 2 * s2 + frac)
-            + v_right * (3 * s2 - 2 * s3)
-            + width * d_right * (s3 - s2)
-        )
-    far = torch.full((), float("inf"), dtype=torch.float64, device=values.device)
-    d_left = torch.where(has_left, t - wl_left, far)
-    d_right = torch.where(has_right, wl_right - t, far)
-    distance = torch.minimum(d_left, d_right).clamp_max(NO_OBSERVATION_NM).to(values.dtype)
-    distance = torch.where(empty, NO_OBSERVATION_NM, distance)
+    distance = np.where(_numpy(empty), NO_OBSERVATION_NM, result.distance_nm)
+    cubic = None if result.pchip is None else image(result.pchip)
+    return image(result.linear), cubic, image(distance), values, observed
 
-    def image(spectra: torch.Tensor) -> torch.Tensor:
-        return spectra.expand(n * h * w, k).reshape(n, h, w, k).permute(0, 3, 1, 2).contiguous()
 
-    return image(linear), None if cubic is None else image(cubic), image(distance), values, observed
+def _numpy(array: torch.Tensor | np.ndarray) -> np.ndarray:
+    return array.numpy(force=True) if isinstance(array, torch.Tensor) else np.asarray(array)
 
 
 def interpolate_observed(

@@ -18,6 +18,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from anyband_xr.conditioning.interpolants import observed_neighbours, strict_neighbours
+
 #: A pixel's leave-one-out residuals count when it observed at least this many bands.
 MIN_BANDS = 5
 #: Between observed bands the interpolant's error grows faster than the prior's with the distance ``d`` to the
@@ -29,25 +31,6 @@ GAP_GROWTH = 0.25
 #: Beyond the first or last observed band the interpolant extrapolates flat: its error grows as a random walk
 #: (variance in proportion to the distance), the ratio as ``(d / s) ** EXTRAPOLATION_GROWTH``.
 EXTRAPOLATION_GROWTH = 0.5
-
-
-def observed_neighbours(observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Index of the last observed band at or before, and of the first at or after, each band (P, B) of
-    ``observed`` (P, B) bool: -1 and B where there is none."""
-    b = observed.shape[1]
-    index = torch.arange(b, device=observed.device).view(1, b)
-    prev_obs = torch.where(observed, index, -1).cummax(dim=1).values
-    next_obs = b - 1 - torch.where(observed, b - 1 - index, -1).flip(1).cummax(dim=1).values.flip(1)
-    return prev_obs, next_obs
-
-
-def strict_neighbours(prev_obs: torch.Tensor, next_obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """From ``observed_neighbours``: the last observed band strictly before and the first strictly after each band
-    (-1 and B where there is none)."""
-    b = prev_obs.shape[1]
-    before = torch.cat([torch.full_like(prev_obs[:, :1], -1), prev_obs[:, :-1]], dim=1)
-    after = torch.cat([next_obs[:, 1:], torch.full_like(next_obs[:, :1], b)], dim=1)
-    return before, after
 
 
 def take_bands(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -71,7 +54,8 @@ def interpolation_loo(
         ``MIN_BANDS`` bands.
     """
     b = values.shape[1]
-    before, after = strict_neighbours(*observed_neighbours(observed))
+    scans = strict_neighbours(*observed_neighbours(observed.numpy(force=True)))
+    before, after = (torch.from_numpy(index).to(observed.device) for index in scans)
     usable = observed & (before >= 0) & (after < b) & (observed.sum(dim=1, keepdim=True) >= MIN_BANDS)
     p, n = before.clamp(0, b - 1), after.clamp(0, b - 1)
     wl = wavelength_nm.to(values.dtype).view(1, b)
