@@ -191,8 +191,8 @@ def fixed_costs(sampler: TileSampler, inputs: TileInputs) -> list[tuple[str, flo
     def to_grid() -> torch.Tensor:
         return bridge.to_grid(r, sampler.cond)
 
-    return [("conditioning (bridge.make_condition)", timed(condition, sampler.device)),
-            ("back to the band grid (bridge.to_grid)", timed(to_grid, sampler.device))]
+    return [("conditioning (conditioning.bridge.make_condition)", timed(condition, sampler.device)),
+            ("back to the band grid (conditioning.bridge.to_grid)", timed(to_grid, sampler.device))]
 
 
 def overhead_ratio(latencies: dict[str, list[float]]) -> float:
