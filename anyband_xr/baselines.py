@@ -16,8 +16,8 @@ from safetensors.numpy import save_file
 from scipy.interpolate import PchipInterpolator, interp1d
 
 from anyband_xr.conditioning.interpolants import interpolate_pixels
-from anyband_xr.conditioning.gaussian import GaussianPrior, conditional_mean, interpolation_matrix, load_gaussian_prior
-from anyband_xr.grid import CANONICAL_NM
+from anyband_xr.conditioning.gaussian import GaussianPrior, conditional_mean, load_gaussian_prior
+from anyband_xr.grid import CANONICAL_NM, interpolation_matrix
 
 INTERPOLATION_METHODS = ("linear", "pchip")
 #: ``interpolate`` solves per missing pattern while there are at most this many patterns per pixel, and all pixels

@@ -6,7 +6,7 @@ from torch import nn
 
 from anyband_xr import datasets
 from anyband_xr.conditioning import bridge
-from anyband_xr.conditioning.gaussian import interpolation_matrix
+from anyband_xr.grid import interpolation_matrix
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.physics import operators as ops
 from anyband_xr.settings import RepairSettings

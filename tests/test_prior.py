@@ -11,8 +11,8 @@ from threadpoolctl import threadpool_limits
 
 from anyband_xr import baselines, datasets, simulate, srf
 from anyband_xr.conditioning import bridge, gaussian
-from anyband_xr.conditioning.gaussian import RANK, PCAPrior, interpolation_matrix, load_gaussian_prior, load_pca_prior
-from anyband_xr.grid import CANONICAL_NM
+from anyband_xr.conditioning.gaussian import RANK, PCAPrior, load_gaussian_prior, load_pca_prior
+from anyband_xr.grid import CANONICAL_NM, interpolation_matrix
 from anyband_xr.conditioning.prior import HINT_LIMIT, band_set_estimator, pixel_estimate
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from anyband_xr.conditioning import bridge
-from anyband_xr.conditioning.gaussian import interpolation_matrix
+from anyband_xr.grid import interpolation_matrix
 from anyband_xr.datasets import jasper_ridge
 from anyband_xr.grid import CANONICAL_NM, holdout_start
 from anyband_xr.model.weights import load_model

@@ -9,7 +9,8 @@ import torch
 from anyband_xr import datasets
 from anyband_xr.demo import held_out
 from anyband_xr.conditioning import bridge
-from anyband_xr.conditioning.gaussian import RANK, interpolation_matrix, load_pca_prior
+from anyband_xr.conditioning.gaussian import RANK, load_pca_prior
+from anyband_xr.grid import interpolation_matrix
 from anyband_xr.conditioning.prior import pixel_estimate
 from anyband_xr.conditioning.trust import MIN_BANDS, interpolation_loo, prior_weight
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from anyband_xr.conditioning.gaussian import interpolation_matrix
+from anyband_xr.grid import interpolation_matrix
 from anyband_xr.conditioning.prior import band_set_estimator
 from anyband_xr.conditioning.trust import band_set_weight
 
@@ -73,7 +73,7 @@ def _intervals(x_nm: np.ndarray, target_nm: np.ndarray) -> tuple[np.ndarray, np.
 
 def linear_map(x_nm: np.ndarray, target_nm: np.ndarray) -> Piecewise:
     """Linear interpolation from values at ``x_nm`` (M >= 2, ascending, nm) to ``target_nm``, flat beyond the
-    ends: the two non-zero entries per row of ``gaussian.interpolation_matrix``."""
+    ends: the two non-zero entries per row of ``anyband_xr.grid.interpolation_matrix``."""
     left, rows = _intervals(x_nm, target_nm)[0], np.arange(target_nm.size)
     matrix = interpolation_matrix(x_nm, target_nm)
     return Piecewise(left, np.stack([matrix[rows, left], matrix[rows, left + 1]], axis=1))

@@ -20,7 +20,7 @@ import torch
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.conditioning import prior as gaussian_prior
 from anyband_xr.conditioning.band_set import Parts, band_set_parts, shared_band_set
-from anyband_xr.conditioning.gaussian import interpolation_matrix
+from anyband_xr.grid import interpolation_matrix
 from anyband_xr.conditioning.interpolants import NO_OBSERVATION_NM, interpolate_pixels
 from anyband_xr.conditioning.planes import CONTEXT_PLANES
 from anyband_xr.conditioning.trust import prior_weight
@@ -50,7 +50,7 @@ class Condition:
         trust: (N, K, H, W) weight in [0, 1] of the prior over the interpolant, per sample and wavelength, from
             leave-one-out residuals of both on the observed bands (``anyband_xr.conditioning.trust.prior_weight``).
         target_matrix: (T, K) linear interpolation from the canonical grid to the wavelengths ``to_grid`` returns
-            (``gaussian.interpolation_matrix`` from the canonical grid), or None (training needs no output grid).
+            (``anyband_xr.grid.interpolation_matrix`` from the canonical grid), or None (training needs no output grid).
         target_interp: (N, T, H, W) the PCHIP interpolant at those wavelengths, data units, or None.
     """
 

@@ -15,8 +15,9 @@ from importlib import resources
 
 import numpy as np
 from safetensors.numpy import load_file
-from scipy.interpolate import interp1d
 from threadpoolctl import threadpool_limits
+
+from anyband_xr.grid import interpolation_matrix
 
 PRIOR_FILE = "gaussian_prior.safetensors"
 #: Eigenvectors kept by the model's probabilistic-PCA prior (20-40 score alike on the real scenes' held-out
@@ -24,14 +25,6 @@ PRIOR_FILE = "gaussian_prior.safetensors"
 RANK = 24
 #: Smallest noise variance of that prior, relative to its largest eigenvalue (keeps the per-pixel solve stable).
 NOISE_FLOOR = 1.0e-4
-
-
-def interpolation_matrix(source_nm: np.ndarray, target_nm: np.ndarray) -> np.ndarray:
-    """Matrix (len(target_nm), len(source_nm)) of linear interpolation with flat extrapolation, float64: the one
-    map from values at ``source_nm`` (ascending, nm) to ``target_nm`` (nm) of the package."""
-    source = np.asarray(source_nm, dtype=np.float64)
-    eye = np.eye(source.size)
-    return interp1d(source, eye, axis=0, bounds_error=False, fill_value=(eye[0], eye[-1]))(np.asarray(target_nm, np.float64))
 
 
 @dataclass(frozen=True)

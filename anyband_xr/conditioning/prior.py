@@ -13,7 +13,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from anyband_xr.conditioning.gaussian import PCAPrior, conditional_gain, interpolation_matrix, load_pca_prior
+from anyband_xr.conditioning.gaussian import PCAPrior, conditional_gain, load_pca_prior
+from anyband_xr.grid import interpolation_matrix
 
 #: Bytes of float64 workspace per batched solve: (pixels, RANK, RANK + bands) of normal matrices and leverages.
 WORKSPACE_BYTES = 128 * 2**20

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anyband_xr.grid import CANONICAL_NM
+from anyband_xr.grid import CANONICAL_NM, interpolation_matrix
 
 WEIGHTS_FILE = "rtm_emulator.safetensors"
 CONFIG_FILE = "rtm_emulator.json"
@@ -49,7 +49,7 @@ def _masked_mean(values: torch.Tensor, valid: torch.Tensor | None) -> torch.Tens
     return (weight * values).sum(dim=-1) / weight.sum(dim=-1).clamp_min(1.0)
 
 
-def interpolation_matrix(wavelength_nm: np.ndarray, max_gap_nm: float | None = 50.0) -> tuple[np.ndarray, np.ndarray]:
+def canonical_weights(wavelength_nm: np.ndarray, max_gap_nm: float | None = 50.0) -> tuple[np.ndarray, np.ndarray]:
     """Linear interpolation from bands at ``wavelength_nm`` (any order) onto the canonical grid.
 
     Returns ``weights`` (211, B) and ``valid`` (211,) bool. A canonical wavelength is invalid (weight row 0) outside
@@ -59,17 +59,13 @@ def interpolation_matrix(wavelength_nm: np.ndarray, max_gap_nm: float | None = 5
     wl = np.asarray(wavelength_nm, dtype=np.float64)
     order = np.argsort(wl, kind="stable")
     sorted_wl = wl[order]
+    weights = np.zeros((len(CANONICAL_NM), len(wl)))
+    weights[:, order] = interpolation_matrix(sorted_wl, CANONICAL_NM)
     right = np.clip(np.searchsorted(sorted_wl, CANONICAL_NM, side="left"), 1, len(wl) - 1)
-    left = right - 1
-    gap = sorted_wl[right] - sorted_wl[left]
-    frac = np.where(gap > 0, (CANONICAL_NM - sorted_wl[left]) / np.where(gap > 0, gap, 1.0), 1.0)
+    gap = sorted_wl[right] - sorted_wl[right - 1]
     valid = (CANONICAL_NM >= sorted_wl[0]) & (CANONICAL_NM <= sorted_wl[-1])
     if max_gap_nm is not None:
-        valid &= (gap <= max_gap_nm) | (frac == 0.0) | (frac == 1.0)
-    weights = np.zeros((len(CANONICAL_NM), len(wl)))
-    rows = np.arange(len(CANONICAL_NM))
-    weights[rows, order[left]] += 1.0 - frac
-    weights[rows, order[right]] += frac
+        valid &= (gap <= max_gap_nm) | np.isin(CANONICAL_NM, sorted_wl)
     weights[~valid] = 0.0
     return weights, valid
 
@@ -80,12 +76,12 @@ def to_canonical(
     """Resample spectra ``x`` (..., B) at ``wavelength_nm`` onto the canonical grid by linear interpolation.
 
     Returns ``(x_canonical (..., 211), valid (211,) bool)``; invalid canonical values are 0 (see
-    ``interpolation_matrix``). Differentiable in ``x``.
+    ``canonical_weights``). Differentiable in ``x``.
     """
     x = torch.as_tensor(x)
     if not x.is_floating_point():
         x = x.to(torch.float32)
-    weights, valid = interpolation_matrix(wavelength_nm, max_gap_nm)
+    weights, valid = canonical_weights(wavelength_nm, max_gap_nm)
     w = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
     return x @ w.T, torch.as_tensor(valid, device=x.device)
 

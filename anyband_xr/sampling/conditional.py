@@ -17,7 +17,7 @@ import xarray as xr
 
 from anyband_xr import simulate, tiling
 from anyband_xr.conditioning import bridge
-from anyband_xr.conditioning.gaussian import interpolation_matrix
+from anyband_xr.grid import interpolation_matrix
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model.weights import load_model
 from anyband_xr.physics import operators as ops

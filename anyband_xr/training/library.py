@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from anyband_xr.grid import CANONICAL_NM, CANONICAL_STEP_NM
-from anyband_xr.conditioning.gaussian import interpolation_matrix
+from anyband_xr.grid import interpolation_matrix
 from anyband_xr.training.masking import MAX_TARGET_GAP_NM, gaussian_srf_matrix
 
 #: Library sources ``load_library`` knows.

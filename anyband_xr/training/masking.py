@@ -23,7 +23,7 @@ from scipy import sparse
 
 from anyband_xr import srf
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.conditioning.gaussian import interpolation_matrix
+from anyband_xr.grid import interpolation_matrix
 from anyband_xr.training.sensors import HYPERSPECTRAL_SENSORS, draw_grid
 
 #: A gap (nm) between neighbouring scene bands wider than this (e.g. removed water-vapour bands) is not a target.
