@@ -9,9 +9,11 @@ never import torch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 from safetensors.numpy import save_file
 from scipy.interpolate import PchipInterpolator, interp1d
 
@@ -117,6 +119,15 @@ def fit_gaussian_prior(spectra: list[tuple[np.ndarray, np.ndarray]], shrinkage: 
     eigval, eigvec = np.linalg.eigh((cov + cov.T) / 2)
     cov = (eigvec * np.clip(eigval, shrinkage * eigval.max(), None)) @ eigvec.T
     return GaussianPrior(CANONICAL_NM.copy(), mean, cov)
+
+
+def fit_scene_prior(scenes: Iterable[xr.DataArray]) -> GaussianPrior:
+    """``fit_gaussian_prior`` of (wavelength, y, x) scenes, each pixel with a finite value at every band."""
+    spectra = []
+    for scene in scenes:
+        values = scene.transpose("wavelength", ...).values.reshape(scene.sizes["wavelength"], -1)
+        spectra.append((values[:, np.isfinite(values).all(axis=0)], scene["wavelength"].values))
+    return fit_gaussian_prior(spectra)
 
 
 def save_gaussian_prior(prior: GaussianPrior, path: str | Path) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from anyband_xr import baselines, datasets
 from anyband_xr.grid import holdout_start
 from anyband_xr.conditioning.gaussian import PRIOR_FILE
@@ -24,15 +22,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "hsi"))
     args = parser.parse_args()
-    spectra = []
+    train = {}
     for name, scene in datasets.training_scenes(args.root).items():
-        train = scene.isel(x=slice(0, holdout_start(scene.sizes["x"])))
-        values = train.transpose("wavelength", ...).values.reshape(train.sizes["wavelength"], -1)
-        values = values[:, np.isfinite(values).all(axis=0)]
-        spectra.append((values, train["wavelength"].values))
-        print(f"{name}: {values.shape[1]} training pixels, {train['wavelength'].values[0]:.0f}-"
-              f"{train['wavelength'].values[-1]:.0f} nm")
-    baselines.save_gaussian_prior(baselines.fit_gaussian_prior(spectra), OUT)
+        train[name] = scene.isel(x=slice(0, holdout_start(scene.sizes["x"])))
+        wl = scene["wavelength"].values
+        print(f"{name}: {train[name].sizes['y'] * train[name].sizes['x']} training pixels, {wl[0]:.0f}-{wl[-1]:.0f} nm")
+    baselines.save_gaussian_prior(baselines.fit_scene_prior(train.values()), OUT)
     print(f"wrote {OUT}")
 
 

@@ -38,3 +38,15 @@ def test_a_left_out_scene_reaches_neither_patches_nor_the_synthetic_pool(two_sce
     assert record["scenes"] == ["left/a"] and record["exclude_scenes"] == ["right"]
     assert record["synthetic"]["real_spectra"] == 20 * holdout_start(40)  # the training columns of `left/a` alone
     assert not (tmp_path / "cache" / "right__b.zarr").exists()
+    # The prior hint's Gaussian prior is the run's own, fitted on `left/a`'s training columns, and repairs with
+    # these weights condition on it rather than on the shipped prior (fitted on every scene).
+    import numpy as np
+
+    from anyband_xr.baselines import fit_scene_prior
+    from anyband_xr.conditioning.gaussian import load_pca_prior
+    from anyband_xr.model.weights import spectral_prior
+
+    own = spectral_prior(tmp_path / "weights" / "mcd")
+    left = two_scenes["left/a"].isel(x=slice(0, holdout_start(40)))
+    np.testing.assert_allclose(own.mean, fit_scene_prior([left]).mean, rtol=1e-6)
+    assert record["gaussian_prior"] == "fit" and not np.allclose(own.mean, load_pca_prior().mean)

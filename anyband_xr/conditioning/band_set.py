@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from anyband_xr.grid import interpolation_matrix
+from anyband_xr.conditioning.gaussian import PCAPrior
 from anyband_xr.conditioning.prior import band_set_estimator
 from anyband_xr.conditioning.trust import band_set_weight
 
@@ -117,6 +118,7 @@ def band_set_parts(
     canonical_nm: np.ndarray,
     band_integrals: np.ndarray | None = None,
     target_nm: np.ndarray | None = None,
+    prior: PCAPrior | None = None,
 ) -> Parts:
     """The parts of the observation ``values`` (N, B, H, W) whose pixels all observe ``band_set`` (B,) bool, on
     ``canonical_nm`` (K,) and, if given, ``target_nm`` (T,) (see ``bridge.make_condition`` for the arguments)."""
@@ -133,7 +135,7 @@ def band_set_parts(
         target = None if target_nm is None else hermite_map(x_nm, target_nm)(x, slopes)
     distance = torch.as_tensor(np.abs(canonical_nm[:, None] - x_nm[None]).min(axis=1))
     operator = None if band_integrals is None else band_integrals[keep]
-    estimate = band_set_estimator(x_nm, operator=operator).estimate(x)
+    estimate = band_set_estimator(x_nm, prior, operator).estimate(x)
     trust = band_set_weight(x, x_nm, estimate.loo_residual, distance, canonical_nm)
 
     def image(a: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.conditioning import prior as gaussian_prior
 from anyband_xr.conditioning.band_set import Parts, band_set_parts, shared_band_set
+from anyband_xr.conditioning.gaussian import PCAPrior
 from anyband_xr.grid import interpolation_matrix
 from anyband_xr.conditioning.interpolants import NO_OBSERVATION_NM, interpolate_pixels
 from anyband_xr.conditioning.planes import CONTEXT_PLANES
@@ -179,6 +180,7 @@ def make_condition(
     missing: torch.Tensor,
     band_integrals: np.ndarray | None = None,
     target_nm: np.ndarray | None = None,
+    prior: PCAPrior | None = None,
 ) -> Condition:
     """Condition of an observation (N, B, H, W) on the canonical grid (see ``Condition``).
 
@@ -188,13 +190,15 @@ def make_condition(
     samples at their centroids. None: the bands sample the spectrum at ``wavelength_nm``.
     ``target_nm`` (T,): the wavelengths ``to_grid`` will return (the data's own for a repair); their PCHIP
     interpolant is evaluated here, with the canonical one, from the same per-pixel slopes.
+    ``prior``: the Gaussian spectral prior behind the prior hint, the one the weights were trained with
+    (``anyband_xr.model.weights.spectral_prior``); default the shipped one.
     """
     check_wavelengths(wavelength_nm, values.shape[1])
     band_set = shared_band_set(missing)
     if band_set is None:
-        parts = _pixel_parts(values, wavelength_nm, missing, band_integrals, target_nm)
+        parts = _pixel_parts(values, wavelength_nm, missing, band_integrals, target_nm, prior)
     else:
-        parts = band_set_parts(values, wavelength_nm, band_set, CANONICAL_NM, band_integrals, target_nm)
+        parts = band_set_parts(values, wavelength_nm, band_set, CANONICAL_NM, band_integrals, target_nm, prior)
     observed = ~missing.to(torch.bool)
     total = torch.where(observed, values, 0.0).sum(dim=(1, 2, 3), keepdim=True)
     count = observed.sum(dim=(1, 2, 3), keepdim=True).to(values.dtype)
@@ -213,6 +217,7 @@ def _pixel_parts(
     missing: torch.Tensor,
     band_integrals: np.ndarray | None,
     target_nm: np.ndarray | None,
+    prior: PCAPrior | None,
 ) -> Parts:
     """``make_condition``'s parts when the pixels observe different bands: per-pixel interpolants, one
     ``RANK x RANK`` prior solve per pixel."""
@@ -222,7 +227,7 @@ def _pixel_parts(
     target_interp = None if target_nm is None else interp[:, k:]
     linear, interp, distance = linear[:, :k], interp[:, :k].contiguous(), distance[:, :k]
     n, _, h, w = values.shape
-    estimate = gaussian_prior.pixel_estimate(spectra, wavelength_nm, band_sets, operator=band_integrals)
+    estimate = gaussian_prior.pixel_estimate(spectra, wavelength_nm, band_sets, prior, band_integrals)
     prior = estimate.mean.to(values.dtype).reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
     trust = prior_weight(estimate.loo_residual, spectra, wavelength_nm, band_sets, distance, CANONICAL_NM)
     return Parts(linear, interp, distance, prior, trust, target_interp)

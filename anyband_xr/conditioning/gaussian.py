@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file
@@ -41,12 +42,17 @@ class GaussianPrior:
         return op @ self.mean, op @ self.cov @ op.T
 
 
+def read_gaussian_prior(path: str | Path) -> GaussianPrior:
+    """A prior written by ``baselines.save_gaussian_prior`` (safetensors: ``wavelength_nm``, ``mean``, ``cov``)."""
+    tensors = load_file(str(path))
+    return GaussianPrior(tensors["wavelength_nm"], tensors["mean"], tensors["cov"])
+
+
 @lru_cache(maxsize=1)
 def load_gaussian_prior() -> GaussianPrior:
     """The shipped prior fitted on the real training scenes (``scripts/fit_gaussian_prior.py``)."""
     with resources.as_file(resources.files("anyband_xr") / "data" / PRIOR_FILE) as path:
-        tensors = load_file(str(path))
-    return GaussianPrior(tensors["wavelength_nm"], tensors["mean"], tensors["cov"])
+        return read_gaussian_prior(path)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,16 @@ from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError
 
+from anyband_xr.conditioning.gaussian import PCAPrior, load_pca_prior, read_gaussian_prior
+
 if TYPE_CHECKING:
     import torch
 
     from anyband_xr.model.unet import MCDUNet
 
 DEFAULT_NAME = "mcd_default"
+#: Suffix of the Gaussian spectral prior a run fitted on its own training scenes, beside its weights.
+SPECTRAL_PRIOR_SUFFIX = ".gaussian_prior.safetensors"
 
 
 def default_weights() -> Path:
@@ -144,6 +148,25 @@ def load_model(path: str | Path | None = None, device: str | torch.device | None
 
     stem = _weights_file(path).with_suffix("")
     return _load(str(stem), str(torch.device(device or "cpu")))
+
+
+def spectral_prior_path(path: str | Path | None = None) -> Path:
+    """Where the weights ``path`` keep the Gaussian spectral prior they were trained with (may be absent)."""
+    stem = _stem(path)
+    return stem.parent / (stem.name + SPECTRAL_PRIOR_SUFFIX)
+
+
+@lru_cache(maxsize=8)
+def _spectral_prior(file: str) -> PCAPrior:
+    return PCAPrior.from_gaussian(read_gaussian_prior(file))
+
+
+def spectral_prior(path: str | Path | None = None) -> PCAPrior:
+    """The Gaussian spectral prior behind the weights' prior hint: the one fitted by their training run on its own
+    scenes (``<stem>.gaussian_prior.safetensors``, so a leave-one-scene-out model never conditions on a prior that
+    saw the left-out scene), else the shipped prior (``conditioning.gaussian.load_pca_prior``)."""
+    file = spectral_prior_path(path)
+    return _spectral_prior(str(file)) if file.is_file() else load_pca_prior()
 
 
 def weights_hash(path: str | Path | None = None) -> str:

@@ -19,7 +19,7 @@ from anyband_xr import simulate, tiling
 from anyband_xr.conditioning import bridge
 from anyband_xr.grid import interpolation_matrix
 from anyband_xr.grid import CANONICAL_NM
-from anyband_xr.model.weights import load_model
+from anyband_xr.model.weights import load_model, spectral_prior
 from anyband_xr.physics import operators as ops
 from anyband_xr.sampling.ddim import DDIM, Guidance, sample
 from anyband_xr.settings import RepairSettings
@@ -81,7 +81,7 @@ class TileSampler:
         m = _pad(missing.float(), factor).bool().to(device)
         target = wavelength_nm if target_nm is None else np.asarray(target_nm, dtype=np.float64)
         band_integrals = None if responses is None else simulate.band_weights(CANONICAL_NM, responses)
-        cond = bridge.make_condition(v, wavelength_nm, m, band_integrals, target_nm=target)
+        cond = bridge.make_condition(v, wavelength_nm, m, band_integrals, target, spectral_prior(settings.weights))
         operators = build_operators(settings, v, m, wavelength_nm, cond, band_integrals, device)
         return cls(model, cond, operators, settings, device, size)
 

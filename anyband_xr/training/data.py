@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from anyband_xr.grid import CANONICAL_NM, holdout_start
 from anyband_xr.conditioning.bridge import make_condition, to_model
+from anyband_xr.conditioning.gaussian import PCAPrior
 from anyband_xr.training.masking import MaskingConfig, SensorLibrary, canonical_target, dual_stochastic_mask
 from anyband_xr.training.synthetic import SyntheticPatches
 
@@ -66,7 +67,8 @@ class PatchDataset(Dataset):
     ``valid`` (K,) canonical wavelengths the scene covers; plus ``scale`` (1,) in data units.
     ``in_memory`` loads each (small) cached training region once, so a patch costs no per-patch dask graph.
     With ``synthetic``, a fraction ``synthetic.config.p_synthetic`` of the items are synthetic canonical patches
-    (:mod:`anyband_xr.training.synthetic`) instead of the indexed real patch.
+    (:mod:`anyband_xr.training.synthetic`) instead of the indexed real patch. ``prior``: the Gaussian spectral
+    prior behind the prior hint (default the shipped one).
     """
 
     def __init__(
@@ -80,8 +82,10 @@ class PatchDataset(Dataset):
         seed: int = 0,
         in_memory: bool = True,
         synthetic: SyntheticPatches | None = None,
+        prior: PCAPrior | None = None,
     ):
         self.patch = patch
+        self.prior = prior
         self.synthetic = synthetic
         self.canonical = (CANONICAL_NM.copy(), np.eye(CANONICAL_NM.size, dtype=np.float32))
         self.masking = masking or MaskingConfig()
@@ -131,7 +135,8 @@ class PatchDataset(Dataset):
         patch, scene_nm, matrix, valid = self._draw(item)
         obs = dual_stochastic_mask(patch, scene_nm, self.rng, self.masking, self.library)
         values = torch.from_numpy(obs.values)[None]
-        cond = make_condition(values, obs.wavelength_nm, torch.from_numpy(obs.missing)[None], obs.band_integrals)
+        cond = make_condition(values, obs.wavelength_nm, torch.from_numpy(obs.missing)[None], obs.band_integrals,
+                              prior=self.prior)
         k, (b, h, w) = matrix.shape[0], patch.shape
         truth = torch.from_numpy((matrix @ patch.reshape(b, -1)).reshape(k, h, w))[None]
         return {

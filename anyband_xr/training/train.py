@@ -25,10 +25,12 @@ from safetensors.torch import load_file, save_file
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from anyband_xr.baselines import fit_scene_prior, save_gaussian_prior
 from anyband_xr.conditioning.bridge import GAIN
+from anyband_xr.conditioning.gaussian import GaussianPrior, PCAPrior, load_gaussian_prior
 from anyband_xr.datasets import select_scenes
 from anyband_xr.model.unet import MCDUNet, ModelConfig
-from anyband_xr.model.weights import load_model, read_metadata, save_checkpoint, weights_hash
+from anyband_xr.model.weights import load_model, read_metadata, save_checkpoint, spectral_prior_path, weights_hash
 from anyband_xr.training.data import AugmentConfig, PatchDataset, cache_scenes, make_loader, open_cached
 from anyband_xr.training.library import HELD_OUT_CLASSES, SOURCES, LibrarySpectra, load_library
 from anyband_xr.training.losses import MSPL, MSPLConfig, correlation_prior, masked_mse, relative_mse
@@ -70,6 +72,7 @@ DEFAULTS: dict = {
     "prosail_store": None,
     "library": None,
     "init_weights": None,
+    "gaussian_prior": "fit",
 }
 
 #: Keys of the ``library`` config (spectral libraries for synthetic scenes; None turns them off).
@@ -222,6 +225,7 @@ def _run_record(cfg: dict, scenes, synthetic, library_record, library: SensorLib
         "gain": GAIN,
         "scenes": sorted(scenes),
         "exclude_scenes": list(cfg["exclude_scenes"]),
+        "gaussian_prior": cfg["gaussian_prior"],
         "synthetic": None if synthetic is None else {
             "real_spectra": len(synthetic.real),
             "prosail_spectra": 0 if synthetic.prosail is None else len(synthetic.prosail),
@@ -261,6 +265,7 @@ class _Data:
     scenes: dict[str, xr.DataArray]
     prior: torch.Tensor
     support: torch.Tensor
+    spectral_prior: GaussianPrior
     library: SensorLibrary
     synthetic: SyntheticPatches | None
     library_record: dict | None
@@ -281,13 +286,25 @@ def _training_data(
     paths = cache_scenes(scenes, cfg["cache_dir"])
     cached = {name: open_cached(path) for name, path in paths.items()}
     prior, support = correlation_prior(_canonical_spectra(cached))
+    spectral = _spectral_prior(cfg, cached)
     if library is None:
         library = SensorLibrary.from_package() if cfg["use_sensor_library"] else SensorLibrary([])
     synthetic, library_record = _synthetic(cfg, cached)
     masking, augment = _dataclass(MaskingConfig, cfg["masking"]), _dataclass(AugmentConfig, cfg["augment"])
     dataset = PatchDataset(cached, cfg["patch_size"], cfg["patch_stride"], masking=masking, augment=augment,
-                           library=library, seed=cfg["seed"] + rank, synthetic=synthetic)
-    return _Data(scenes, prior, support, library, synthetic, library_record, dataset, masking, augment)
+                           library=library, seed=cfg["seed"] + rank, synthetic=synthetic,
+                           prior=PCAPrior.from_gaussian(spectral))
+    return _Data(scenes, prior, support, spectral, library, synthetic, library_record, dataset, masking, augment)
+
+
+def _spectral_prior(cfg: dict, cached: dict[str, xr.DataArray]) -> GaussianPrior:
+    """The Gaussian spectral prior behind the prior hint: ``"fit"`` on the run's own scenes' training columns (a
+    left-out scene stays out of it too), or ``"shipped"`` (``anyband_xr/data/gaussian_prior.safetensors``)."""
+    if cfg["gaussian_prior"] == "fit":
+        return fit_scene_prior(cached.values())
+    if cfg["gaussian_prior"] == "shipped":
+        return load_gaussian_prior()
+    raise ValueError(f"'gaussian_prior' must be 'fit' or 'shipped', got {cfg['gaussian_prior']!r}.")
 
 
 @dataclass
@@ -420,6 +437,7 @@ def train(
     prior_path = Path(str(cfg["output"]) + ".prior.safetensors")
     prior_path.parent.mkdir(parents=True, exist_ok=True)
     save_file({"S": data.prior, "support": data.support}, str(prior_path))
+    save_gaussian_prior(data.spectral_prior, spectral_prior_path(cfg["output"]))
     _fit(run, loader, extra, rank)
     return Path(cfg["output"])
 
