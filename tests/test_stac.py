@@ -112,6 +112,15 @@ def test_bbox_crops_the_load(stac_api: str) -> None:
     np.testing.assert_allclose(da.values[0], jasper_expected()[:, rows, cols], atol=1e-6)
 
 
+def test_open_rejects_an_unknown_keyword_before_any_request() -> None:
+    """open takes every keyword of search and of load; any other is named with a close match and the valid ones."""
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens: the error must come before the search
+    with pytest.raises(TypeError, match=r"'resolutoin'.*did you mean 'resolution'.*every keyword of search") as err:
+        stac.open(url, collections=S2_COLLECTION, resolutoin=20)
+    for valid in ("collections", "query", "page_size", "headers", "crs", "resolution", "groupby", "wavelengths"):
+        assert valid in str(err.value)
+
+
 def test_sentinel2_stac10_eo_bands(stac_api: str) -> None:
     da = stac.open(stac_api, collections=S2_COLLECTION, max_items=10)
     assert da.sizes["time"] == 2

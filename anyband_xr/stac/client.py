@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+import odc.stac
 import pystac
 import xarray as xr
 from pystac_client import Client
@@ -17,8 +21,8 @@ from anyband_xr.stac.errors import NoItemsError, StacError
 from anyband_xr.stac.loading import load
 
 _TRANSIENT_STATUS = (429, 502, 503, 504)
-_SEARCH_ONLY = frozenset({"method", "query", "filter", "filter_lang", "sortby", "fields", "page_size"})
-_CLIENT_ONLY = frozenset({"headers", "modifier", "request_modifier", "parameters", "ignore_conformance"})
+# Client.open keywords ``search`` passes on (it sets stac_io and timeout itself).
+_CLIENT_ONLY = frozenset(inspect.signature(Client.open).parameters) - {"url", "stac_io", "timeout"}
 _NOT_STAC = (json.JSONDecodeError, pystac.STACTypeError)
 
 
@@ -123,44 +127,58 @@ def search(
     return pystac.ItemCollection(found)
 
 
+def _named(func: Callable, without: Collection[str] = ()) -> frozenset[str]:
+    """The keywords ``func`` takes by name, less ``without``."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(n for n, p in inspect.signature(func).parameters.items() if p.kind in kinds) - set(without)
+
+
+@functools.cache
+def _keywords() -> tuple[frozenset[str], frozenset[str]]:
+    """The keywords of ``search`` and of ``load``: their own and those their ``**kwargs`` pass on by name
+    (pystac-client's ``Client.search`` and ``Client.open``, ``odc.stac.load``), less what they set themselves."""
+    searching = _named(search, ["url"]) | _named(Client.search, ["self", "limit"]) | _CLIENT_ONLY
+    loading = _named(load, ["items", "bands"]) | _named(odc.stac.load, ["items", "bands"])
+    return searching, loading
+
+
+def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``open``'s keywords as those for ``search`` and those for ``load`` (both take ``bbox`` and ``intersects``);
+    raises ``TypeError`` naming a keyword that neither takes and listing the valid ones."""
+    searching, loading = _keywords()
+    if unknown := sorted(kwargs.keys() - searching - loading):
+        close = {k: difflib.get_close_matches(k, searching | loading, n=1) for k in unknown}
+        hints = "".join(f" ({k!r}: did you mean {m[0]!r}?)" for k, m in close.items() if m)
+        raise TypeError(
+            f"open() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}{hints}. It takes url, bands "
+            f"and every keyword of search ({', '.join(sorted(searching))}) and of load ({', '.join(sorted(loading))})."
+        )
+    return {k: v for k, v in kwargs.items() if k in searching}, {k: v for k, v in kwargs.items() if k in loading}
+
+
 def open(  # noqa: A001  (anyband_xr.stac.open reads like xarray.open_dataset)
-    url: str,
-    *,
-    collections: str | Sequence[str] | None = None,
-    bbox: Sequence[float] | None = None,
-    datetime: str | None = None,
-    ids: Sequence[str] | None = None,
-    max_items: int | None = 100,
-    bands: Sequence[str] | None = None,
-    timeout: float = 30.0,
-    retries: int | Retry = 3,
-    **kwargs: Any,
+    url: str, *, bands: Sequence[str] | None = None, **kwargs: Any
 ) -> xr.DataArray:
-    """``search`` then ``load``: a lazy wavelength-labelled DataArray ``(time, band, y, x)`` from a STAC API, cropped
-    to ``bbox`` (degrees west, south, east, north) or ``intersects`` (a GeoJSON geometry) when given.
+    """``search`` then ``load``: a lazy wavelength-labelled DataArray ``(time, band, y, x)`` from a STAC API.
+
+    Takes every keyword of ``search`` and of ``load`` and sends each where it belongs: ``collections``,
+    ``datetime``, ``ids``, ``max_items`` (default 100), ``query``, ``filter``, ``sortby``, ``headers``, ``modifier``,
+    ``timeout``, ``retries`` ... to ``search``; ``crs``, ``resolution``, ``groupby``, ``chunks``, ``resampling``,
+    ``patch_url``, ``wavelengths`` ... to ``load``. ``bbox`` (degrees west, south, east, north) and ``intersects``
+    (a GeoJSON geometry) go to both: they select the items and crop the load. A keyword that neither takes raises
+    ``TypeError`` naming it and listing the valid ones.
 
     Args:
         url: the STAC API root.
-        collections: collection id(s).
-        bbox: degrees west, south, east, north; searches and crops.
-        datetime: RFC 3339 instant or range.
-        ids: item ids.
-        max_items: at most this many items.
-        bands: as in ``load``.
-        timeout: seconds per request.
-        retries: as in ``search``.
-        **kwargs: the search keywords of ``search`` (``query``, ``filter``, ``sortby``, ``fields``, ``headers``,
-            ``modifier``, ``page_size`` ...) go to the search, ``intersects`` to both, the rest to ``load``
-            (``crs``, ``resolution``, ``groupby``, ``chunks``, ``resampling``, ``patch_url`` ...).
+        bands: asset keys, band names or common names, as in ``load``.
+        **kwargs: every keyword of ``search`` and of ``load``, with their defaults.
 
     Example:
-        >>> da = anyband_xr.stac.open("http://127.0.0.1:7822", collections="sentinel-2-stac10", bands=["red", "nir"])
+        >>> da = anyband_xr.stac.open(
+        ...     "https://earth-search.aws.element84.com/v1", collections="sentinel-2-l2a", bbox=bbox,
+        ...     datetime="2024-06", query={"eo:cloud_cover": {"lt": 20}}, max_items=5,   # search
+        ...     bands=["red", "nir"], resolution=20, groupby="solar_day",               # load
+        ... )
     """
-    searching = {k: kwargs.pop(k) for k in (_SEARCH_ONLY | _CLIENT_ONLY) & set(kwargs)}
-    if "intersects" in kwargs:
-        searching["intersects"] = kwargs["intersects"]
-    items = search(
-        url, collections=collections, bbox=bbox, datetime=datetime, ids=ids, max_items=max_items, timeout=timeout,
-        retries=retries, **searching,
-    )
-    return load(items, bands, bbox=bbox, **kwargs)
+    searching, loading = _split(kwargs)
+    return load(search(url, **searching), bands, **loading)
