@@ -69,3 +69,40 @@ def test_dropout_repair_is_scipys_per_pixel(method):
     values, missing = da.values.reshape(da.shape[0], -1).astype(np.float64), dropped.values.reshape(da.shape[0], -1)
     expected = _scipy_per_pixel(values, da.wavelength.values.astype(np.float64), missing, method)
     np.testing.assert_allclose(out.values.reshape(da.shape[0], -1), expected.astype(out.dtype), rtol=1e-6)
+
+
+def _per_pattern(values, wl, missing, **kwargs):
+    """``gaussian_conditional_mean`` with every missing pattern solved once for its pixels (its band-loss path)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(baselines, "PATTERN_PIXELS", 0)
+        return baselines.gaussian_conditional_mean(values, wl, missing, **kwargs)
+
+
+def test_gaussian_per_pixel_solves_equal_the_per_pattern_solves():
+    rng = np.random.default_rng(0)
+    wl = np.sort(rng.choice(np.arange(400.0, 2500.0), 40, replace=False))
+    values = np.cumsum(rng.random((40, 300)), axis=0) * rng.uniform(0.1, 5.0, 300)
+    missing = rng.random((40, 300)) < rng.uniform(0.05, 0.95, 300)  # both solve forms, many system sizes
+    missing[rng.integers(0, 40, 300), np.arange(300)] = False
+    missing[:, :40] = missing[:, :1]  # a pattern shared by forty pixels: solved once for them
+    missing[:, 40] = True
+    missing[5, 40] = False  # one observed value
+    missing[:, 41] = False  # nothing missing
+    missing[:, 42] = True
+    missing[[0, -1], 42] = False  # only the ends observed
+    prior = baselines.fit_gaussian_prior([(np.cumsum(rng.random((40, 500)), axis=0), wl)])
+    expected = _per_pattern(values, wl, missing, prior=prior)
+    out = baselines.gaussian_conditional_mean(values, wl, missing, prior=prior)
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+    np.testing.assert_array_equal(out[~missing], values[~missing])
+
+
+def test_gaussian_on_dropout_of_a_real_crop_equals_the_per_pattern_solves():
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 10), x=slice(0, 20)).load()
+    values, wl = da.values.reshape(da.shape[0], -1), da.wavelength.values.astype(np.float64)
+    for fraction in (0.1, 0.5, 0.8):
+        missing = np.random.default_rng(0).random(values.shape) < fraction
+        expected = _per_pattern(values, wl, missing)
+        out = baselines.gaussian_conditional_mean(values, wl, missing)
+        np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+        assert np.array_equal(out[~missing].view(np.uint64), values[~missing].astype(np.float64).view(np.uint64))
