@@ -20,6 +20,7 @@ from scipy.ndimage import distance_transform_edt
 from tqdm.auto import tqdm
 
 from anyband_xr import spectral, tiling
+from anyband_xr.model.weights import gaussian_prior
 from anyband_xr.settings import RepairSettings
 
 if TYPE_CHECKING:
@@ -53,16 +54,18 @@ def _diffuse_block(filled, missing, wavelength_nm, settings, origin, extent, cor
 
 
 def _classical(
-    values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, method: str, prior: LowRankGaussian | None = None
+    values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, method: str,
+    prior: LowRankGaussian | None = None, weights: str | None = None,
 ) -> np.ndarray:
     """A classical method's fill of (B, P) values (P pixels, each with at least one observed value); ``prior`` is
-    the scene's fitted ``lowrank.LowRankGaussian`` for ``"lowrank"``."""
+    the scene's fitted ``lowrank.LowRankGaussian`` for ``"lowrank"``; ``"gaussian"`` conditions the Gaussian spectral
+    prior of the ``weights`` (``model.weights.gaussian_prior``: their run's own, else the shipped one)."""
     if method == "lowrank":
         return prior.complete(values, missing)
     from anyband_xr import baselines
 
     if method == "gaussian":
-        return baselines.gaussian_conditional_mean(values, wavelength_nm, missing)
+        return baselines.gaussian_conditional_mean(values, wavelength_nm, missing, gaussian_prior(weights))
     return baselines.interpolate(values, wavelength_nm, missing, method)
 
 
@@ -135,7 +138,7 @@ def fill_block(
                                    target_nm, responses, progress)
     else:
         mean, std = _classical_block(filled[(slice(None), *core)], missing[(slice(None), *core)], wavelength_nm,
-                                     settings.method, prior)
+                                     settings.method, prior, settings.weights)
     filled, missing, values, empty = filled[(slice(None), *core)], missing[(slice(None), *core)], values[(slice(None), *core)], empty[core]
     if target_nm is None and settings.method == "diffusion":
         _replace_nonfinite(mean, std, filled, missing, wavelength_nm, empty)
@@ -148,14 +151,15 @@ def fill_block(
 
 
 def _classical_block(
-    filled: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, method: str, prior: LowRankGaussian | None = None
+    filled: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, method: str,
+    prior: LowRankGaussian | None = None, weights: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(mean, zero std) of a classical method over a (B, h, w) block; pixels with no observed value stay NaN."""
     b, h, w = filled.shape
     seen = ~missing.all(axis=0).reshape(-1)
     flat = np.full((b, h * w), np.nan)
     flat[:, seen] = _classical(filled.reshape(b, -1)[:, seen], missing.reshape(b, -1)[:, seen], wavelength_nm, method,
-                               prior)
+                               prior, weights)
     return flat.reshape(b, h, w), np.zeros((b, h, w))
 
 

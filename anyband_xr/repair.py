@@ -106,7 +106,8 @@ def repair(
             runs (``method="auto"``, ``interval=``, or a classical method on an in-memory scene); else the spread
             over the diffusion samples (0 with one sample; not calibrated) or 0 (a classical method on dask).
         weights: stem or ``.safetensors`` path of MCD weights (e.g. fine-tuned with ``anyband train``); default:
-            the shipped model.
+            the shipped model. ``"gaussian"`` conditions the Gaussian spectral prior their training run fitted
+            (``<stem>.gaussian_prior.safetensors``, as the model's prior hint does), else the shipped prior.
         interval: nominal coverage in (0, 1) of an interval around every filled value, e.g. 0.9: the result is a
             Dataset with ``lower`` and ``upper`` too, from split-conformal quantiles of the self-check's held-out
             errors per class of gap width and distance to the nearest observed band, scaled per band

@@ -37,7 +37,8 @@ class RepairSettings:
         grad: ``"x0"`` (guidance through the Tweedie estimate) or ``"full"`` (through the network).
         tile: side (pixels) of the tiles the model sees; ``overlap``: pixels shared by neighbouring tiles.
         device: torch device name, or None for CUDA when available else CPU.
-        weights: stem or path of the MCD weights, or None for the shipped model.
+        weights: stem or path of the MCD weights, or None for the shipped model (``"gaussian"``: their Gaussian
+            spectral prior, ``model.weights.gaussian_prior``).
         reflectance: the data are reflectance (the ``range`` operator then caps at 1 or the brightest observation).
     """
 
@@ -120,7 +121,7 @@ class RepairSettings:
         record["operators"] = ",".join(record["operators"])
         out = {f"anyband_{k}": v for k, v in record.items()}
         out["anyband_version"] = __version__
-        if self.method in ("diffusion", "auto"):
+        if self.method in ("diffusion", "auto") or (self.method == "gaussian" and self.weights is not None):
             out["anyband_weights"] = self.weights or "default"
             out["anyband_weights_sha256"] = weights_hash(self.weights)
         return out

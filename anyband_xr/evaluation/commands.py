@@ -82,7 +82,9 @@ def _run_unseen(args: argparse.Namespace, scenes: dict, settings) -> tuple[list,
     stems = unseen.held_out_weights(args.leave_one_out, scenes)
     regions = [f"{_region_line(name, scenes[name], whole)}; weights {_model_line(str(stems[name]))}"
                for name in scenes if name not in missing]
-    return rows, {"directory": args.leave_one_out, "regions": regions, "missing": {k: str(v) for k, v in missing.items()}}
+    shipped = unseen.without_own_prior({name: stems[name] for name in scenes if name not in missing})
+    return rows, {"directory": args.leave_one_out, "regions": regions, "missing": {k: str(v) for k, v in missing.items()},
+                  "shipped_prior": shipped}
 
 
 def _log(line: str) -> None:

@@ -4,7 +4,9 @@ Protocols: random whole-band loss (paper Table 2), per-value dropout (the traini
 contiguous spectral gaps, arbitrary multiband generation (Table 4) and biophysical consistency (Table 3, NDVI/NDWI
 of every band-loss and generation result). Every score is over the scene's held-out columns
 (:func:`anyband_xr.grid.holdout_start`), or over the whole scene for a scene the weights never saw
-(``whole_scene``; :mod:`anyband_xr.evaluation.unseen`), on the scene's own wavelengths, one row per seed.
+(``whole_scene``; :mod:`anyband_xr.evaluation.unseen`), on the scene's own wavelengths, one row per seed. The
+Gaussian baselines condition the Gaussian spectral prior of the run's weights (``model.weights.gaussian_prior``:
+the one their training run fitted on its own scenes, else the shipped one), as the model's prior hint does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from anyband_xr.evaluation.extra_baselines import gaussian_from_bands
 from anyband_xr.generate import generate
 from anyband_xr.srf import observation_responses
 from anyband_xr.io.mat import read_mat
+from anyband_xr.model.weights import gaussian_prior
 from anyband_xr.repair import repair
 from anyband_xr.simulate import simulate
 
@@ -134,7 +137,8 @@ def cases(truth: xr.DataArray, settings: QualitySettings) -> Iterator[Case]:
 
 def _repair_with(method: str) -> Callable[[Case, QualitySettings], xr.DataArray]:
     def run(case: Case, settings: QualitySettings) -> xr.DataArray:
-        return repair(case.truth.where(~case.mask), case.mask, method=method)
+        # the run's weights: "gaussian" conditions the Gaussian prior fitted with them (model.weights.gaussian_prior)
+        return repair(case.truth.where(~case.mask), case.mask, method=method, weights=settings.weights)
 
     return run
 
@@ -181,7 +185,7 @@ def _gaussian_bands(case: Case, settings: QualitySettings) -> xr.DataArray:
     obs = case.observation
     values = obs.transpose("band", ...).values.reshape(obs.sizes["band"], -1)
     target = case.truth["wavelength"].values.astype(np.float64)
-    out = gaussian_from_bands(values, observation_responses(obs), target)
+    out = gaussian_from_bands(values, observation_responses(obs), target, prior=gaussian_prior(settings.weights))
     return case.truth.copy(data=out.reshape(case.truth.shape).astype(case.truth.dtype))
 
 

@@ -242,12 +242,29 @@ def scenes(rows: Sequence[Row]) -> list[str]:
     return list(dict.fromkeys(str(r["scene"]) for r in rows))
 
 
-#: What the unseen-scene section says about the Gaussian prior every scene shares.
-SHARED_PRIOR_NOTE = (
-    "Caveat: the Gaussian (ridge) baseline and the model's prior hint use the shipped Gaussian prior "
-    "(`anyband_xr/data/gaussian_prior.safetensors`), fitted on the training columns of every real scene, this one "
-    "included; the network weights never saw the scene."
+#: What the unseen-scene section says about the Gaussian spectral prior of weights that carry their own.
+OWN_PRIOR_NOTE = (
+    "The Gaussian baselines (ridge, band integrals) and the model's prior hint condition the Gaussian spectral prior "
+    "fitted beside each scene's weights (`<stem>.gaussian_prior.safetensors`, on the training columns of the other "
+    "scenes): neither the network weights nor the prior saw the scene."
 )
+#: The caveat for the scenes (``{scenes}``) whose weights carry no prior of their own.
+SHARED_PRIOR_NOTE = (
+    "Caveat: the weights of {scenes} carry no Gaussian prior fitted by their own run, so there the Gaussian baselines "
+    "and the model's prior hint use the shipped prior (`anyband_xr/data/gaussian_prior.safetensors`), fitted on the "
+    "training columns of every real scene, these included; the network weights never saw the scene."
+)
+
+
+def prior_note(unseen: dict) -> str:
+    """:data:`OWN_PRIOR_NOTE`, then :data:`SHARED_PRIOR_NOTE` for the scenes of ``unseen["shipped_prior"]``; only the
+    caveat, for every scene, when none has its own prior or the record lacks the key (runs before weights carried
+    their prior)."""
+    shipped = unseen.get("shipped_prior")
+    if shipped is None or (shipped and len(shipped) >= len(unseen.get("regions", ()))):
+        return SHARED_PRIOR_NOTE.format(scenes="every scene")
+    named = ", ".join(f"`{name}`" for name in shipped)
+    return OWN_PRIOR_NOTE + (" " + SHARED_PRIOR_NOTE.format(scenes=named) if shipped else "")
 
 
 def _unseen_section(rows: Sequence[Row], unseen: dict | None) -> list[str]:
@@ -260,7 +277,7 @@ def _unseen_section(rows: Sequence[Row], unseen: dict | None) -> list[str]:
     chosen = split_rows(rows, UNSEEN)
     return [
         f"Each scene repaired by weights trained without it (`{unseen['directory']}/<scene>/weights/mcd`), over the "
-        "whole scene (or its top-left crop), with every classical method. " + SHARED_PRIOR_NOTE,
+        "whole scene (or its top-left crop), with every classical method. " + prior_note(unseen),
         "", *headline_table(chosen), *([""] + missing if missing else []), "", tally(chosen) if chosen else "",
     ]
 
@@ -317,7 +334,8 @@ def document(rows: Sequence[Row], meta: dict) -> list[str]:
 
     ``meta`` holds the lines describing the run: ``command``, ``machine``, ``provenance``, ``wall``, ``model``,
     ``sampler``, ``seeds``, ``regions`` (one line per training scene), ``unseen`` (None, or ``directory``,
-    ``regions`` and ``missing``: scene -> weights file it lacks) and ``materials`` (whether the probe ran).
+    ``regions``, ``missing``: scene -> weights file it lacks, and ``shipped_prior``: the scenes whose weights carry
+    no Gaussian prior of their own) and ``materials`` (whether the probe ran).
     """
     unseen = meta.get("unseen")
     lines = [

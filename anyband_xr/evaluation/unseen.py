@@ -2,8 +2,9 @@
 
 Leave-one-scene-out: each scene is repaired by weights trained without it (``<DIR>/<folder>/weights/mcd``, where
 ``training_runs/loso/<scene>/config.json`` writes them), over the whole scene (or its top-left crop: none of it was
-seen), with every protocol and classical baseline of :mod:`anyband_xr.evaluation.quality`. A scene without such
-weights is reported missing. The held-out-materials probe (:func:`anyband_xr.training.probe.run_probe`; the
+seen), with every protocol and classical baseline of :mod:`anyband_xr.evaluation.quality`; the Gaussian baselines
+condition the Gaussian prior fitted beside those weights (``<stem>.gaussian_prior.safetensors``, without the scene),
+as the model's prior hint does. A scene without such weights is reported missing. The held-out-materials probe (:func:`anyband_xr.training.probe.run_probe`; the
 ``train`` extra) repairs mixtures of library classes no training run sees.
 """
 
@@ -17,6 +18,7 @@ import xarray as xr
 
 from anyband_xr.datasets import scene_folder
 from anyband_xr.evaluation import quality
+from anyband_xr.model.weights import read_metadata, spectral_prior_path
 
 Row = dict[str, float | str | int]
 
@@ -31,6 +33,14 @@ WEIGHTS_STEM = Path("weights") / "mcd"
 def held_out_weights(directory: str | Path, names: Iterable[str]) -> dict[str, Path]:
     """Per scene name, the stem of the weights trained without it: ``directory/<folder>/weights/mcd``."""
     return {name: Path(directory) / scene_folder(name) / WEIGHTS_STEM for name in names}
+
+
+def without_own_prior(stems: dict[str, Path]) -> list[str]:
+    """The scenes whose held-out weights ``stems`` carry no Gaussian prior fitted by their own run (metadata
+    ``"gaussian_prior": "fit"`` and ``<stem>.gaussian_prior.safetensors`` beside them): their Gaussian baselines and
+    prior hint condition the shipped prior, which was fitted on every scene, theirs included."""
+    return [name for name, stem in stems.items()
+            if not (spectral_prior_path(stem).is_file() and read_metadata(stem).get("gaussian_prior") == "fit")]
 
 
 def tag(rows: Iterable[Row], split: str, weights: str | None) -> list[Row]:
@@ -65,7 +75,8 @@ def run_materials(settings: quality.QualitySettings, log: Callable[[str], None])
         from anyband_xr.training.probe import run_probe
     except ImportError as error:
         raise ImportError("the held-out-materials probe needs the train extra: pip install 'anyband_xr[train]'") from error
-    runs = {"linear": {"method": "linear"}, "PCHIP": {"method": "pchip"}, "Gaussian (ridge)": {"method": "gaussian"},
+    runs = {"linear": {"method": "linear"}, "PCHIP": {"method": "pchip"},
+            "Gaussian (ridge)": {"method": "gaussian", "weights": settings.weights},
             quality.MODEL: {"weights": settings.weights, "steps": settings.steps, "samples": settings.samples,
                             "guidance": settings.guidance}}
     return tag(run_probe(runs, settings.seeds, log=log), MATERIALS, settings.weights)

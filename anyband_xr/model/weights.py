@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError
 
-from anyband_xr.conditioning.gaussian import PCAPrior, load_pca_prior, read_gaussian_prior
+from anyband_xr.conditioning.gaussian import (
+    GaussianPrior,
+    PCAPrior,
+    load_gaussian_prior,
+    load_pca_prior,
+    read_gaussian_prior,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -157,8 +163,20 @@ def spectral_prior_path(path: str | Path | None = None) -> Path:
 
 
 @lru_cache(maxsize=8)
+def _gaussian_prior(file: str) -> GaussianPrior:
+    return read_gaussian_prior(file)
+
+
+def gaussian_prior(path: str | Path | None = None) -> GaussianPrior:
+    """The Gaussian spectral prior the weights ``path`` were trained with (``<stem>.gaussian_prior.safetensors``,
+    fitted by their run on its own scenes), else the shipped prior (``conditioning.gaussian.load_gaussian_prior``)."""
+    file = spectral_prior_path(path)
+    return _gaussian_prior(str(file)) if file.is_file() else load_gaussian_prior()
+
+
+@lru_cache(maxsize=8)
 def _spectral_prior(file: str) -> PCAPrior:
-    return PCAPrior.from_gaussian(read_gaussian_prior(file))
+    return PCAPrior.from_gaussian(_gaussian_prior(file))
 
 
 def spectral_prior(path: str | Path | None = None) -> PCAPrior:
