@@ -27,7 +27,8 @@ class AnyBandDataArrayAccessor:
 
     - ``simulate(sensor)``: what a sensor of the SRF library observes of these spectra (``band`` dimension).
     - ``index(names)``: any spectral index of the Awesome Spectral Indices catalogue (spyndex), lazily.
-    - ``repair(mask, guidance=1.0, ...)``: fill missing values with AnyBand-Diff or a classical baseline.
+    - ``repair(mask, ...)``: fill missing values with the best of AnyBand-Diff and the classical baselines on the
+      scene's own observed values (``method="auto"``, the default), or with one of them by name.
     - ``generate(target)``: full spectra on a hyperspectral grid from multispectral bands.
     - ``plot.spectra / error_map / rgb / indices / srf``: pictures (matplotlib).
     - ``wavelength``, ``fwhm`` (nm), ``spectral_dim``, ``standardize()``: the wavelength contract.
@@ -109,15 +110,19 @@ class AnyBandDataArrayAccessor:
         return _indices.index(self._obj, names, sensor=sensor, params=params)
 
     def repair(self, mask: xr.DataArray | None = None, **kwargs) -> xr.DataArray | xr.Dataset:
-        """Fill missing values (``mask`` True, or NaN) with AnyBand-Diff or a classical baseline.
+        """Fill missing values (``mask`` True, or NaN) with the method that does best on the scene's own observed
+        values (``method="auto"``, the default), or with AnyBand-Diff or a classical baseline by name.
 
-        Keywords: ``guidance`` (PGS scale, 0 = off), ``steps`` (DDIM steps; default: those validated for the weights), ``samples`` and ``return_std``
-        (posterior mean and per-value std), ``seed``, ``method`` (``"diffusion"``, ``"linear"``, ``"pchip"``,
-        ``"gaussian"``, ``"lowrank"``, ``"auto"``), ``interval`` (e.g. 0.9: conformal ``lower``/``upper``),
-        ``operators``, ``device``, ``tile``/``overlap`` (pixels). Observed values come back bit
-        for bit; dims, coords, CRS and attrs are kept and provenance added. See ``anyband_xr.repair.repair``.
+        Keywords: ``method`` (``"auto"``: every candidate fills observed values hidden like the mask hides values,
+        the best fills the scene and the attrs ``anyband_selfcheck_*`` record the choice and the scores; or
+        ``"diffusion"``, ``"linear"``, ``"pchip"``, ``"gaussian"``, ``"lowrank"``), ``guidance`` (PGS scale, 0 =
+        off), ``steps`` (DDIM steps; default: those validated for the weights), ``samples`` and ``return_std``
+        (posterior mean and per-value std), ``seed``, ``interval`` (e.g. 0.9: conformal ``lower``/``upper``),
+        ``operators``, ``device``, ``tile``/``overlap`` (pixels). Observed values come back bit for bit; dims,
+        coords, CRS and attrs are kept and provenance added. See ``anyband_xr.repair.repair``.
 
-        Example: ``da.where(~mask).anyband.repair(mask, guidance=1.0, steps=10)`` or ``...repair(mask, method="pchip")``.
+        Example: ``da.where(~mask).anyband.repair(mask)`` (auto), ``...repair(mask, method="diffusion", steps=10)``
+        or ``...repair(mask, method="pchip")``.
         """
         return _repair.repair(self._obj, mask, **kwargs)
 

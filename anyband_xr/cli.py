@@ -80,7 +80,10 @@ def _add_repair(sub: argparse._SubParsersAction) -> None:
     missing.add_argument("--mask", help="Zarr store holding one boolean mask variable, True = missing")
     missing.add_argument("--mask-var", help="boolean mask variable (True = missing) of the input store")
     missing.add_argument("--nan-is-missing", action="store_true", help="only NaN values are missing")
-    repair.add_argument("--method", default="diffusion", choices=METHODS)
+    repair.add_argument("--method", default="auto", choices=METHODS,
+                        help="auto (default): a self-check on observed values hidden like the mask picks the best of "
+                        "diffusion, pchip, linear, lowrank and gaussian, and prints its validation table; or one of "
+                        "them by name")
     repair.add_argument("--guidance", type=float, default=1.0, help="PGS scale (0 disables physics guidance)")
     repair.add_argument("--steps", type=int, help="DDIM steps (default: those validated for the weights)")
     repair.add_argument("--samples", type=int, default=1, help="posterior samples; > 1 also writes their std")
@@ -101,7 +104,7 @@ def _add_repair(sub: argparse._SubParsersAction) -> None:
     repair.add_argument("--device", help="torch device of the workers, e.g. cuda (default: CUDA when available)")
     repair.add_argument("--resume", action="store_true", help="continue a stopped job: repair only missing tiles")
     repair.add_argument("--report", action="store_true",
-                        help="print the self-check's validation table (always with --method auto)")
+                        help="print the self-check's validation table (always with --method auto, the default)")
     repair.add_argument("--report-plot", metavar="PATH",
                         help="also draw the held-out error of every candidate against wavelength to PATH (PNG)")
     repair.set_defaults(func=_repair)

@@ -121,8 +121,13 @@ def fill_block(
         prior: the scene's in-scene prior (``lowrank.LowRankGaussian``) for ``method="lowrank"``.
         progress: show a progress bar.
 
-    Pixels with no observed value come back NaN (mean and std).
+    Pixels with no observed value come back NaN (mean and std). ``method="auto"`` is not a block method: the
+    self-check resolves it first (``repair``, ``repair_zarr``), and a ``ValueError`` says so here.
     """
+    if settings.method == "auto":
+        raise ValueError("method='auto' is chosen by the self-check before any block runs (anyband_xr.selfcheck, as "
+                         "repair and repair_zarr do); pass fill_block the chosen method, e.g. replace(settings, "
+                         "method='diffusion').")
     b, h, w = values.shape
     core = core or (slice(0, h), slice(0, w))
     extent = extent or (h, w)

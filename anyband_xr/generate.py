@@ -67,7 +67,7 @@ def generate(
     grid, then_simulate = target_grid(target)
     if options.get("operators") is None:
         options["operators"] = DEFAULT_OPERATORS
-    settings = RepairSettings.build(**options, reflectance=observation.looks_like_reflectance(da))
+    settings = RepairSettings.build(method="diffusion", **options, reflectance=observation.looks_like_reflectance(da))
     values, missing, _, found = prepare(da, None)
     loop, dim = list(values.dims[:-3]), values.dims[-3]
     y, x = values.dims[-2:]

@@ -1,4 +1,6 @@
-"""User-facing spectral repair on DataArrays: diffusion (AnyBand-Diff with PGS) or a classical baseline.
+"""User-facing spectral repair on DataArrays: by default the best of the diffusion model (AnyBand-Diff with PGS) and
+the classical baselines on the scene's own observed values (``method="auto"``, ``anyband_xr.selfcheck``), or one of
+them by name.
 
 Masks are boolean, True where a value is missing; NaN in the data counts as missing. Observed values come back
 unchanged bit for bit. On dask arrays a lazy graph of overlapping spatial blocks is built (one chunk along the
@@ -60,7 +62,7 @@ def repair(
     steps: int | None = None,
     samples: int = 1,
     seed: int | None = None,
-    method: str = "diffusion",
+    method: str = "auto",
     operators: list | tuple | None = None,
     device: str | None = None,
     tile: int = 256,
@@ -85,13 +87,17 @@ def repair(
         steps: number of DDIM steps; None: the number validated for the weights (``sampling_steps``).
         samples: number of posterior samples; the result is their mean (and std with ``return_std``).
         seed: random seed (default 0); the result is deterministic for a seed, whatever the chunking.
-        method: ``"diffusion"`` (AnyBand-Diff), the baselines ``"linear"``, ``"pchip"``, ``"gaussian"`` (ridge
+        method: ``"auto"`` (the default): every candidate below fills observed values hidden like the mask
+            hides values, on a central crop (at most 64 x 64 pixels) of the scene, and the one with the lowest
+            held-out RMSE fills the scene (a fixed cost: a 256 x 256 scene takes 1.12x the time of a plain
+            diffusion repair); what it chose and every score are in the attrs (``anyband_method`` is
+            ``"auto:<chosen>"``, ``anyband_selfcheck_*``) of an in-memory result. On dask the check is one task of
+            the graph (the choice is made when it computes, once for all blocks; ``anyband_method`` stays
+            ``"auto"``); a Zarr job (``anyband_xr.scale.repair_zarr``) runs it once before its tiles. Or one
+            method by name, which skips the check: ``"diffusion"`` (AnyBand-Diff; the sampling and guidance
+            keywords below apply to it), the baselines ``"linear"``, ``"pchip"``, ``"gaussian"`` (ridge
             conditional mean fitted on real scenes), ``"lowrank"`` (the scene's own low-rank Gaussian: best where
-            values are missing per pixel), or ``"auto"``: every one of them fills observed values hidden like the
-            mask hides values, on a central crop of the scene, and the best fills the scene; what it chose and
-            every score are in the attrs (``anyband_selfcheck_*``) of an in-memory result. On dask the check is one
-            task of the graph (the choice is made when it computes, once for all blocks); a Zarr job
-            (``anyband_xr.scale.repair_zarr``) runs it once before its tiles.
+            values are missing per pixel).
         operators: physical operators for PGS: names among ``"sensor"`` (band consistency; through the sensor's
             library SRFs when ``sensor_responses`` finds them, e.g. after ``anyband_xr.stac.load``), ``"ndvi"``,
             ``"ndwi"``, ``"range"``, ``"rtm"``, and/or ``nn.Module`` instances mapping a canonical spectrum
@@ -120,8 +126,10 @@ def repair(
         >>> import anyband_xr.datasets, anyband_xr.masks
         >>> da = anyband_xr.datasets.jasper_ridge()
         >>> mask = anyband_xr.masks.band_loss(da, 0.3, seed=0)          # dims (wavelength,)
-        >>> repaired = da.where(~mask).anyband.repair(mask, guidance=1.0)
-        >>> result = da.where(~mask).anyband.repair(mask, samples=4, return_std=True)  # Dataset: reflectance, std
+        >>> repaired = da.where(~mask).anyband.repair(mask)     # method="auto": the self-check picks the method
+        >>> repaired.attrs["anyband_method"]                    # e.g. "auto:diffusion"
+        >>> model = da.where(~mask).anyband.repair(mask, method="diffusion", guidance=1.0)
+        >>> result = da.where(~mask).anyband.repair(mask, method="diffusion", samples=4, return_std=True)  # + std
     """
     settings = RepairSettings.build(
         method=method, guidance=guidance, steps=steps, samples=samples, seed=seed, eta=eta, operators=operators,

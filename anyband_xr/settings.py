@@ -27,9 +27,10 @@ class RepairSettings:
     """Everything that decides a repair's result (recorded as provenance).
 
     Attributes:
-        method: ``"diffusion"`` (AnyBand-Diff) or a classical baseline (``"linear"``, ``"pchip"``, ``"gaussian"``,
-            ``"lowrank"``: the in-scene low-rank Gaussian, ``anyband_xr.lowrank``), or ``"auto"``: the best of
-            them on the scene's own observed values, hidden like the mask hides values (``anyband_xr.selfcheck``).
+        method: ``"auto"`` (the default): the best of the candidates below on the scene's own observed values,
+            hidden like the mask hides values (``anyband_xr.selfcheck``; a repair resolves it before any block
+            runs), or one of them: ``"diffusion"`` (AnyBand-Diff) or a classical baseline (``"linear"``,
+            ``"pchip"``, ``"gaussian"``, ``"lowrank"``: the in-scene low-rank Gaussian, ``anyband_xr.lowrank``).
         guidance: PGS scale ``s`` (0 disables physics guidance).
         steps: DDIM steps. ``samples``: posterior samples averaged. ``seed``: noise seed.
         eta: DDIM noise in [0, 1] (0 deterministic, 1 DDPM-like).
@@ -42,7 +43,7 @@ class RepairSettings:
         reflectance: the data are reflectance (the ``range`` operator then caps at 1 or the brightest observation).
     """
 
-    method: str = "diffusion"
+    method: str = "auto"
     guidance: float = 1.0
     steps: int = 50
     samples: int = 1
@@ -60,7 +61,7 @@ class RepairSettings:
     @classmethod
     def build(
         cls,
-        method: str = "diffusion",
+        method: str = "auto",
         guidance: float = 1.0,
         steps: int | None = None,
         samples: int = 1,

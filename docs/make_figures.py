@@ -88,7 +88,8 @@ def repairs(truth: xr.DataArray, mask: xr.DataArray) -> dict[str, xr.DataArray |
     out: dict[str, xr.DataArray | xr.Dataset] = {
         method: observed.anyband.repair(mask, method=method) for method in ("linear", "pchip", "gaussian")
     }
-    out["AnyBand-Diff"] = observed.anyband.repair(mask, steps=STEPS, samples=8, seed=SEED, return_std=True)
+    out["AnyBand-Diff"] = observed.anyband.repair(mask, method="diffusion", steps=STEPS, samples=8, seed=SEED,
+                                                  return_std=True)
     return out
 
 
@@ -124,7 +125,7 @@ def pgs_figure(truth: xr.DataArray, mask: xr.DataArray) -> None:
     ndvi_truth = truth.anyband.index("NDVI")
     psnr, ndvi = [], []
     for s in GUIDANCE_SWEEP:
-        repaired = observed.anyband.repair(mask, guidance=s, steps=20, seed=SEED)
+        repaired = observed.anyband.repair(mask, method="diffusion", guidance=s, steps=20, seed=SEED)
         psnr.append(metrics.psnr(repaired, truth, full))
         ndvi.append(metrics.index_rmse(repaired.anyband.index("NDVI"), ndvi_truth))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")

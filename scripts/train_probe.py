@@ -30,7 +30,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     runs = {m: {"method": m} for m in BASELINES}
-    runs |= {w: {"weights": None if w == "default" else w, "steps": args.steps} for w in args.weights}
+    runs |= {w: {"method": "diffusion", "weights": None if w == "default" else w, "steps": args.steps}
+             for w in args.weights}
     rows = run_probe(runs, tuple(args.seeds), args.size, log=lambda line: print(line, flush=True))
     summary = mean_psnr(rows)
     print("\n| case | " + " | ".join(runs) + " |")

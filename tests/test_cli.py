@@ -1,10 +1,12 @@
 """``anyband repair`` with the self-check: the validation table on stdout and the held-out error plot."""
 
 import pytest
+import xarray as xr
 
 from anyband_xr import datasets, masks
 from anyband_xr.cli import main
 from anyband_xr.io import write_zarr
+from anyband_xr.scale import repair_zarr, zarr_job
 
 
 @pytest.fixture(scope="module")
@@ -34,3 +36,29 @@ def test_report_without_a_self_check_says_so(dropout_store, capsys):
     main(["repair", str(dropout_store / "scene.zarr"), str(dropout_store / "linear.zarr"), "--nan-is-missing",
           "--method", "linear", "--workers", "1", "--report"])
     assert "no self-check in this job" in capsys.readouterr().out
+
+
+def test_the_cli_and_repair_zarr_default_to_auto(dropout_store, capsys):
+    scene = str(dropout_store / "scene.zarr")
+    main(["repair", scene, str(dropout_store / "default_cli.zarr"), "--nan-is-missing", "--steps", "1", "--tile", "24",
+          "--overlap", "4", "--workers", "1"])
+    assert "chosen: lowrank" in capsys.readouterr().out  # the validation table, without --report
+    repair_zarr(scene, dropout_store / "default_py.zarr", steps=1, tile=24, overlap=4, workers=1, progress=False)
+    for name in ("default_cli.zarr", "default_py.zarr"):
+        attrs = xr.open_zarr(dropout_store / name, consolidated=False).attrs
+        assert attrs["anyband_method"] == "auto:lowrank" and attrs["anyband_selfcheck_method"] == "lowrank"
+
+
+def test_auto_checks_the_output_store_and_the_region_before_its_self_check(dropout_store, monkeypatch):
+    """The self-check runs the model on a crop: what can fail without it fails first (a region the model cannot
+    use fails whatever the check would choose)."""
+    monkeypatch.setattr(zarr_job, "_check_crop", lambda *args: pytest.fail("the self-check ran"))
+    scene = dropout_store / "scene.zarr"
+    taken = dropout_store / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("not a store")
+    with pytest.raises(FileExistsError, match="not a repair job store"):
+        repair_zarr(scene, taken, tile=24, overlap=4, progress=False)
+    with pytest.raises(ValueError, match="multiple of the model's region side"):
+        repair_zarr(scene, dropout_store / "region.zarr", tile=24, overlap=4, region=10, progress=False)
+    assert not (dropout_store / "region.zarr").exists()

@@ -361,7 +361,7 @@ def test_cuda_without_a_gpu_is_one_clear_error(scene):
 def test_chunking_never_changes_the_result(chunk):
     da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 40), x=slice(0, 40)).load()
     mask = anyband_xr.masks.band_loss(da, 0.3, seed=0)
-    settings = {"tile": 24, "overlap": 4}
+    settings = {"method": "diffusion", "tile": 24, "overlap": 4}
     expected = da.where(~mask).anyband.repair(mask, **settings)
     lazy = da.where(~mask).chunk({"y": chunk, "x": chunk}).anyband.repair(mask, **settings)
     assert lazy.chunks[1] == da.chunk({"y": chunk}).chunks[1]

@@ -115,5 +115,6 @@ def test_user_operator_runs_inside_repair():
     import xarray as xr
 
     flat = Flat()
-    out = da.anyband.repair(xr.DataArray(mask, dims="wavelength"), operators=["sensor", flat], steps=3, tile=16, overlap=4)
+    out = da.anyband.repair(xr.DataArray(mask, dims="wavelength"), method="diffusion",
+                            operators=["sensor", flat], steps=3, tile=16, overlap=4)
     assert flat.calls == 3 and out.attrs["anyband_operators"] == "sensor"

@@ -34,10 +34,11 @@ def _run(case: str, da: xr.DataArray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if case == "band_loss":
-            return da.where(~lost).anyband.repair(lost, seed=1).values
+            return da.where(~lost).anyband.repair(lost, method="diffusion", seed=1).values
         if case == "dropout_2samples":
             dropped = anyband_xr.masks.dropout(da, 0.3, seed=0)
-            return da.where(~dropped).anyband.repair(dropped, samples=2, return_std=True, seed=2).to_array().values
+            return da.where(~dropped).anyband.repair(dropped, method="diffusion", samples=2, return_std=True,
+                                                    seed=2).to_array().values
         if case == "generate_s2":
             return da.anyband.simulate("sentinel-2a").anyband.generate(seed=0).values
         return da.where(~lost).anyband.repair(lost, method=case).values

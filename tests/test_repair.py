@@ -60,13 +60,13 @@ def test_dask_input_stays_lazy_and_matches_numpy(scene, band_mask):
 
 
 def test_same_seed_same_result_other_seed_differs(scene, band_mask):
-    runs = [scene.anyband.repair(band_mask, seed=s, **FAST).values for s in (5, 5, 6)]
+    runs = [scene.anyband.repair(band_mask, method="diffusion", seed=s, **FAST).values for s in (5, 5, 6)]
     assert np.array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
 
 
 def test_samples_give_mean_and_std(scene, band_mask):
-    ds = scene.anyband.repair(band_mask, samples=2, seed=0, return_std=True, **FAST)
+    ds = scene.anyband.repair(band_mask, method="diffusion", samples=2, seed=0, return_std=True, **FAST)
     assert isinstance(ds, xr.Dataset) and set(ds.data_vars) == {"reflectance", "std"}
     std = ds["std"].values
     assert (std[~np.broadcast_to(band_mask.values[:, None, None], std.shape)] == 0).all()
@@ -173,3 +173,36 @@ def test_interval_needs_an_in_memory_scene():
     mask = anyband_xr.masks.dropout(da, 0.3, seed=0)
     with pytest.raises(ValueError, match="in memory"):
         da.chunk({"y": 10}).anyband.repair(mask, method="lowrank", interval=0.9)
+
+
+def test_the_default_method_is_auto_and_records_the_self_check():
+    """Without method=, repair runs the self-check (every candidate, the model too) and the best method fills the
+    scene; in memory the attrs record the choice and the scores, on dask the graph is built and nothing computes."""
+    from anyband_xr.selfcheck import CANDIDATES
+    from anyband_xr.settings import RepairSettings
+
+    assert RepairSettings().method == RepairSettings.build().method == "auto"
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 30), x=slice(0, 30)).load()
+    mask = anyband_xr.masks.dropout(da, 0.5, seed=0)
+    observed = da.where(~mask)
+    out = observed.anyband.repair(mask)
+    assert out.attrs["anyband_method"] == "auto:lowrank" and out.attrs["anyband_selfcheck_method"] == "lowrank"
+    assert {f"anyband_selfcheck_rmse_{m}" for m in CANDIDATES} <= set(out.attrs)
+    assert np.array_equal(out.values[~mask.values].view(np.uint32), da.values[~mask.values].view(np.uint32))
+    assert np.isfinite(out.values).all()
+    with count_dask_computes() as counter:
+        lazy = observed.chunk({"y": 10}).anyband.repair(mask)
+    assert counter.count == 0 and lazy.chunks is not None and lazy.attrs["anyband_method"] == "auto"
+
+
+def test_generate_stays_on_the_diffusion_model_and_blocks_need_a_chosen_method():
+    from anyband_xr.engine import fill_block
+    from anyband_xr.settings import RepairSettings
+
+    s2 = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 8), x=slice(0, 8)).anyband.simulate("sentinel-2a")
+    assert s2.anyband.generate(steps=1, tile=8, overlap=0).attrs["anyband_method"] == "diffusion"
+    values = np.ones((3, 4, 4), np.float32)
+    missing = np.zeros_like(values, bool)
+    missing[1] = True
+    with pytest.raises(ValueError, match="chosen by the self-check"):
+        fill_block(values, missing, np.array([500.0, 600.0, 700.0]), RepairSettings())

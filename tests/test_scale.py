@@ -24,7 +24,8 @@ from anyband_xr.scale.store import WRITES, tile_writes
 
 SETTINGS = {"method": "diffusion", "steps": 4, "tile": 32, "overlap": 8, "samples": 2, "seed": 3}
 REGION = SETTINGS["tile"] - 2 * SETTINGS["overlap"]
-CLI_ARGS = ["--steps", "4", "--tile", "32", "--overlap", "8", "--samples", "2", "--seed", "3", "--workers", "2"]
+CLI_ARGS = ["--method", "diffusion", "--steps", "4", "--tile", "32", "--overlap", "8", "--samples", "2", "--seed", "3",
+            "--workers", "2"]
 
 
 def tiled_scene() -> xr.DataArray:

@@ -161,7 +161,7 @@ def test_repair_guides_with_the_sensor_srf(stac_api: str, monkeypatch: pytest.Mo
     run_blocks = repair_module.run_blocks
     monkeypatch.setattr(repair_module, "run_blocks", lambda *a, **k: seen.append(k["responses"]) or run_blocks(*a, **k))
     red = da["band"] == "red"
-    out = da.anyband.repair(red, steps=2, tile=32, overlap=0)
+    out = da.anyband.repair(red, method="diffusion", steps=2, tile=32, overlap=0)
     xr.testing.assert_equal(seen[0], srf.get("sentinel-2a").sel(band=["B02", "B03", "B04", "B08"]))
     values = out.values
     assert np.isfinite(values).all()

@@ -79,10 +79,9 @@ class _Plan:
     existing: bool
 
 
-def _check_target(source: str, target: str, record: dict, resume: bool) -> bool:
-    """Whether ``target`` already holds this job (to resume); raise when it cannot be written or resumed.
-
-    Only a job store (or a template of one cut off while being written) is ever written into again."""
+def _check_writable(source: str, target: str, resume: bool) -> str:
+    """``store.job_state`` of ``target``; raise when it is the input, something else than a job store, or a job
+    store without ``resume``."""
     if "://" not in target and Path(target).resolve() == Path(source).resolve():
         raise ValueError(f"the output store {target} is the input store; write the repair to a new path.")
     state = store.job_state(target)
@@ -90,6 +89,14 @@ def _check_target(source: str, target: str, record: dict, resume: bool) -> bool:
         raise FileExistsError(f"{target} exists and is not a repair job store; choose another output path.")
     if state != "absent" and not resume:
         raise FileExistsError(f"{target} already holds a repair job; pass resume=True (--resume) or remove it.")
+    return state
+
+
+def _check_target(source: str, target: str, record: dict, resume: bool) -> bool:
+    """Whether ``target`` already holds this job (to resume); raise when it cannot be written or resumed.
+
+    Only a job store (or a template of one cut off while being written) is ever written into again."""
+    state = _check_writable(source, target, resume)
     if state != "complete":
         return False
     store.check_record(target, store.stored_record(target), record)
@@ -135,7 +142,7 @@ def repair_zarr(
     steps: int | None = None,
     samples: int = 1,
     seed: int | None = None,
-    method: str = "diffusion",
+    method: str = "auto",
     device: str | None = None,
     tile: int = 256,
     overlap: int = 32,
@@ -165,10 +172,15 @@ def repair_zarr(
             ``method``, ``device``, ``tile`` and ``overlap`` in pixels, ``operators`` (names only: they travel to
             the workers), ``grad``, ``eta`` and ``weights``); the result does not depend on scheduling or worker
             count. Pixels without any observed band are left NaN and counted, never an error.
+        method: ``"auto"`` (the default): the self-check (``anyband_xr.selfcheck``) runs once on a central crop
+            of the scene, before any tile (and after every other check), and the method it picks repairs every
+            tile; the store's attrs record the choice (``anyband_method`` ``"auto:<chosen>"``) and the scores
+            (``anyband_selfcheck_*``). Or one method by name, as in ``repair``.
         region: side (pixels) of the write regions, which are the output chunks; default: the model's region side
             (``tile - 2 * overlap``, or the whole axis when it fits in one tile), so that a region with its
             ``overlap`` halo on each side is one diffusion tile; a multiple of it otherwise. The result equals
-            ``repair(da, ...)`` in memory, bit for bit, whatever the region.
+            ``repair(da, ...)`` in memory, bit for bit, whatever the region. With ``method="auto"`` the model is a
+            candidate, so ``tile``, ``overlap`` and ``region`` must suit it (checked before the self-check runs).
         scheduler: address of a running dask scheduler, or a ``distributed.Client``; default: a LocalCluster of
             ``workers`` processes (default one per core) with one thread each. With a scheduler, ``device`` is
             checked on a worker.
@@ -208,7 +220,11 @@ def repair_zarr(
         wavelength_nm=like[spectral.WAVELENGTH].values, grid=TileGrid(*like.shape[1:], 1, 0), settings=settings,
         mask=mask_source, with_std=settings.samples > 1,
     )
-    checked = _self_check(job, like.shape[1:]) if settings.method == "auto" else {}
+    checked = {}
+    if settings.method == "auto":  # what does not depend on the choice is checked before the self-check runs
+        _region_sizes(like.shape[1:], replace(settings, method="diffusion"), region)
+        _check_writable(source, target, resume)
+        checked = _self_check(job, like.shape[1:], scheduler)
     if checked:
         settings = replace(settings, method=checked["anyband_selfcheck_method"])
     halo = settings.overlap if settings.method == "diffusion" else 0
@@ -262,9 +278,22 @@ def _run(plan: _Plan, scheduler: str | Client | None, workers: int | None, progr
     return JobSummary(len(pending), len(grid) - len(pending), len(grid), pixels, empty, screened, seconds, dashboard)
 
 
-def _self_check(job: TileJob, shape: tuple[int, int]) -> dict[str, str | float | int]:
+def _self_check(job: TileJob, shape: tuple[int, int], scheduler: str | Client | None) -> dict[str, str | float | int]:
     """``method="auto"``: the self-check (``anyband_xr.selfcheck``) on a central crop of the scene, once for the
-    whole job before any tile runs, so tiles never disagree at seams; its attrs (the chosen method first)."""
+    whole job before any tile runs, so tiles never disagree at seams; its attrs (the chosen method first).
+
+    With a running scheduler it is one task on a worker, where the tiles will run: the job's ``device`` (e.g. the
+    workers' GPU) may not exist on this machine. Without one it runs here, the LocalCluster's machine."""
+    if scheduler is None:
+        return _check_crop(job, shape)
+    if isinstance(scheduler, Client):
+        return scheduler.submit(_check_crop, job, shape, pure=False).result()
+    with Client(scheduler) as client:
+        return client.submit(_check_crop, job, shape, pure=False).result()
+
+
+def _check_crop(job: TileJob, shape: tuple[int, int]) -> dict[str, str | float | int]:
+    """The self-check's attrs on the central crop of the job's scene (read from its stores)."""
     ys, xs = selfcheck.central_crop(shape, selfcheck.MAX_PIXELS)
     values, missing, _ = read_window(job, ys, xs)
     return selfcheck.check(values, missing, np.asarray(job.wavelength_nm), job.settings, seed=job.settings.seed).to_attrs()
