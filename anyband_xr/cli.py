@@ -56,7 +56,7 @@ def _report(output: str, plot_path: str | None) -> None:
 
     repaired = xr.open_zarr(output, consolidated=False)
     table = selfcheck.report(repaired.attrs)
-    print(table or "anyband repair: no self-check in this job (it runs with --method auto).")
+    print(table or "anyband repair: no self-check in this job (it runs with --method auto, the default).")
     if plot_path and table:
         from anyband_xr import plot
 

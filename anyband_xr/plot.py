@@ -488,8 +488,9 @@ def srf(
 
 def heldout_error(da: xr.DataArray | xr.Dataset, ax: Axes | None = None) -> Axes:
     """Held-out error against wavelength, one line per candidate, of a self-checked repair
-    (``repair(..., method="auto")`` or ``interval=``; a Zarr job's output): the RMSE of every candidate on the
-    observed values the self-check hid, per band with hidden values, from ``da.attrs`` (``anyband_selfcheck_*``).
+    (``repair(...)`` with ``method="auto"``, the default, or ``interval=``, in memory; a Zarr job's output): the
+    RMSE of every candidate on the observed values the self-check hid, per band with hidden values, from
+    ``da.attrs`` (``anyband_selfcheck_*``).
 
     Args:
         da: the repaired DataArray (or Dataset) whose attrs carry the self-check.
@@ -502,12 +503,13 @@ def heldout_error(da: xr.DataArray | xr.Dataset, ax: Axes | None = None) -> Axes
         ValueError: ``da`` carries no self-check.
 
     Example:
-        >>> repaired = observed.anyband.repair(mask, method="auto")
+        >>> repaired = observed.anyband.repair(mask)   # method="auto", the default
         >>> repaired.anyband.plot.heldout_error().figure.savefig("heldout.png")
     """
     attrs = da.attrs
     if "anyband_selfcheck_band_nm" not in attrs:
-        raise ValueError("no self-check in the attrs: repair with method='auto' (or interval=) first.")
+        raise ValueError("no self-check in the attrs: repair an in-memory scene with method='auto' (the default) or "
+                         "interval= first; a repair on dask records none (its check runs when the graph computes).")
     nm = np.asarray(attrs["anyband_selfcheck_band_nm"], np.float64)
     chosen = attrs.get("anyband_selfcheck_method")
     ax = _new_axes(ax, (9.0, 4.0))

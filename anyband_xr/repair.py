@@ -10,8 +10,10 @@ spectral axis); on numpy arrays the repair runs eagerly, tile by tile, with a pr
 from __future__ import annotations
 
 import math
+import numbers
 
 import dask
+import dask.array as dsa
 import numpy as np
 import xarray as xr
 from dask.delayed import Delayed
@@ -109,15 +111,16 @@ def repair(
         eta: DDIM noise (0: deterministic DDIM, 1: DDPM-like).
         return_std: return a Dataset with the repaired values and a per-value ``std`` (data units): calibrated, the
             split-conformal half-width of a 68.27% interval (:data:`ONE_SIGMA`, see ``interval``), when a self-check
-            runs (``method="auto"``, ``interval=``, or a classical method on an in-memory scene); else the spread
-            over the diffusion samples (0 with one sample; not calibrated) or 0 (a classical method on dask).
+            runs (``method="auto"``, the default, ``interval=``, or a classical method); with ``method="diffusion"``
+            alone, the spread over the diffusion samples (0 with one sample; not calibrated).
         weights: stem or ``.safetensors`` path of MCD weights (e.g. fine-tuned with ``anyband train``); default:
             the shipped model. ``"gaussian"`` conditions the Gaussian spectral prior their training run fitted
             (``<stem>.gaussian_prior.safetensors``, as the model's prior hint does), else the shipped prior.
         interval: nominal coverage in (0, 1) of an interval around every filled value, e.g. 0.9: the result is a
             Dataset with ``lower`` and ``upper`` too, from split-conformal quantiles of the self-check's held-out
             errors per class of gap width and distance to the nearest observed band, scaled per band
-            (``anyband_xr.selfcheck.SelfCheck.halfwidth``; in-memory scenes only).
+            (``anyband_xr.selfcheck.SelfCheck.halfwidth``). On dask the check is one task of the graph and the
+            bounds are computed block by block: nothing computes until asked, as for the repair.
 
     Returns:
         A DataArray like ``da`` (dims, coords, CRS, attrs plus provenance), or a Dataset with ``std`` too.
@@ -136,18 +139,22 @@ def repair(
         grad=grad, tile=tile, overlap=overlap, device=device, weights=weights,
         reflectance=observation.looks_like_reflectance(da),
     )
+    if interval is not None:
+        _check_level(interval)
     values, missing, dims, found = prepare(da, mask)
+    lazy = values.chunks is not None
     check, chosen = None, None
-    if values.chunks is not None and method == "auto" and interval is None:
-        chosen = _lazy_choice(values, missing, settings)
-    elif method == "auto" or interval is not None or (return_std and method != "diffusion" and values.chunks is None):
-        check = _self_check(values, missing, settings)
-        settings = replace(settings, method=check.best) if method == "auto" else settings
+    if method == "auto" or interval is not None or (return_std and method != "diffusion"):
+        check = _lazy_check(values, missing, settings) if lazy else _self_check(values, missing, settings)
+        if method == "auto" and lazy:
+            chosen = dask.delayed(_chosen_settings)(check, settings)
+        elif method == "auto":
+            settings = replace(settings, method=check.best)
     if settings.method in ("diffusion", "auto"):
         spectral.check_model_range(_repaired_wavelengths(values, missing))
     mean, std = run_blocks(values, missing, settings, responses=srf.sensor_responses(values), chosen=chosen)
-    provenance = {**settings.provenance(), **({} if check is None else check.to_attrs())}
-    if method == "auto" and check is not None:
+    provenance = {**settings.provenance(), **({} if check is None or lazy else check.to_attrs())}
+    if method == "auto" and not lazy:
         provenance["anyband_method"] = f"auto:{settings.method}"
     attrs = {**values.attrs, **provenance, **found}
     repaired = values.copy(data=mean).transpose(*dims).assign_attrs(attrs)
@@ -156,30 +163,40 @@ def repair(
     variables = {values.name or "repaired": repaired}
     units = {"units": values.attrs.get("units", "")}
     if return_std and check is not None:
-        std = _halfwidth(check, settings.method, missing, ONE_SIGMA)
+        std = _halfwidth(check, settings.method, values, missing, ONE_SIGMA)
         variables["std"] = values.copy(data=std).transpose(*dims).assign_attrs(
             {"long_name": "calibrated standard deviation (split-conformal 68.27% half-width)", **units})
     elif return_std:
         variables["std"] = values.copy(data=std).transpose(*dims).assign_attrs(
             {"long_name": "posterior standard deviation over samples", **units})
     if interval is not None:
-        half = values.copy(data=_halfwidth(check, settings.method, missing, interval))
+        half = values.copy(data=_halfwidth(check, settings.method, values, missing, interval))
         for key, sign in (("lower", -1.0), ("upper", 1.0)):
             variables[key] = (repaired + sign * half.transpose(*dims)).assign_attrs(
                 {"long_name": f"{interval:g} split-conformal interval, {key} bound", **units})
     return xr.Dataset(variables, attrs=provenance)
 
 
-def _lazy_choice(values: xr.DataArray, missing: xr.DataArray, settings: RepairSettings) -> Delayed:
-    """``method="auto"`` on dask: the settings the self-check picks, as one delayed task on the central crop of the
-    first scene along the loop dims (the crop the in-memory check uses), so nothing is computed now and every block
-    uses the same choice."""
+def _check_level(level: float) -> None:
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
+        raise ValueError(f"interval must lie in (0, 1), e.g. 0.9; got {level!r}.")
+
+
+def _checked_methods(settings: RepairSettings) -> tuple[str, ...]:
+    """What the self-check scores: every candidate for ``method="auto"``, else the settings' method alone (for
+    ``interval`` and a calibrated ``std``)."""
+    return selfcheck.CANDIDATES if settings.method == "auto" else (settings.method,)
+
+
+def _lazy_check(values: xr.DataArray, missing: xr.DataArray, settings: RepairSettings) -> Delayed:
+    """The self-check of a dask-backed scene as one delayed task on the central crop of its first scene along the
+    loop dims (the crop the in-memory check uses, :func:`_self_check`): nothing is computed now, and every block
+    and every interval uses that one check when the graph computes."""
     first = {d: 0 for d in values.dims[:-3]}
     ys, xs = selfcheck.central_crop(values.shape[-2:], selfcheck.MAX_PIXELS)
     crop = {values.dims[-2]: ys, values.dims[-1]: xs, **first}
-    check = dask.delayed(selfcheck.check)(values.isel(crop).data, missing.isel(crop).data,
-                                          values["wavelength"].values, settings, seed=settings.seed)
-    return dask.delayed(_chosen_settings)(check, settings)
+    return dask.delayed(selfcheck.check)(values.isel(crop).data, missing.isel(crop).data, values["wavelength"].values,
+                                         settings, methods=_checked_methods(settings), seed=settings.seed)
 
 
 def _chosen_settings(check: selfcheck.SelfCheck, settings: RepairSettings) -> RepairSettings:
@@ -187,27 +204,33 @@ def _chosen_settings(check: selfcheck.SelfCheck, settings: RepairSettings) -> Re
 
 
 def _self_check(values: xr.DataArray, missing: xr.DataArray, settings: RepairSettings) -> selfcheck.SelfCheck:
-    """The self-check of an in-memory scene ordered (*loop, spectral, y, x), on its first scene along the loop dims:
-    every candidate for ``method="auto"``, else the settings' method alone (for ``interval``)."""
-    if values.chunks is not None:
-        raise ValueError(
-            "interval= calibrates on the scene's own observed values, which needs the scene in memory: load it "
-            "(da.load()) or repair an in-memory sample with interval= to see the interval widths."
-        )
+    """The self-check of an in-memory scene ordered (*loop, spectral, y, x), on its first scene along the loop
+    dims (``selfcheck.check`` takes its central crop)."""
     first = {d: 0 for d in values.dims[:-3]}
-    methods = selfcheck.CANDIDATES if settings.method == "auto" else (settings.method,)
     return selfcheck.check(values.isel(first).values, missing.isel(first).values, values["wavelength"].values,
-                           settings, methods=methods, seed=settings.seed)
+                           settings, methods=_checked_methods(settings), seed=settings.seed)
 
 
-def _halfwidth(check: selfcheck.SelfCheck, method: str, missing: xr.DataArray, level: float) -> np.ndarray:
-    """Interval half-widths (data units) like ``missing`` ordered (*loop, spectral, y, x): 0 where observed."""
-    if not 0 < level < 1:
-        raise ValueError(f"interval must lie in (0, 1), e.g. 0.9; got {level}.")
-    flags = np.moveaxis(missing.values, -3, 0)
+def _halfwidth(check: selfcheck.SelfCheck | Delayed, method: str, values: xr.DataArray, missing: xr.DataArray,
+               level: float) -> np.ndarray | dsa.Array:
+    """Interval half-widths (data units, float32) like ``missing`` ordered (*loop, spectral, y, x), 0 where
+    observed, of ``method`` (``"auto"``: the one the check chose); lazily, block by block along the chunks of
+    ``values`` (one spectral chunk), when ``check`` is the delayed check of a dask-backed scene."""
     nm = missing["wavelength"].values
-    distance, gap = selfcheck.distance_to_observed(flags, nm), selfcheck.gap_width(flags, nm)
+    if not isinstance(check, Delayed):
+        return _halfwidth_block(np.asarray(missing.values), check, method, nm, level)
+    flags = dsa.asarray(missing.data).rechunk(values.data.chunks)
+    return dsa.map_blocks(_halfwidth_block, flags, check=check, method=method, wavelength_nm=nm, level=level,
+                          dtype=np.float32, meta=np.array((), dtype=np.float32))
+
+
+def _halfwidth_block(missing: np.ndarray, check: selfcheck.SelfCheck, method: str, wavelength_nm: np.ndarray,
+                     level: float) -> np.ndarray:
+    """:func:`_halfwidth` of a (*loop, spectral, y, x) block of the missing flags holding the whole spectral axis."""
+    flags = np.moveaxis(np.asarray(missing, bool), -3, 0)
+    method = check.best if method == "auto" else method
+    distance, gap = selfcheck.distance_to_observed(flags, wavelength_nm), selfcheck.gap_width(flags, wavelength_nm)
     scale = check.band_scale.reshape((-1,) + (1,) * (flags.ndim - 1))
     half = np.where(flags, check.halfwidth(method, np.where(np.isfinite(distance), distance, 0.0), gap, scale, level),
                     0.0)
-    return np.moveaxis(half, 0, -3).astype(missing.dtype if missing.dtype != bool else np.float32)
+    return np.moveaxis(half, 0, -3).astype(np.float32)

@@ -168,11 +168,39 @@ def test_std_of_a_classical_repair_is_the_calibrated_one_sigma_halfwidth():
     np.testing.assert_array_equal(alone["std"].values, std)
 
 
-def test_interval_needs_an_in_memory_scene():
-    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 20), x=slice(0, 20))
-    mask = anyband_xr.masks.dropout(da, 0.3, seed=0)
-    with pytest.raises(ValueError, match="in memory"):
-        da.chunk({"y": 10}).anyband.repair(mask, method="lowrank", interval=0.9)
+@pytest.mark.parametrize("method, make_mask", [
+    ("pchip", lambda da: anyband_xr.masks.band_loss(da, 0.3, seed=1)),
+    ("auto", lambda da: anyband_xr.masks.dropout(da, 0.4, seed=0)),
+])
+def test_interval_and_calibrated_std_on_dask_are_lazy_and_equal_the_in_memory_ones(method, make_mask):
+    """interval= and the calibrated std on dask: the self-check is one task of the graph and the bounds are computed
+    block by block; nothing computes until asked, and the values are those of the in-memory repair, bit for bit."""
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 30), x=slice(0, 30)).load()
+    mask = make_mask(da)
+    observed = da.where(~mask)
+    eager = observed.anyband.repair(mask, method=method, interval=0.9, return_std=True)
+    with count_dask_computes() as counter:
+        lazy = observed.chunk({"y": 10, "x": 15}).anyband.repair(mask, method=method, interval=0.9, return_std=True)
+    assert counter.count == 0
+    assert set(lazy.data_vars) == set(eager.data_vars) == {"reflectance", "std", "lower", "upper"}
+    assert all(lazy[name].chunks is not None for name in lazy.data_vars)
+    computed = lazy.compute()
+    for name in eager.data_vars:
+        assert computed[name].dtype == eager[name].dtype
+        np.testing.assert_array_equal(computed[name].values.view(np.uint32), eager[name].values.view(np.uint32))
+    assert "calibrated" in lazy["std"].attrs["long_name"]
+    full = mask.broadcast_like(da).transpose(*da.dims).values
+    assert (computed["std"].values[~full] == 0).all() and (computed["std"].values[full] > 0).all()
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 1.5, True, "0.9"])
+def test_a_bad_interval_fails_before_any_work(level, monkeypatch):
+    import anyband_xr.repair as repair_module
+
+    monkeypatch.setattr(repair_module, "prepare", lambda *a: pytest.fail("the repair started"))
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 10), x=slice(0, 10))
+    with pytest.raises(ValueError, match="interval must lie in"):
+        da.chunk({"y": 5}).anyband.repair(method="pchip", interval=level)
 
 
 def test_the_default_method_is_auto_and_records_the_self_check():
