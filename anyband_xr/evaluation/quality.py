@@ -156,7 +156,7 @@ def _diffusion(guidance: float | None) -> Callable[[Case, QualitySettings], xr.D
         common = {"guidance": scale, "steps": settings.steps, "samples": settings.samples, "seed": case.seed,
                   "weights": settings.weights}
         if case.observation is None:
-            return repair(case.truth.where(~case.mask), case.mask, **common)
+            return repair(case.truth.where(~case.mask), case.mask, method="diffusion", **common)
         out = generate(case.observation, target=case.truth["wavelength"].values, **common)
         return case.truth.copy(data=out.transpose(*case.truth.dims).values)
 

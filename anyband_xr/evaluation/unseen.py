@@ -77,6 +77,6 @@ def run_materials(settings: quality.QualitySettings, log: Callable[[str], None])
         raise ImportError("the held-out-materials probe needs the train extra: pip install 'anyband_xr[train]'") from error
     runs = {"linear": {"method": "linear"}, "PCHIP": {"method": "pchip"},
             "Gaussian (ridge)": {"method": "gaussian", "weights": settings.weights},
-            quality.MODEL: {"weights": settings.weights, "steps": settings.steps, "samples": settings.samples,
+            quality.MODEL: {"method": "diffusion", "weights": settings.weights, "steps": settings.steps, "samples": settings.samples,
                             "guidance": settings.guidance}}
     return tag(run_probe(runs, settings.seeds, log=log), MATERIALS, settings.weights)
