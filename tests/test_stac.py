@@ -117,7 +117,7 @@ def test_open_rejects_an_unknown_keyword_before_any_request() -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens: the error must come before the search
     with pytest.raises(TypeError, match=r"'resolutoin'.*did you mean 'resolution'.*every keyword of search") as err:
         stac.open(url, collections=S2_COLLECTION, resolutoin=20)
-    for valid in ("collections", "query", "page_size", "headers", "crs", "resolution", "groupby", "wavelengths"):
+    for valid in ("collections", "query", "page_size", "headers", "crs", "resolution", "groupby", "wavelengths", "nodata"):
         assert valid in str(err.value)
 
 

@@ -23,6 +23,8 @@ from anyband_xr.stac.loading import load
 _TRANSIENT_STATUS = (429, 502, 503, 504)
 # Client.open keywords ``search`` passes on (it sets stac_io and timeout itself).
 _CLIENT_ONLY = frozenset(inspect.signature(Client.open).parameters) - {"url", "stac_io", "timeout"}
+#: Keywords ``odc.stac.load`` takes through its ``**kw`` (older spellings it still honours), not by name.
+_ODC_EXTRA = frozenset({"nodata", "use_overviews", "align", "output_crs", "debug"})
 _NOT_STAC = (json.JSONDecodeError, pystac.STACTypeError)
 
 
@@ -136,9 +138,10 @@ def _named(func: Callable, without: Collection[str] = ()) -> frozenset[str]:
 @functools.cache
 def _keywords() -> tuple[frozenset[str], frozenset[str]]:
     """The keywords of ``search`` and of ``load``: their own and those their ``**kwargs`` pass on by name
-    (pystac-client's ``Client.search`` and ``Client.open``, ``odc.stac.load``), less what they set themselves."""
+    (pystac-client's ``Client.search`` and ``Client.open``, ``odc.stac.load`` with its ``**kw`` extras), less what
+    they set themselves."""
     searching = _named(search, ["url"]) | _named(Client.search, ["self", "limit"]) | _CLIENT_ONLY
-    loading = _named(load, ["items", "bands"]) | _named(odc.stac.load, ["items", "bands"])
+    loading = _named(load, ["items", "bands"]) | _named(odc.stac.load, ["items", "bands"]) | _ODC_EXTRA
     return searching, loading
 
 
