@@ -26,7 +26,8 @@ def main() -> None:
     for name, scene in datasets.training_scenes(args.root).items():
         train[name] = scene.isel(x=slice(0, holdout_start(scene.sizes["x"])))
         wl = scene["wavelength"].values
-        print(f"{name}: {train[name].sizes['y'] * train[name].sizes['x']} training pixels, {wl[0]:.0f}-{wl[-1]:.0f} nm")
+        complete = int(train[name].notnull().all("wavelength").sum())
+        print(f"{name}: {complete} training pixels with every band, {wl[0]:.0f}-{wl[-1]:.0f} nm")
     baselines.save_gaussian_prior(baselines.fit_scene_prior(train.values()), OUT)
     print(f"wrote {OUT}")
 
