@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anyband_xr import datasets
+from anyband_xr import datasets, selfcheck
 from anyband_xr.cli import main
 from anyband_xr.evaluation import quality, quality_report, reported, speed_report
 from anyband_xr.evaluation.outputs import README_END, README_START
@@ -19,7 +19,7 @@ from anyband_xr.model.weights import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("linear", "PCHIP", "Gaussian (ridge)", "low-rank (in-scene PPCA)", "AnyBand-Diff", "AnyBand-Diff w/o PGS",
-           "linear (band centroids)", "Gaussian (band integrals)")
+           "default (auto)", "linear (band centroids)", "Gaussian (band integrals)")
 
 
 def _script(*args: str) -> subprocess.CompletedProcess:
@@ -51,6 +51,70 @@ def test_quality_command_writes_every_protocol_with_reported_numbers_beside(tmp_
     assert (tmp_path / "quality.csv").read_text().count("\n") == len(rows) + 1
     text = readme.read_text()
     assert "old" not in text and text.endswith(f"{README_END}\n\nafter\n") and "| jasper_ridge | band loss | 10% |" in text
+    _check_default_rows_and_table(rows, page)
+    assert quality_report.DEFAULT_NOTE in text and "The default repair against the best classical method on" in text
+
+
+def _check_default_rows_and_table(rows, page):
+    """The default repair (auto) on every repair protocol, not generation, with what it chose; its table row per case
+    against the best classical method (highest PSNR on the missing values), its tally; the headline's best baseline
+    is never the default nor the model."""
+    default = [r for r in rows if r["method"] == quality.DEFAULT]
+    assert {r["protocol"] for r in default} == {quality.BAND_LOSS, quality.DROPOUT, quality.GAP}
+    assert len(default) == len({(r["protocol"], r["condition"]) for r in rows if r["protocol"] != quality.GENERATION})
+    assert all(r["chosen"] in selfcheck.CANDIDATES for r in default)
+    assert all("chosen" not in r for r in rows if r["method"] != quality.DEFAULT)
+    for r in default:
+        case = (r["scene"], r["protocol"], r["condition"])
+        same = [o for o in rows if (o["scene"], o["protocol"], o["condition"]) == case]
+        best = max((o for o in same if quality.is_classical(o["method"])),
+                   key=lambda o: (o["psnr_missing"], o["method"]))
+        gain = r["psnr_missing"] - best["psnr_missing"]
+        assert (f"| {' | '.join(case)} | {best['method']} | {best['psnr_missing']:.2f} | "
+                f"{r['psnr_missing']:.2f} | {gain:.2f} | {r['chosen']} |") in page
+    assert quality_report.DEFAULT_NOTE in page
+    assert page.count("The default repair against the best classical method on") == 1
+    assert f"on {len(default)} cases:" in quality_report.default_tally(rows)
+    classical = {"linear", "PCHIP", "Gaussian (ridge)", quality.LOW_RANK, "linear (band centroids)",
+                 "PCHIP (band centroids)", "Gaussian (band integrals)"}
+    assert {c.baseline for c in quality_report.comparisons(rows)} <= classical
+
+
+def _row(method, psnr, seed=0, condition="30%", **extra):
+    return {"scene": "s", "protocol": quality.DROPOUT, "condition": condition, "method": method, "seed": seed,
+            "psnr_missing": psnr, "rmse_missing": 10 ** (-psnr / 20), **extra}
+
+
+def test_the_default_repair_is_judged_against_the_best_classical_method_and_is_never_a_baseline():
+    rows = [
+        # 30%: PCHIP is the best classical method; the default beats it by 1.5 and 2.5 dB (chose the model)
+        _row("linear", 30.0), _row("PCHIP", 31.0), _row(quality.MODEL, 33.0),
+        _row(quality.DEFAULT, 32.5, chosen="diffusion"),
+        _row("linear", 30.0, seed=1), _row("PCHIP", 31.0, seed=1), _row(quality.MODEL, 33.0, seed=1),
+        _row(quality.DEFAULT, 33.5, seed=1, chosen="diffusion"),
+        # 50%: the default is the lowest error of all, but only the classical methods compete for best baseline;
+        # it loses 0.5 dB to linear there (chose pchip), and is even on 70% (chose linear, the best one)
+        _row("linear", 28.0, condition="50%"), _row("PCHIP", 27.0, condition="50%"),
+        _row(quality.MODEL, 26.0, condition="50%"), _row(quality.DEFAULT, 27.5, condition="50%", chosen="pchip"),
+        _row("linear", 25.0, condition="70%"), _row(quality.MODEL, 24.0, condition="70%"),
+        _row(quality.DEFAULT, 25.0, condition="70%", chosen="linear"),
+    ]
+    rows[11]["rmse_missing"] = 1e-6  # the default's error: lowest of the case, still not the headline's baseline
+    assert [c.baseline for c in quality_report.comparisons(rows)] == ["PCHIP", "linear", "linear"]
+    found = quality_report.default_comparisons(rows)
+    assert [(c.condition, c.baseline, c.gain_db, c.chosen) for c in found] == [
+        ("30%", "PCHIP", [1.5, 2.5], ["diffusion", "diffusion"]), ("50%", "linear", [-0.5], ["pchip"]),
+        ("70%", "linear", [0.0], ["linear"])]
+    lines = quality_report.default_table(rows)
+    assert "| s | dropout | 30% | PCHIP | 31.00 ± 0.00 | 33.00 ± 0.50 | 2.00 ± 0.50 | diffusion ×2 |" in lines
+    assert "| s | dropout | 50% | linear | 28.00 | 27.50 | -0.50 | pchip |" in lines
+    line = quality_report.default_tally(rows)
+    assert "on 3 cases: 1 wins, 1 even (within 0.01 dB), 1 losses; worst case -0.50 dB (s, dropout 50%)" in line
+    assert "mean gain +0.50 dB" in line and "chosen: diffusion 2, pchip 1, linear 1 (of 4 repairs)" in line
+    assert line.endswith("**not met**.")
+    better = [{**r, "psnr_missing": r["psnr_missing"] + 2.0} if r["method"] == quality.DEFAULT else r for r in rows]
+    assert quality_report.default_tally(better).endswith(": met.")  # worst +1.5 dB, mean +2.5 dB
+    assert quality_report.default_lines([r for r in rows if r["method"] != quality.DEFAULT]) == []
 
 
 def test_quality_runs_the_weights_its_settings_name(tmp_path):

@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 
-from anyband_xr import baselines, datasets
+from anyband_xr import baselines, datasets, selfcheck
 from anyband_xr.cli import main
 from anyband_xr.evaluation import quality, quality_report, unseen
 from anyband_xr.evaluation.extra_baselines import gaussian_from_bands
@@ -66,6 +66,21 @@ def test_leave_one_out_leads_the_report_and_names_the_scene_without_weights(tmp_
     assert "old" not in block and block.index("**1. Unseen scenes") < block.index(f"**{len(labels)}. Training scenes")
     assert "| alpha/a | dropout | 30% | low-rank (in-scene PPCA) |" in block
     assert quality_report.OWN_PRIOR_NOTE in page and "carry no Gaussian prior" not in page
+
+    # the default repair (auto) in every split, with what it chose, and its table in every headline section
+    default = [r for r in rows if r["method"] == quality.DEFAULT]
+    assert {r["split"] for r in default} == set(labels) and all(r["chosen"] in selfcheck.CANDIDATES for r in default)
+    assert {r["weights"] for r in default if r["split"] == unseen.UNSEEN} == {str(stem)}
+    assert {(r["protocol"], r["condition"]) for r in default if r["split"] == unseen.UNSEEN} == {
+        (quality.BAND_LOSS, "30%"), (quality.DROPOUT, "30%")}
+    tallies = [page.index("The default repair against the best classical method on", start) for start in sections]
+    assert tallies == sorted(tallies) and all(a < b for a, b in zip(tallies, sections[1:]))  # one inside each section
+    assert page.count(quality_report.DEFAULT_NOTE) == len(labels) == block.count(quality_report.DEFAULT_NOTE)
+    for r in (r for r in default if r["split"] == unseen.UNSEEN):
+        assert f"| alpha/a | {r['protocol']} | {r['condition']} |" in page and f"| {r['chosen']} |" in page
+    held_out_tally = quality_report.default_tally([r for r in rows if r["split"] == unseen.UNSEEN])
+    assert "on 2 cases:" in held_out_tally and held_out_tally in page[sections[0]:sections[1]]
+    assert not any(c.baseline in (quality.DEFAULT, quality.MODEL) for c in quality_report.comparisons(rows))
 
 
 def test_gaussian_baselines_condition_the_prior_beside_the_held_out_weights(tmp_path):

@@ -7,6 +7,11 @@ of every band-loss and generation result). Every score is over the scene's held-
 (``whole_scene``; :mod:`anyband_xr.evaluation.unseen`), on the scene's own wavelengths, one row per seed. The
 Gaussian baselines condition the Gaussian spectral prior of the run's weights (``model.weights.gaussian_prior``:
 the one their training run fitted on its own scenes, else the shipped one), as the model's prior hint does.
+
+Beside the model and the baselines, :data:`DEFAULT` scores what a user gets by default: ``repair`` with
+``method="auto"`` (the self-check picks among the model and the classical methods on the scene's own observed
+values), on every repair protocol (not generation: ``generate`` has no auto); its rows say what it chose
+(``chosen``). It is neither a classical baseline nor the model in the report's comparisons (:func:`is_classical`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ BUNDLED = "jasper_ridge"
 BAND_LOSS, DROPOUT, GAP, GENERATION = "band loss", "dropout", "spectral gap", "generation"
 INDEX_NAMES = ("NDVI", "NDWI")
 MODEL, MODEL_NO_PGS = "AnyBand-Diff", "AnyBand-Diff w/o PGS"
+#: The package's default repair (``method="auto"``): scored on the repair protocols, the rows say what it chose.
+DEFAULT = "default (auto)"
 #: The in-scene baseline of per-value dropout: probabilistic PCA fitted on the region's observed entries.
 LOW_RANK = "low-rank (in-scene PPCA)"
 #: Contiguous gaps: width in nm placed at a seeded random position, or the whole SWIR (from 1000 nm on).
@@ -163,6 +170,25 @@ def _diffusion(guidance: float | None) -> Callable[[Case, QualitySettings], xr.D
     return run
 
 
+def _default(case: Case, settings: QualitySettings) -> xr.DataArray:
+    """The default repair, as a user gets it: ``method="auto"`` with the run's sampler settings and weights (its
+    attrs say what the self-check chose: ``anyband_method`` = ``"auto:<chosen>"``)."""
+    return repair(case.truth.where(~case.mask), case.mask, method="auto", steps=settings.steps,
+                  samples=settings.samples, guidance=settings.guidance, seed=case.seed, weights=settings.weights)
+
+
+def chosen(pred: xr.DataArray) -> str | None:
+    """The method ``method="auto"`` chose for ``pred`` (from ``attrs["anyband_method"]``); None for another method."""
+    method = str(pred.attrs.get("anyband_method", ""))
+    return method.split(":", 1)[1] if method.startswith("auto:") else None
+
+
+def is_classical(method: str) -> bool:
+    """Whether ``method`` (a row's label) is a classical baseline: neither the model (with or without PGS) nor the
+    default repair, which may run the model."""
+    return not method.startswith(MODEL) and method != DEFAULT
+
+
 def _band_arrays(case: Case) -> tuple[np.ndarray, np.ndarray]:
     """Band values (n_bands, P) and centroids (n_bands,) of the observation, sorted by centroid."""
     obs = case.observation
@@ -205,6 +231,12 @@ def methods(protocol: str) -> dict[str, Callable[[Case, QualitySettings], xr.Dat
     return {**classical, **model}
 
 
+def scored_methods(protocol: str) -> dict[str, Callable[[Case, QualitySettings], xr.DataArray]]:
+    """What a run scores on ``protocol``: :func:`methods`, then the default repair (:data:`DEFAULT`) on every
+    repair protocol (``generate`` has no auto)."""
+    return methods(protocol) if protocol == GENERATION else {**methods(protocol), DEFAULT: _default}
+
+
 def index_scores(pred: xr.DataArray, truth: xr.DataArray) -> dict[str, float]:
     """NDVI / NDWI correlation and RMSE of ``pred`` against ``truth`` (paper Table 3)."""
     out = {}
@@ -229,18 +261,21 @@ def run(
     settings: QualitySettings,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> list[dict[str, float | str | int]]:
-    """Run every protocol and method on the evaluation region of every scene: one row per (case, method)."""
+    """Run every protocol and method (:func:`scored_methods`) on the evaluation region of every scene: one row per
+    (case, method); the default repair's rows add ``chosen``, the method its self-check picked."""
     rows: list[dict[str, float | str | int]] = []
     for name, scene in scenes.items():
         truth = evaluation_region(scene, settings.crop, settings.whole_scene)
         for case in cases(truth, settings):
-            for method, fill in methods(case.protocol).items():
+            for method, fill in scored_methods(case.protocol).items():
                 start = time.perf_counter()
                 pred = fill(case, settings)
                 seconds = time.perf_counter() - start
+                picked = chosen(pred) if method == DEFAULT else None
                 row = {"scene": name, "protocol": case.protocol, "condition": case.condition, "method": method,
-                       "seed": case.seed, **score(pred, case), "seconds": seconds}
+                       "seed": case.seed, **score(pred, case), "seconds": seconds,
+                       **({"chosen": picked} if method == DEFAULT else {})}
                 rows.append(row)
-                log(f"{name} | {case.protocol} {case.condition} seed {case.seed} | {method}: "
-                    f"{seconds:.1f} s")
+                log(f"{name} | {case.protocol} {case.condition} seed {case.seed} | {method}"
+                    f"{f' (chose {picked})' if picked else ''}: {seconds:.1f} s")
     return rows

@@ -70,13 +70,15 @@ def run_unseen(
 
 
 def run_materials(settings: quality.QualitySettings, log: Callable[[str], None]) -> list[Row]:
-    """The held-out-materials probe with the run's weights (``settings.weights``) and the classical baselines."""
+    """The held-out-materials probe with the run's weights (``settings.weights``): the classical baselines, the
+    model and the default repair (``method="auto"``, :data:`quality.DEFAULT`; its rows say what it chose)."""
     try:
         from anyband_xr.training.probe import run_probe
     except ImportError as error:
         raise ImportError("the held-out-materials probe needs the train extra: pip install 'anyband_xr[train]'") from error
+    sampler = {"weights": settings.weights, "steps": settings.steps, "samples": settings.samples,
+               "guidance": settings.guidance}
     runs = {"linear": {"method": "linear"}, "PCHIP": {"method": "pchip"},
             "Gaussian (ridge)": {"method": "gaussian", "weights": settings.weights},
-            quality.MODEL: {"method": "diffusion", "weights": settings.weights, "steps": settings.steps, "samples": settings.samples,
-                            "guidance": settings.guidance}}
+            quality.MODEL: {"method": "diffusion", **sampler}, quality.DEFAULT: {"method": "auto", **sampler}}
     return tag(run_probe(runs, settings.seeds, log=log), MATERIALS, settings.weights)

