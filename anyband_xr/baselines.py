@@ -1,11 +1,12 @@
 """Classical spectral repair baselines on plain arrays: linear / PCHIP interpolation and a Gaussian conditional mean.
 
 Arrays are (B, P): B wavelengths (ascending nm) by P pixels; ``missing`` is True where a value is missing. Pixels
-sharing one missing pattern are solved together (one SciPy call or one linear solve per pattern), so whole-band
-loss costs one call; the interpolants of pixels that each miss their own values (per-value dropout) are computed
-for all pixels at once (``anyband_xr.conditioning.interpolants``), and their Gaussian conditional means by stacked
-per-pixel solves (``anyband_xr.conditioning.gaussian.conditional_mean_per_pixel``). NumPy and SciPy only: the
-classical repairs never import torch.
+sharing one missing pattern are interpolated together (one SciPy call per pattern), so whole-band loss costs one
+call; the interpolants of pixels that each miss their own values (per-value dropout) are computed for all pixels at
+once (``anyband_xr.conditioning.interpolants``). The Gaussian conditional mean factorises each missing pattern's
+system once and solves every pixel on its own with it (``anyband_xr.conditioning.gaussian.conditional_mean_per_pixel``):
+a pixel's result never depends on which other pixels share its block. NumPy and SciPy only: the classical repairs
+never import torch.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from scipy.interpolate import PchipInterpolator, interp1d
 from anyband_xr.conditioning.interpolants import interpolate_pixels
 from anyband_xr.conditioning.gaussian import (
     GaussianPrior,
-    conditional_mean,
     conditional_mean_per_pixel,
     load_gaussian_prior,
+    missing_patterns,
 )
 from anyband_xr.grid import CANONICAL_NM, interpolation_matrix
 
@@ -32,21 +33,6 @@ INTERPOLATION_METHODS = ("linear", "pchip")
 #: at once (``interpolants.interpolate_pixels``) beyond: one call per pattern costs about as much as interpolating
 #: 100 (linear) to 1000 (PCHIP) pixels at once (measured on Jasper Ridge, 198 bands by 10,000 pixels).
 PATTERNS_PER_PIXEL = 0.01
-#: ``gaussian_conditional_mean`` solves a missing pattern once for all its pixels when at least this many pixels
-#: share it, and the pixels of rarer patterns one small system each, all together: one solve per pattern costs
-#: about as much as 12 (half the bands missing) to 100 (a tenth missing) pixels' systems (measured on Jasper Ridge).
-PATTERN_PIXELS = 32
-
-
-def _patterns(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique missing patterns (n, B) and the pattern index of every pixel (P,).
-
-    Each pixel's pattern is packed into bytes and compared as one opaque value: ``np.unique`` over whole rows
-    (``axis=0``) is some fifty times slower."""
-    packed = np.ascontiguousarray(np.packbits(missing, axis=0).T)
-    _, first, inverse = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_index=True,
-                                  return_inverse=True)
-    return missing[:, first].T, inverse.reshape(-1)
 
 
 def _check_observed(missing: np.ndarray, minimum: int) -> None:
@@ -87,7 +73,7 @@ def interpolate(
     _check_observed(missing, 1)
     wl = np.asarray(wavelength_nm, dtype=np.float64)
     target = wl if target_nm is None else np.asarray(target_nm, dtype=np.float64)
-    patterns, inverse = _patterns(missing)
+    patterns, inverse = missing_patterns(missing)
     if patterns.shape[0] > PATTERNS_PER_PIXEL * values.shape[1]:
         result = interpolate_pixels(values.T, wl, ~missing.T, target, pchip=method == "pchip")
         return (result.linear if result.pchip is None else result.pchip).T
@@ -155,25 +141,13 @@ def gaussian_conditional_mean(
     """Ridge-regularised conditional mean of the missing values given the observed ones, per pixel.
 
     ``gaussian.conditional_mean`` of the prior (default: the shipped one) resampled onto ``wavelength_nm`` (its
-    variances raised by ``ridge`` times their mean). A missing pattern shared by at least :data:`PATTERN_PIXELS`
-    pixels (band loss) is one solve for all of them; the pixels of rarer patterns (per-value dropout) are solved
-    together, one small system each (``gaussian.conditional_mean_per_pixel``; the same values to rounding).
+    variances raised by ``ridge`` times their mean), by ``gaussian.conditional_mean_per_pixel``: one factorisation
+    per missing pattern (whole-band loss: one for all pixels), each pixel solved with it on its own, so a pixel's
+    result is the same bit for bit whatever the other pixels passed with it (dask chunks, Zarr tiles).
     Brightness-equivariant (see there). Returns (B, P) float64 with the observed values as they were.
     """
     _check_observed(missing, 1)
     prior = prior or load_gaussian_prior()
     mu, cov = prior.on_grid(wavelength_nm)
     ridged = cov + ridge * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
-    out = values.astype(np.float64).copy()
-    patterns, inverse = _patterns(missing)
-    pixels_of = np.bincount(inverse, minlength=patterns.shape[0])
-    for k in np.flatnonzero((pixels_of >= PATTERN_PIXELS) & patterns.any(axis=1)):
-        pixels = np.flatnonzero(inverse == k)
-        obs, mis = ~patterns[k], patterns[k]
-        out[np.ix_(mis, pixels)] = conditional_mean(
-            values[obs][:, pixels], mu[mis], mu[obs], ridged[np.ix_(mis, obs)], ridged[np.ix_(obs, obs)]
-        )
-    rare = np.flatnonzero(pixels_of[inverse] < PATTERN_PIXELS)
-    if rare.size:
-        out[:, rare] = conditional_mean_per_pixel(values[:, rare], missing[:, rare], mu, ridged)
-    return out
+    return conditional_mean_per_pixel(values, missing, mu, ridged)
