@@ -57,11 +57,13 @@ def _report(output: str, plot_path: str | None) -> None:
     repaired = xr.open_zarr(output, consolidated=False)
     table = selfcheck.report(repaired.attrs)
     print(table or "anyband repair: no self-check in this job (it runs with --method auto, the default).")
-    if plot_path and table:
+    if plot_path and "anyband_selfcheck_band_nm" in repaired.attrs:
         from anyband_xr import plot
 
         plot.heldout_error(repaired).figure.savefig(plot_path, dpi=120)
         print(f"anyband repair: held-out error plot written to {plot_path}")
+    elif plot_path:
+        print("anyband repair: no held-out error to plot (no self-check ran in this job).")
 
 
 def _benchmark(args: argparse.Namespace) -> None:

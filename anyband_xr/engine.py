@@ -29,9 +29,12 @@ if TYPE_CHECKING:
     from anyband_xr.lowrank import LowRankGaussian
 
 
-def _diffuse_block(filled, missing, wavelength_nm, settings, origin, extent, core, target_nm, responses, progress):
+def _diffuse_block(filled, missing, wavelength_nm, settings, origin, extent, core, target_nm, responses, progress,
+                   needed=None):
     """Model mean and std (n_out, h, w) over the block's core, region by region (``tiling.regions``): each region
-    is predicted from its window (the region grown by the overlap) and keeps its centre."""
+    is predicted from its window (the region grown by the overlap) and keeps its centre. With ``needed`` (the
+    block's (H, W) pixels with a value to fill), a region without any is skipped: 0 there (its values are observed,
+    or stay missing), and the other regions are unchanged (their noise depends on their position only)."""
     from anyband_xr.sampling.conditional import diffuse
 
     (y0, x0), (ny, nx), (core_y, core_x) = origin, extent, core
@@ -39,10 +42,11 @@ def _diffuse_block(filled, missing, wavelength_nm, settings, origin, extent, cor
     rows = list(tiling.regions(ny, settings.tile, settings.overlap, y0 + core_y.start, y0 + core_y.stop))
     cols = list(tiling.regions(nx, settings.tile, settings.overlap, x0 + core_x.start, x0 + core_x.stop))
     shape = (n_out, core_y.stop - core_y.start, core_x.stop - core_x.start)
-    mean, std = np.empty(shape), np.empty(shape)
-    with tqdm(total=len(rows) * len(cols) * settings.samples * settings.steps, disable=not progress,
-              desc="AnyBand-Diff") as bar:
-        for (ry, wy), (rx, wx) in ((r, c) for r in rows for c in cols):
+    mean, std = np.zeros(shape), np.zeros(shape)
+    todo = [(r, c) for r in rows for c in cols if needed is None
+            or needed[r[0].start - y0:r[0].stop - y0, c[0].start - x0:c[0].stop - x0].any()]
+    with tqdm(total=len(todo) * settings.samples * settings.steps, disable=not progress, desc="AnyBand-Diff") as bar:
+        for (ry, wy), (rx, wx) in todo:
             window = (slice(None), slice(wy.start - y0, wy.stop - y0), slice(wx.start - x0, wx.stop - x0))
             out = diffuse(filled[window], missing[window], wavelength_nm, settings, wy.start, wx.start,
                           target_nm=target_nm, responses=responses, progress=bar.update)
@@ -136,11 +140,16 @@ def fill_block(
     if empty[core].all():
         nan = np.full((n_out, core[0].stop - core[0].start, core[1].stop - core[1].start), np.nan, dtype=values.dtype)
         return nan, nan.copy()
+    inside = (slice(None), *core)
+    if target_nm is None and not (missing[inside] & ~empty[core]).any():  # nothing to fill: what any method gives
+        return (np.where(missing[inside], np.nan, values[inside]).astype(values.dtype),
+                np.where(missing[inside], np.nan, 0.0).astype(values.dtype))
     filled = np.where(missing, 0.0, values)
     if settings.method == "diffusion":
         model_values, model_missing = _nearest_observed(filled, missing, empty) if empty.any() else (filled, missing)
+        needed = None if target_nm is not None else (missing & ~empty).any(axis=0)
         mean, std = _diffuse_block(model_values, model_missing, wavelength_nm, settings, origin, extent, core,
-                                   target_nm, responses, progress)
+                                   target_nm, responses, progress, needed)
     else:
         mean, std = _classical_block(filled[(slice(None), *core)], missing[(slice(None), *core)], wavelength_nm,
                                      settings.method, prior, settings.weights)

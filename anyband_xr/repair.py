@@ -90,11 +90,16 @@ def repair(
         samples: number of posterior samples; the result is their mean (and std with ``return_std``).
         seed: random seed (default 0); the result is deterministic for a seed, whatever the chunking.
         method: ``"auto"`` (the default): every candidate below fills observed values hidden like the mask
-            hides values, on a central crop (at most 64 x 64 pixels) of the scene, and the one with the lowest
-            held-out RMSE fills the scene (a fixed cost: a 256 x 256 scene takes 1.12x the time of a plain
-            diffusion repair); what it chose and every score are in the attrs (``anyband_method`` is
-            ``"auto:<chosen>"``, ``anyband_selfcheck_*``) of an in-memory result. On dask the check is one task of
-            the graph (the choice is made when it computes, once for all blocks; ``anyband_method`` stays
+            hides values, on a window of at most 64 x 64 pixels where the mask misses values (the central crop of
+            the first scene along the loop dims, unless the mask misses values mostly elsewhere: a corner patch, a
+            later time step; ``anyband_xr.selfcheck.choose_window``), and the one with the lowest held-out RMSE
+            fills the scene (a fixed cost: a 256 x 256 scene takes 1.12x the time of a plain diffusion repair);
+            what it chose, where, and every score are in the attrs (``anyband_method`` is ``"auto:<chosen>"``,
+            ``anyband_selfcheck_*``) of an in-memory result. When nothing needs repair (no value is missing in a
+            pixel with an observed band) no check runs and the scene comes back as it is (``"auto:none"``); when
+            the mask leaves no observed value to hide like it, the diffusion model repairs the scene, with a
+            warning (``"auto:diffusion"``; ``anyband_selfcheck_status`` says why). On dask the check is one task
+            of the graph (the choice is made when it computes, once for all blocks; ``anyband_method`` stays
             ``"auto"``); a Zarr job (``anyband_xr.scale.repair_zarr``) runs it once before its tiles. Or one
             method by name, which skips the check: ``"diffusion"`` (AnyBand-Diff; the sampling and guidance
             keywords below apply to it), the baselines ``"linear"``, ``"pchip"``, ``"gaussian"`` (ridge
@@ -120,7 +125,9 @@ def repair(
             Dataset with ``lower`` and ``upper`` too, from split-conformal quantiles of the self-check's held-out
             errors per class of gap width and distance to the nearest observed band, scaled per band
             (``anyband_xr.selfcheck.SelfCheck.halfwidth``). On dask the check is one task of the graph and the
-            bounds are computed block by block: nothing computes until asked, as for the repair.
+            bounds are computed block by block: nothing computes until asked, as for the repair. Where the mask
+            leaves nothing to hide like it, the half-widths of filled values are inf (with a warning); values that
+            stay missing (pixels without any observed band) get NaN bounds.
 
     Returns:
         A DataArray like ``da`` (dims, coords, CRS, attrs plus provenance), or a Dataset with ``std`` too.
@@ -149,13 +156,13 @@ def repair(
         if method == "auto" and lazy:
             chosen = dask.delayed(_chosen_settings)(check, settings)
         elif method == "auto":
-            settings = replace(settings, method=check.best)
+            settings = _chosen_settings(check, settings)
     if settings.method in ("diffusion", "auto"):
         spectral.check_model_range(_repaired_wavelengths(values, missing))
     mean, std = run_blocks(values, missing, settings, responses=srf.sensor_responses(values), chosen=chosen)
     provenance = {**settings.provenance(), **({} if check is None or lazy else check.to_attrs())}
     if method == "auto" and not lazy:
-        provenance["anyband_method"] = f"auto:{settings.method}"
+        provenance["anyband_method"] = f"auto:{check.best}"
     attrs = {**values.attrs, **provenance, **found}
     repaired = values.copy(data=mean).transpose(*dims).assign_attrs(attrs)
     if not return_std and interval is None:
@@ -189,30 +196,90 @@ def _checked_methods(settings: RepairSettings) -> tuple[str, ...]:
 
 
 def _lazy_check(values: xr.DataArray, missing: xr.DataArray, settings: RepairSettings) -> Delayed:
-    """The self-check of a dask-backed scene as one delayed task on the central crop of its first scene along the
-    loop dims (the crop the in-memory check uses, :func:`_self_check`): nothing is computed now, and every block
-    and every interval uses that one check when the graph computes."""
-    first = {d: 0 for d in values.dims[:-3]}
-    ys, xs = selfcheck.central_crop(values.shape[-2:], selfcheck.MAX_PIXELS)
-    crop = {values.dims[-2]: ys, values.dims[-1]: xs, **first}
-    return dask.delayed(selfcheck.check)(values.isel(crop).data, missing.isel(crop).data, values["wavelength"].values,
-                                         settings, methods=_checked_methods(settings), seed=settings.seed)
+    """The self-check of a dask-backed scene ordered (*loop, spectral, y, x) as one delayed task, on the window
+    :func:`selfcheck.choose_window` places from the mask (the window the in-memory check uses, :func:`_self_check`):
+    nothing is computed now. When the graph computes, the repairable missing values per pixel are counted block by
+    block (a reduction of the mask), one task places the window, each block hands over its part of the window, and
+    the check runs once; every block and every interval uses that one check."""
+    flags = dsa.asarray(missing.data)
+    window = dask.delayed(selfcheck.choose_window)(selfcheck.repairable_counts(flags), selfcheck.MAX_PIXELS)
+    return dask.delayed(_run_check)(_window_crop(values.data, window), _window_crop(flags, window), window,
+                                    tuple(map(str, values.dims[:-3] + values.dims[-2:])),
+                                    values["wavelength"].values, settings)
 
 
-def _chosen_settings(check: selfcheck.SelfCheck, settings: RepairSettings) -> RepairSettings:
-    return replace(settings, method=check.best)
+def _window_crop(array: dsa.Array, window: Delayed) -> Delayed:
+    """The delayed (B, h, w) crop of a (*loop, B, H, W) dask ``array`` at the delayed ``window`` (loop index, y
+    slice, x slice; None: no crop): each block hands over its part of the window, so only the window's values
+    travel to the check."""
+    starts = [np.cumsum((0, *chunks[:-1])) for chunks in array.chunks]
+    blocks = array.to_delayed(optimize_graph=False)
+    parts = [dask.delayed(_window_part)(blocks[index], tuple(int(s[i]) for s, i in zip(starts, index)), window)
+             for index in np.ndindex(blocks.shape)]
+    return dask.delayed(_assemble)(parts, window, array.shape[-3], array.dtype)
 
 
-def _self_check(values: xr.DataArray, missing: xr.DataArray, settings: RepairSettings) -> selfcheck.SelfCheck:
-    """The self-check of an in-memory scene ordered (*loop, spectral, y, x), on its first scene along the loop
-    dims (``selfcheck.check`` takes its central crop)."""
-    first = {d: 0 for d in values.dims[:-3]}
-    return selfcheck.check(values.isel(first).values, missing.isel(first).values, values["wavelength"].values,
-                           settings, methods=_checked_methods(settings), seed=settings.seed)
+def _window_part(block: np.ndarray, start: tuple[int, ...], window: tuple | None) -> tuple | None:
+    """(band start, row, column within the window, values) of the part of ``window`` a block starting at
+    ``start`` holds; None when it holds none."""
+    if window is None:
+        return None
+    index, ys, xs = window
+    for axis, i in enumerate(index):
+        if not start[axis] <= i < start[axis] + block.shape[axis]:
+            return None
+    y0, x0 = max(ys.start, start[-2]), max(xs.start, start[-1])
+    y1, x1 = min(ys.stop, start[-2] + block.shape[-2]), min(xs.stop, start[-1] + block.shape[-1])
+    if y0 >= y1 or x0 >= x1:
+        return None
+    local = tuple(i - s for i, s in zip(index, start))
+    part = np.asarray(block[(*local, slice(None), slice(y0 - start[-2], y1 - start[-2]),
+                             slice(x0 - start[-1], x1 - start[-1]))])
+    return start[-3], y0 - ys.start, x0 - xs.start, part
 
 
-def _halfwidth(check: selfcheck.SelfCheck | Delayed, method: str, values: xr.DataArray, missing: xr.DataArray,
-               level: float) -> np.ndarray | dsa.Array:
+def _assemble(parts: list, window: tuple | None, bands: int, dtype: np.dtype) -> np.ndarray | None:
+    """The (B, h, w) crop at ``window`` from the parts of the blocks (:func:`_window_part`)."""
+    if window is None:
+        return None
+    _, ys, xs = window
+    crop = np.empty((bands, ys.stop - ys.start, xs.stop - xs.start), dtype)
+    for band, row, column, part in (p for p in parts if p is not None):
+        crop[band:band + part.shape[0], row:row + part.shape[1], column:column + part.shape[2]] = part
+    return crop
+
+
+def _run_check(values: np.ndarray | None, missing: np.ndarray | None, window: tuple | None, dims: tuple[str, ...],
+               wavelength_nm: np.ndarray, settings: RepairSettings) -> selfcheck.SelfCheck | selfcheck.Unchecked:
+    """``selfcheck.check_or_skip`` of the crop at ``window`` with the settings' candidates, warning when values are
+    repaired without a check (on dask: when the graph computes)."""
+    result = selfcheck.check_or_skip(values, missing, window, wavelength_nm, settings,
+                                     methods=_checked_methods(settings), seed=settings.seed, dims=dims)
+    if isinstance(result, selfcheck.Unchecked):
+        result.warn(settings.method, stacklevel=4)
+    return result
+
+
+def _chosen_settings(check: selfcheck.SelfCheck | selfcheck.Unchecked, settings: RepairSettings) -> RepairSettings:
+    """The settings of the blocks of ``method="auto"``: the check's choice, or ``selfcheck.FALLBACK`` when the mask
+    left nothing to hide like it; when nothing needs repair, "linear" (no value is filled: every method gives the
+    scene as it is, and this one does nothing else)."""
+    return replace(settings, method="linear" if check.best == selfcheck.NOTHING else check.best)
+
+
+def _self_check(values: xr.DataArray, missing: xr.DataArray,
+                settings: RepairSettings) -> selfcheck.SelfCheck | selfcheck.Unchecked:
+    """The self-check of an in-memory scene ordered (*loop, spectral, y, x), on the window
+    ``selfcheck.choose_window`` places from its mask (along the loop dims too), or why none ran."""
+    flags = np.asarray(missing.values, bool)
+    window = selfcheck.choose_window(selfcheck.repairable_counts(flags), selfcheck.MAX_PIXELS)
+    crop = None if window is None else (*window[0], slice(None), *window[1:])
+    return _run_check(None if crop is None else values.values[crop], None if crop is None else flags[crop], window,
+                      tuple(map(str, values.dims[:-3] + values.dims[-2:])), values["wavelength"].values, settings)
+
+
+def _halfwidth(check: selfcheck.SelfCheck | selfcheck.Unchecked | Delayed, method: str, values: xr.DataArray,
+               missing: xr.DataArray, level: float) -> np.ndarray | dsa.Array:
     """Interval half-widths (data units, float32) like ``missing`` ordered (*loop, spectral, y, x), 0 where
     observed, of ``method`` (``"auto"``: the one the check chose); lazily, block by block along the chunks of
     ``values`` (one spectral chunk), when ``check`` is the delayed check of a dask-backed scene."""
@@ -224,10 +291,13 @@ def _halfwidth(check: selfcheck.SelfCheck | Delayed, method: str, values: xr.Dat
                           dtype=np.float32, meta=np.array((), dtype=np.float32))
 
 
-def _halfwidth_block(missing: np.ndarray, check: selfcheck.SelfCheck, method: str, wavelength_nm: np.ndarray,
-                     level: float) -> np.ndarray:
+def _halfwidth_block(missing: np.ndarray, check: selfcheck.SelfCheck | selfcheck.Unchecked, method: str,
+                     wavelength_nm: np.ndarray, level: float) -> np.ndarray:
     """:func:`_halfwidth` of a (*loop, spectral, y, x) block of the missing flags holding the whole spectral axis."""
     flags = np.moveaxis(np.asarray(missing, bool), -3, 0)
+    if isinstance(check, selfcheck.Unchecked):  # not calibrated: inf where filled, NaN where nothing can fill
+        half = np.where(flags, np.where(flags.all(axis=0), np.nan, np.inf), 0.0)
+        return np.moveaxis(half, 0, -3).astype(np.float32)
     method = check.best if method == "auto" else method
     distance, gap = selfcheck.distance_to_observed(flags, wavelength_nm), selfcheck.gap_width(flags, wavelength_nm)
     scale = check.band_scale.reshape((-1,) + (1,) * (flags.ndim - 1))

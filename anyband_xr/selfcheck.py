@@ -1,10 +1,12 @@
 """Self-validation of a repair: hide observed values the way the user's mask hides them, fill, score, calibrate.
 
 A scene always holds its own test: its observed values. :func:`check` hides a seeded sample of them with the
-structure of the user's mask (:func:`hide_like`), fills them with every candidate method on a central crop of the
-block, and scores each on the hidden values, overall and per class of distance (nm) to the nearest observed band.
+structure of the user's mask (:func:`hide_like`), fills them with every candidate method on a window of the block
+where the mask misses values (:func:`choose_window`: the central crop when it misses about as many as any), and
+scores each on the hidden values, overall and per class of distance (nm) to the nearest observed band.
 The signed residuals give split-conformal interval half-widths for the real missing values
-(:meth:`SelfCheck.halfwidth`, with :func:`distance_to_observed` of the user's mask).
+(:meth:`SelfCheck.halfwidth`, with :func:`distance_to_observed` of the user's mask). When nothing needs repair, or
+the mask leaves nothing to hide like it, :func:`check_or_skip` says why (:class:`Unchecked`) instead of checking.
 
 Arrays are (B, H, W): B bands (ascending nm) first; masks are boolean, True where a value is missing. No torch here:
 it comes in through the diffusion candidate of ``anyband_xr.engine.fill_block`` only.
@@ -17,14 +19,19 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from anyband_xr import lowrank
+from anyband_xr import lowrank, spectral
 from anyband_xr.engine import fill_block
 from anyband_xr.settings import RepairSettings
+
+if TYPE_CHECKING:
+    import dask.array as dsa
 
 #: Candidates of the check: the model, the classical methods and the in-scene low-rank prior.
 CANDIDATES = ("diffusion", "pchip", "linear", "lowrank", "gaussian")
@@ -38,8 +45,16 @@ GAP_EDGES_NM = (25.0, 60.0, 150.0)
 MIN_CLASS_RESIDUALS = 30
 #: Whole-band loss: runs are hidden again (nearest first) until this share of the observed bands is hidden.
 HIDDEN_BAND_SHARE = 1 / 3
-#: Pixels of the crop the check fills at most (a central crop about sqrt(MAX_PIXELS) on a side).
+#: Pixels of the crop the check fills at most (a window about sqrt(MAX_PIXELS) on a side).
 MAX_PIXELS = 4096
+#: The central crop of the first scene is checked when it holds at least this share of the most repairable missing
+#: values any window holds (a mask missing values all over the scene); else the window holding the most
+#: (:func:`choose_window`).
+WINDOW_SHARE = 0.9
+#: What ``method="auto"`` repairs with when the mask leaves nothing to hide like it (the default before ``auto``).
+FALLBACK = "diffusion"
+#: The choice of ``method="auto"`` when nothing needs repair (``anyband_method`` ``"auto:none"``).
+NOTHING = "none"
 #: Random stream of the hidden values, apart from the plain ``default_rng(seed)`` that seeded masks use (a check
 #: with the mask's own seed would otherwise draw exactly the mask again and hide nothing).
 HIDE_STREAM = 0x5E1F
@@ -245,6 +260,7 @@ class SelfCheck:
         data_range: max - min of the hidden true values (the PSNR peak).
         skipped: reason per candidate that could not be scored (e.g. the low-rank prior under whole-band loss).
         pixels: pixels of the crop that was checked.
+        where: where the checked crop lies (:func:`describe_window`, e.g. ``"time 2, y 0:64, x 36:100"``).
     """
 
     rmse: dict[str, float]
@@ -257,6 +273,7 @@ class SelfCheck:
     data_range: float
     skipped: dict[str, str] = field(default_factory=dict)
     pixels: int = 0
+    where: str = ""
 
     @property
     def best(self) -> str:
@@ -291,12 +308,14 @@ class SelfCheck:
         return rows
 
     def to_attrs(self) -> dict[str, str | float | int | list[float]]:
-        """Flat, netCDF-safe attributes (CF-style names, finite numbers): the chosen method, every RMSE and PSNR, the
-        RMSE per distance class with hidden values and per band with hidden values (lists, with the bands' nm), and
-        why a candidate was skipped."""
+        """Flat, netCDF-safe attributes (CF-style names, finite numbers): the chosen method, where the check ran, every
+        RMSE and PSNR, the RMSE per distance class with hidden values and per band with hidden values (lists, with
+        the bands' nm), and why a candidate was skipped."""
         attrs: dict[str, str | float | int | list[float]] = {"anyband_selfcheck_method": self.best,
                                                "anyband_selfcheck_hidden_values": int(self.distance_nm.size),
                                                "anyband_selfcheck_pixels": int(self.pixels)}
+        if self.where:
+            attrs["anyband_selfcheck_window"] = self.where
         for method in self.rmse:
             attrs[f"anyband_selfcheck_rmse_{method}"] = self.rmse[method]
             attrs[f"anyband_selfcheck_psnr_db_{method}"] = self.psnr(method)
@@ -340,17 +359,81 @@ class SelfCheck:
         return out * scale
 
 
+#: The attribute saying that no self-check ran, and why (``Unchecked.to_attrs``).
+STATUS = "anyband_selfcheck_status"
+#: Why no check runs on a scene that needs no repair.
+NOTHING_NEEDED = ("nothing needed repair: every value is observed, or missing only in pixels without any observed "
+                  "band (which every method leaves missing)")
+#: How to skip the check, for the messages.
+SKIP = ("pass a method by name to skip the self-check, e.g. method='diffusion' or method='pchip' "
+        "(anyband repair --method pchip)")
+
+
+class NothingToHide(ValueError):
+    """The mask leaves the self-check no observed value to hide like it: nothing is missing where a repair could
+    fill it, or too few values are observed."""
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """Why no self-check ran (:func:`check_or_skip`), and what repairs the scene instead.
+
+    Attributes:
+        reason: why, in words (recorded in the attrs and in the warning).
+        repairable: False when nothing needs repair (no value is missing in a pixel with an observed band: the
+            repair returns the scene as it is, ``best`` is :data:`NOTHING`); True when values need repair but the
+            mask leaves nothing to hide like it (``method="auto"`` repairs with :data:`FALLBACK`, with a warning).
+    """
+
+    reason: str
+    repairable: bool
+
+    @property
+    def best(self) -> str:
+        """What ``method="auto"`` repairs with: :data:`FALLBACK`, or :data:`NOTHING` when nothing needs repair."""
+        return FALLBACK if self.repairable else NOTHING
+
+    def to_attrs(self) -> dict[str, str]:
+        """The netCDF-safe attribute :data:`STATUS`: that the check did not run, and why."""
+        return {STATUS: f"not run: {self.reason}"}
+
+    def warn(self, method: str, stacklevel: int = 2) -> None:
+        """Warn (``AnyBandWarning``, a ``UserWarning``) that values are repaired without a check: for
+        ``method="auto"`` by :data:`FALLBACK`; for a named method (``interval=``, calibrated ``std``) with
+        half-widths that cannot be calibrated (inf). Nothing when nothing needs repair.
+
+        Args:
+            method: the repair's method: ``"auto"``, or the named one whose intervals were asked for.
+            stacklevel: as in ``warnings.warn``, counted from the caller of this method.
+        """
+        if not self.repairable:
+            return
+        if method == "auto":
+            message = (f"method='auto' (the default) could not run its self-check: {self.reason}. The scene is "
+                       f"repaired with the diffusion model (method='{FALLBACK}'), the default before auto; {SKIP}.")
+        else:
+            message = (f"the self-check of interval= and of the calibrated std could not run: {self.reason}. The "
+                       f"half-widths of method={method!r} are inf (not calibrated); drop interval= (and return_std=) "
+                       "to skip the check.")
+        warnings.warn(message, spectral.AnyBandWarning, stacklevel=stacklevel + 1)
+
+
 def report(attrs: Mapping[str, object]) -> str:
     """The validation table of a self-checked repair, from its attrs (``SelfCheck.to_attrs``): one line per scored
-    candidate, best first (RMSE, PSNR dB, RMSE per distance class), then the skipped ones; empty without a check."""
+    candidate, best first (RMSE, PSNR dB, RMSE per distance class), then the skipped ones; one line saying why when
+    the check did not run (``Unchecked.to_attrs``); empty without a check."""
+    if STATUS in attrs:
+        return f"self-check: {attrs[STATUS]}"
     prefix = "anyband_selfcheck_rmse_"
     methods = sorted((k[len(prefix):] for k in attrs if k.startswith(prefix) and k[len(prefix):] in CANDIDATES),
                      key=lambda m: attrs[prefix + m])
     if not methods:
         return ""
     classes = class_labels(attribute=True)
+    where = f" ({attrs['anyband_selfcheck_window']})" if "anyband_selfcheck_window" in attrs else ""
     lines = [f"self-check: {attrs.get('anyband_selfcheck_hidden_values', '?')} observed values hidden like the mask "
-             f"on {attrs.get('anyband_selfcheck_pixels', '?')} pixels; chosen: {attrs['anyband_selfcheck_method']}",
+             f"on {attrs.get('anyband_selfcheck_pixels', '?')} pixels{where}; "
+             f"chosen: {attrs['anyband_selfcheck_method']}",
              f"{'method':<10} {'RMSE':>9} {'PSNR dB':>8}  " + " ".join(f"{c:>10}" for c in class_labels())]
     for m in methods:
         per_class = [attrs.get(f"{prefix}{m}_{c}") for c in classes]
@@ -377,6 +460,75 @@ def central_crop(shape: tuple[int, int], max_pixels: int) -> tuple[slice, slice]
     return slice(y0, y0 + rows), slice(x0, x0 + cols)
 
 
+def repairable_counts(missing: np.ndarray | dsa.Array) -> np.ndarray | dsa.Array:
+    """Missing values per pixel that has an observed band (the values a repair fills): (*loop, H, W) of a
+    (*loop, B, H, W) boolean mask (True = missing), uint16 (int32 past 65,535 bands); lazy on a dask array.
+
+    Args:
+        missing: (*loop, B, H, W) boolean mask, numpy or dask.
+    """
+    seen = ~missing.all(axis=-3, keepdims=True)
+    dtype = np.uint16 if missing.shape[-3] <= np.iinfo(np.uint16).max else np.int32
+    return (missing & seen).sum(axis=-3, dtype=dtype)
+
+
+def _window_sums(counts: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Sums of (H, W) ``counts`` over every ``rows`` x ``cols`` window: (H - rows + 1, W - cols + 1) int64, indexed
+    by the window's top-left pixel."""
+    h, w = counts.shape
+    total = np.zeros((h + 1, w), np.int64)
+    np.cumsum(counts, axis=0, dtype=np.int64, out=total[1:])
+    strips = total[rows:] - total[:-rows]
+    total = np.zeros((strips.shape[0], w + 1), np.int64)
+    np.cumsum(strips, axis=1, out=total[:, 1:])
+    return total[:, cols:] - total[:, :-cols]
+
+
+def choose_window(counts: np.ndarray, max_pixels: int = MAX_PIXELS) -> tuple[tuple[int, ...], slice, slice] | None:
+    """Where the self-check runs: (index along the loop dims, y slice, x slice) of a window the size of
+    :func:`central_crop`, placed by the repairable missing values per pixel (:func:`repairable_counts`); None when
+    there are none (nothing needs repair).
+
+    The central crop of the first scene along the loop dims when it holds at least :data:`WINDOW_SHARE` of the most
+    repairable missing values any window holds (a mask that misses values all over the scene); else the window
+    holding the most (a corner patch, edge stripes, a later time step), in the earliest scene, nearest the central
+    crop, first in row-major order. It depends on the mask alone, so every block and tile of a scene gets the same
+    window.
+
+    Args:
+        counts: (*loop, H, W) repairable missing values per pixel.
+        max_pixels: pixels of the window at most.
+    """
+    counts = np.asarray(counts)
+    *loop, h, w = counts.shape
+    ys, xs = central_crop((h, w), max_pixels)
+    rows, cols = ys.stop - ys.start, xs.stop - xs.start
+    scenes = counts.reshape(-1, h, w)
+    most = [int(_window_sums(scene, rows, cols).max()) for scene in scenes]
+    if not most or max(most) == 0:
+        return None
+    if int(scenes[0][ys, xs].sum(dtype=np.int64)) >= WINDOW_SHARE * max(most):
+        return (0,) * len(loop), ys, xs
+    first = most.index(max(most))
+    y0, x0 = np.nonzero(_window_sums(scenes[first], rows, cols) == max(most))
+    nearest = int(np.argmin((y0 - ys.start) ** 2 + (x0 - xs.start) ** 2))
+    index = tuple(int(i) for i in np.unravel_index(first, loop)) if loop else ()
+    return index, slice(int(y0[nearest]), int(y0[nearest]) + rows), slice(int(x0[nearest]), int(x0[nearest]) + cols)
+
+
+def describe_window(window: tuple[tuple[int, ...], slice, slice], dims: tuple[str, ...] = ("y", "x")) -> str:
+    """A :func:`choose_window` window in words, by position: e.g. ``"time 2, y 0:64, x 36:100"``.
+
+    Args:
+        window: (loop index, y slice, x slice).
+        dims: names of the loop dims, then of the y and x dims.
+    """
+    index, ys, xs = window
+    *loop, y, x = dims
+    spatial = (f"{y} {ys.start}:{ys.stop}", f"{x} {xs.start}:{xs.stop}")
+    return ", ".join([*(f"{d} {i}" for d, i in zip(loop, index)), *spatial])
+
+
 def _fill(method: str, values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray,
           settings: RepairSettings, seed: int) -> np.ndarray:
     """One candidate's (B, h, w) fill of ``values`` (NaN where missing)."""
@@ -393,12 +545,14 @@ def check(
     methods: tuple[str, ...] = CANDIDATES,
     seed: int = 0,
     max_pixels: int = MAX_PIXELS,
+    window: tuple[slice, slice] | None = None,
 ) -> SelfCheck:
-    """Score every candidate on observed values hidden like the user's mask, on a central crop of the block.
+    """Score every candidate on observed values hidden like the user's mask, on a window of the block.
 
-    The crop (at most ``max_pixels`` pixels, :func:`central_crop`) loses the values :func:`hide_like` picks; each
-    candidate fills them (``fill_block`` with the settings' method replaced; ``"lowrank"``: the in-scene low-rank
-    Gaussian of ``anyband_xr.lowrank`` fitted on the crop, skipped with the reason when bands are unseen).
+    The window (at most ``max_pixels`` pixels, :func:`choose_window`: the central crop unless the mask misses values
+    mostly elsewhere) loses the values :func:`hide_like` picks; each candidate fills them (``fill_block`` with the
+    settings' method replaced; ``"lowrank"``: the in-scene low-rank Gaussian of ``anyband_xr.lowrank`` fitted on the
+    crop, skipped with the reason when bands are unseen).
 
     Args:
         values: (B, H, W) block in data units; NaN counts as missing.
@@ -408,20 +562,32 @@ def check(
         methods: candidates among :data:`CANDIDATES`.
         seed: seed of the hidden values and of the low-rank fit.
         max_pixels: pixels of the crop.
+        window: (y, x) slices of the block to check; default: :func:`choose_window` of the block's mask.
 
     Raises:
-        ValueError: an unknown candidate, or nothing to hide (no missing value to mimic, or no observed value).
+        ValueError: an unknown candidate; :class:`NothingToHide` (a ``ValueError``) when there is nothing to hide:
+            no value is missing in a pixel with an observed band, or the mask leaves too few observed values.
     """
     unknown = sorted(set(methods) - set(CANDIDATES))
     if unknown or not methods:
         raise ValueError(f"methods must be a non-empty selection of {CANDIDATES}, got {tuple(methods)!r}.")
-    crop = (slice(None), *central_crop(values.shape[1:], max_pixels))
-    truth = np.asarray(values[crop])
-    user_missing = np.broadcast_to(np.asarray(missing, bool), values.shape)[crop] | ~np.isfinite(truth)
+    values = np.asarray(values)
+    flags = np.broadcast_to(np.asarray(missing, bool), values.shape) | ~np.isfinite(values)
+    where = ""
+    if window is None:
+        found = choose_window(repairable_counts(flags), max_pixels)
+        if found is None:
+            raise NothingToHide(f"nothing to hide like the mask: {NOTHING_NEEDED}. method='auto' (the default) "
+                                f"returns such a scene as it is; {SKIP}.")
+        window, where = found[1:], describe_window(found)
+    crop = (slice(None), *window)
+    truth = values[crop]
+    user_missing = flags[crop]
     hidden = hide_like(user_missing, seed)
     if not hidden.any():
-        raise ValueError("nothing to hide like the mask: it has no missing value in the checked crop, or leaves "
-                         "too few observed bands to hide any.")
+        raise NothingToHide(f"nothing to hide like the mask in the checked window{f' ({where})' if where else ''}: "
+                            "it leaves too few observed values to hide any the way it hides values. The self-check "
+                            f"(method='auto', the default; interval=; a calibrated std) needs them; {SKIP}.")
     test_missing = user_missing | hidden
     masked = np.where(test_missing, np.nan, truth).astype(truth.dtype)
     target = truth[hidden].astype(np.float64)
@@ -441,4 +607,39 @@ def check(
     gap = gap_width(test_missing, wavelength_nm)[hidden]
     scale, band = band_scale(truth, user_missing, wavelength_nm), np.nonzero(hidden)[0]
     return SelfCheck(rmse, residuals, distance, gap, scale[band], scale, np.asarray(wavelength_nm, np.float64)[band],
-                     float(np.ptp(target)), skipped, int(truth[0].size))
+                     float(np.ptp(target)), skipped, int(truth[0].size), where)
+
+
+def check_or_skip(
+    values: np.ndarray | None,
+    missing: np.ndarray | None,
+    window: tuple[tuple[int, ...], slice, slice] | None,
+    wavelength_nm: np.ndarray,
+    settings: RepairSettings,
+    methods: tuple[str, ...] = CANDIDATES,
+    seed: int = 0,
+    dims: tuple[str, ...] = ("y", "x"),
+) -> SelfCheck | Unchecked:
+    """The self-check of the crop at ``window`` (:func:`choose_window`), or why none runs: :class:`Unchecked` when
+    nothing needs repair (``window`` None) or the mask leaves nothing to hide like it there. Warns nothing (the
+    caller does, with ``Unchecked.warn``: on a dask worker a warning would go unseen).
+
+    Args:
+        values: (B, h, w) crop of the scene at ``window`` in data units (NaN counts as missing); None with no window.
+        missing: (B, h, w) boolean mask of the crop, True where missing; None with no window.
+        window: (loop index, y slice, x slice) of the crop in the scene; None: nothing needs repair.
+        wavelength_nm: (B,) ascending band centres (nm).
+        settings: the repair's settings (their method is replaced by each candidate's).
+        methods: candidates among :data:`CANDIDATES`.
+        seed: seed of the hidden values and of the low-rank fit.
+        dims: names of the loop dims, then of the y and x dims (``SelfCheck.where``).
+    """
+    if window is None:
+        return Unchecked(NOTHING_NEEDED, repairable=False)
+    where = describe_window(window, dims)
+    try:
+        result = check(values, missing, wavelength_nm, settings, methods, seed, window=(slice(None), slice(None)))
+    except NothingToHide:
+        return Unchecked("the mask leaves too few observed values to hide any like it in the checked window "
+                         f"({where})", repairable=True)
+    return replace(result, where=where)

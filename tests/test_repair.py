@@ -1,5 +1,7 @@
 """The user-facing repair on the bundled real scene: contract, laziness, determinism, errors, baselines."""
 
+import warnings
+
 import numpy as np
 import pytest
 import rioxarray  # noqa: F401
@@ -234,3 +236,145 @@ def test_generate_stays_on_the_diffusion_model_and_blocks_need_a_chosen_method()
     missing[1] = True
     with pytest.raises(ValueError, match="chosen by the self-check"):
         fill_block(values, missing, np.array([500.0, 600.0, 700.0]), RepairSettings())
+
+
+def _bits(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+
+
+def test_a_complete_scene_comes_back_as_it_is_without_a_check():
+    """Nothing missing: the default repair (auto) runs no check and returns the scene as it is, in memory and on
+    dask (lazily); so do interval= and a named method's calibrated std (zero half-widths)."""
+    from anyband_xr.selfcheck import STATUS
+
+    da = anyband_xr.datasets.jasper_ridge().load()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        out = da.anyband.repair()
+        ds = da.anyband.repair(interval=0.9, return_std=True)
+        named = da.anyband.repair(method="pchip", interval=0.9)
+        with count_dask_computes() as counter:
+            lazy = da.chunk({"y": 50, "x": 40}).anyband.repair(interval=0.9, return_std=True)
+        assert counter.count == 0 and lazy["reflectance"].chunks is not None
+        computed = lazy.compute()
+    np.testing.assert_array_equal(_bits(out.values), _bits(da.values))
+    assert out.attrs["anyband_method"] == "auto:none" and out.attrs[STATUS].startswith("not run: nothing needed repair")
+    assert not any(k.startswith("anyband_selfcheck_rmse") for k in out.attrs)
+    assert anyband_xr.selfcheck.report(out.attrs).startswith("self-check: not run")
+    for result in (ds, named, computed):
+        np.testing.assert_array_equal(_bits(result["reflectance"].values), _bits(da.values))
+        np.testing.assert_array_equal(_bits(result["lower"].values), _bits(da.values))
+        np.testing.assert_array_equal(_bits(result["upper"].values), _bits(da.values))
+    assert (ds["std"].values == 0).all() and (computed["std"].values == 0).all()
+
+
+def test_pixels_without_any_observed_band_alone_need_no_repair():
+    """Only all-band-empty border pixels missing (every method leaves them missing): no error, no check, the scene
+    as it is (NaN there), in memory and on dask."""
+    da = anyband_xr.datasets.jasper_ridge().load()
+    border = da.copy()
+    border[:, :3, :] = np.nan
+    border[:, :, -2:] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        out = border.anyband.repair()
+        with count_dask_computes() as counter:
+            lazy = border.chunk({"y": 50, "x": 50}).anyband.repair()
+        assert counter.count == 0
+        computed = lazy.compute()
+    assert out.attrs["anyband_method"] == "auto:none" and out.attrs["anyband_empty_pixels"] == 3 * 100 + 2 * 97
+    np.testing.assert_array_equal(_bits(out.values), _bits(border.values))
+    np.testing.assert_array_equal(_bits(computed.values), _bits(out.values))
+
+
+def test_auto_checks_a_window_around_missing_values_outside_the_central_crop(monkeypatch):
+    """The bundled scene with a patch of band loss in a corner, wholly outside the central crop: the self-check runs
+    where the patch is (a 16 x 16 window here, to keep the test fast; the default window is 64 x 64) and the best
+    method fills the patch; observed values bit for bit; on dask lazily, equal bit for bit. A named method's
+    interval= checks the default window around the patch too."""
+    da = anyband_xr.datasets.jasper_ridge().load()
+    mask = xr.zeros_like(da, dtype=bool)
+    mask[100:140, :24, :24] = True
+    observed = da.where(~mask)
+    pchip = observed.anyband.repair(mask, method="pchip", interval=0.9)  # the default window (64 x 64)
+    assert pchip.attrs["anyband_selfcheck_window"] == "y 0:64, x 0:64"
+    assert np.isfinite(pchip["upper"].values).all() and (pchip["upper"] > pchip["lower"]).values[mask.values].all()
+    monkeypatch.setattr(anyband_xr.selfcheck, "MAX_PIXELS", 256)
+    out = observed.anyband.repair(mask, **FAST)
+    assert out.attrs["anyband_method"].startswith("auto:") and out.attrs["anyband_method"] != "auto:none"
+    assert out.attrs["anyband_selfcheck_window"] == "y 8:24, x 8:24"  # inside the patch, nearest the centre
+    assert "anyband_selfcheck_skipped_lowrank" in out.attrs  # its bands are missing all over the window
+    keep = ~mask.values
+    np.testing.assert_array_equal(_bits(out.values[keep]), _bits(da.values[keep]))
+    assert np.isfinite(out.values).all()
+    with count_dask_computes() as counter:
+        lazy = observed.chunk({"y": 50, "x": 50}).anyband.repair(mask, **FAST)
+    assert counter.count == 0 and lazy.attrs["anyband_method"] == "auto"
+    if out.attrs["anyband_method"] == "auto:diffusion":  # dask blocks cut other windows than in-memory tiles
+        diff = np.abs(lazy.values - out.values)
+        assert np.quantile(diff, 0.995) < 2e-3 and diff.max() < 1e-2
+    else:
+        np.testing.assert_array_equal(_bits(lazy.values), _bits(out.values))
+
+
+def test_the_check_window_of_a_dask_scene_is_assembled_from_its_blocks():
+    """The dask check's crop: every block hands over its part of the window the delayed choice places (loop dims,
+    several spectral and spatial chunks), nothing computed before asked."""
+    import dask
+
+    from anyband_xr.repair import _window_crop
+
+    data = np.arange(3 * 6 * 20 * 30, dtype=np.float32).reshape(3, 6, 20, 30)
+    array = dask.array.from_array(data, chunks=(1, 4, 7, 9))
+    window = dask.delayed(lambda: ((2,), slice(5, 17), slice(8, 29)))()
+    with count_dask_computes() as counter:
+        crop = _window_crop(array, window)
+    assert counter.count == 0
+    np.testing.assert_array_equal(crop.compute(), data[2, :, 5:17, 8:29])
+    assert _window_crop(array, dask.delayed(lambda: None)()).compute() is None
+
+
+def test_a_time_series_is_checked_on_the_step_that_misses_values():
+    """A time series whose first step is complete: the check runs on the step that misses values, in memory and on
+    dask (lazily, the same result bit for bit)."""
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 24), x=slice(0, 24)).load()
+    series = xr.concat([da, da], dim="time").assign_coords(time=[0, 1])
+    mask = xr.zeros_like(series, dtype=bool)
+    mask[1] = anyband_xr.masks.dropout(da, 0.4, seed=0)
+    observed = series.where(~mask)
+    out = observed.anyband.repair(mask)
+    assert out.attrs["anyband_selfcheck_window"] == "time 1, y 0:24, x 0:24"
+    assert out.attrs["anyband_method"] == "auto:lowrank"
+    np.testing.assert_array_equal(_bits(out.values[~mask.values]), _bits(series.values[~mask.values]))
+    np.testing.assert_array_equal(_bits(out.values[0]), _bits(da.values))
+    with count_dask_computes() as counter:
+        lazy = observed.chunk({"time": 1, "y": 12}).anyband.repair(mask)
+    assert counter.count == 0
+    np.testing.assert_array_equal(_bits(lazy.values), _bits(out.values))
+
+
+def test_auto_falls_back_to_the_diffusion_model_with_a_warning_when_nothing_can_be_hidden():
+    """Two observed bands: no observed value can be hidden like the mask, so auto repairs with the diffusion model
+    and says so (a UserWarning naming method='auto' (the default) and how to choose a method; on dask when the graph
+    computes); a named method's interval= gets inf half-widths, with a warning."""
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 12), x=slice(0, 12)).load()
+    lost = np.ones(da.sizes["wavelength"], bool)
+    lost[[50, 120]] = False
+    mask = xr.DataArray(lost, dims="wavelength", coords={"wavelength": da.wavelength})
+    observed = da.where(~mask)
+    settings = {"steps": 2, "tile": 16, "overlap": 4, "seed": 0}
+    with pytest.warns(UserWarning, match=r"method='auto' \(the default\) could not run.*method='diffusion'"):
+        out = observed.anyband.repair(mask, **settings)
+    assert out.attrs["anyband_method"] == "auto:diffusion"
+    assert out.attrs["anyband_selfcheck_status"].startswith("not run: the mask leaves too few observed values")
+    np.testing.assert_array_equal(_bits(out.values), _bits(observed.anyband.repair(mask, method="diffusion",
+                                                                                    **settings).values))
+    with count_dask_computes() as counter:
+        lazy = observed.chunk({"y": 12}).anyband.repair(mask, **settings)
+    assert counter.count == 0
+    with pytest.warns(UserWarning, match=r"method='auto' \(the default\) could not run"):
+        np.testing.assert_array_equal(_bits(lazy.values), _bits(out.values))
+    with pytest.warns(UserWarning, match="are inf"):
+        bounded = observed.anyband.repair(mask, method="pchip", interval=0.9)
+    full = np.broadcast_to(lost[:, None, None], da.shape)
+    assert np.isinf(bounded["upper"].values[full]).all() and (bounded["upper"].values[~full] == da.values[~full]).all()

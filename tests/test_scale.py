@@ -15,7 +15,7 @@ import torch
 import xarray as xr
 from distributed import Client, LocalCluster
 
-from anyband_xr import datasets, masks
+from anyband_xr import datasets, masks, selfcheck
 from anyband_xr.io.zarr import open_zarr, write_zarr
 from anyband_xr.repair import repair
 from anyband_xr.scale import inputs, repair_zarr
@@ -251,3 +251,46 @@ def test_auto_job_checks_once_and_equals_the_in_memory_auto_repair(stores, scene
     assert stored.attrs["anyband_method"] == expected.attrs["anyband_method"] == "auto:lowrank"
     assert stored.attrs["anyband_selfcheck_rmse_lowrank"] == expected.attrs["anyband_selfcheck_rmse_lowrank"]
     np.testing.assert_array_equal(bits(stored["reflectance"].values), bits(expected.values))
+
+
+def test_auto_job_with_nothing_to_repair_copies_the_scene(stores, scene, client):
+    """Only pixels without any observed band are missing (every method leaves them missing): the auto job runs no
+    check and writes the scene as it is."""
+    border = scene.copy()
+    border[:, :2, :] = np.nan
+    write_zarr(border, stores / "border.zarr", chunks={"y": 32, "x": 48})
+    out = stores / "border_out.zarr"
+    summary = repair_zarr(stores / "border.zarr", out, tile=48, overlap=8, scheduler=client, progress=False)
+    stored = xr.open_zarr(out, consolidated=False)
+    assert stored.attrs["anyband_method"] == "auto:none" and summary.empty_pixels == 2 * 96
+    assert stored.attrs["anyband_selfcheck_status"].startswith("not run: nothing needed repair")
+    np.testing.assert_array_equal(bits(stored["reflectance"].values), bits(border.values))
+
+
+def test_auto_job_checks_where_the_mask_misses_values_off_the_centre(stores, scene, monkeypatch):
+    """A patch of band loss off the centre only: the job's self-check runs on the window around it (16 x 16 here,
+    to keep the test fast: the check runs in this process without a scheduler), as the in-memory repair's does, and
+    the result equals the lazy in-memory repair bit for bit."""
+    monkeypatch.setattr(selfcheck, "MAX_PIXELS", 256)
+    mask = xr.zeros_like(scene, dtype=bool)
+    mask[100:140, :20, 76:] = True  # rows 0:20, columns 76:96 (the central 16 x 16 crop is y 24:40, x 40:56)
+    write_zarr(scene.where(~mask), stores / "patch.zarr", chunks={"y": 32, "x": 48})
+    mask.to_dataset().to_zarr(stores / "patch_mask.zarr", zarr_format=3, consolidated=False)
+    out = stores / "patch_out.zarr"
+    settings = {"tile": 48, "overlap": 8, "steps": 4}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as on the job's workers
+    try:
+        repair_zarr(stores / "patch.zarr", out, mask=stores / "patch_mask.zarr", workers=1, progress=False, **settings)
+        lazy = scene.where(~mask).chunk({"y": 32, "x": 32})
+        expected = repair(lazy, mask, **settings).compute(scheduler="synchronous")
+        checked = repair(scene.where(~mask), mask, **settings)
+    finally:
+        torch.set_num_threads(threads)
+    stored = xr.open_zarr(out, consolidated=False, decode_coords="all").load()
+    assert stored.attrs["anyband_selfcheck_window"] == checked.attrs["anyband_selfcheck_window"] == "y 4:20, x 76:92"
+    assert stored.attrs["anyband_method"] == checked.attrs["anyband_method"] != "auto:none"
+    chosen = checked.attrs["anyband_selfcheck_method"]
+    assert stored.attrs[f"anyband_selfcheck_rmse_{chosen}"] == checked.attrs[f"anyband_selfcheck_rmse_{chosen}"]
+    np.testing.assert_array_equal(bits(stored["reflectance"].values), bits(expected.values))
+    np.testing.assert_array_equal(bits(stored["reflectance"].values[~mask.values]), bits(scene.values[~mask.values]))

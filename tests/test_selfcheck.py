@@ -2,6 +2,7 @@
 
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -189,3 +190,67 @@ def test_unprompted_it_picks_lowrank_on_correlated_dropout_and_pchip_on_a_fine_s
     lost[[40, 41, 90, 150, 151, 152, 220]] = True
     interpolated = selfcheck.check(smooth, np.broadcast_to(lost[:, None, None], smooth.shape), fine_nm, settings)
     assert "diffusion" in interpolated.rmse and interpolated.best == "pchip"
+
+
+def test_the_window_is_the_central_crop_for_a_spread_mask_else_where_the_mask_misses_values(jasper):
+    """choose_window: the central crop when the mask misses values all over the scene (the check as before); the
+    window holding the most around a corner patch, an edge stripe or in a later time step when the mask misses values
+    there; None when nothing needs repair (nothing missing, or only pixels without any observed band)."""
+    scene, values, _ = jasper
+    centre = selfcheck.central_crop(values.shape[1:], selfcheck.MAX_PIXELS)
+    for missing in (_whole(masks.band_loss(scene, 0.3, seed=0), values.shape), masks.dropout(scene, 0.3, seed=0).values):
+        window = selfcheck.choose_window(selfcheck.repairable_counts(missing))
+        assert window == ((), *centre)
+    corner = np.zeros(values.shape, bool)
+    corner[60:120, :12, :12] = True  # wholly outside the central crop (18:82)
+    index, ys, xs = selfcheck.choose_window(selfcheck.repairable_counts(corner))
+    assert index == () and (ys, xs) == (slice(0, 64), slice(0, 64))  # the only window holding the whole patch
+    stripe = np.zeros(values.shape, bool)
+    stripe[::3, :, 97:] = True  # an edge stripe
+    assert selfcheck.choose_window(selfcheck.repairable_counts(stripe))[1:] == (slice(18, 82), slice(36, 100))
+    assert selfcheck.choose_window(selfcheck.repairable_counts(np.zeros(values.shape, bool))) is None
+    border = np.zeros(values.shape, bool)
+    border[:, :2], border[:, :, -1] = True, True  # pixels without any observed band: left missing by every method
+    assert selfcheck.choose_window(selfcheck.repairable_counts(border)) is None
+    series = np.stack([np.zeros(values.shape, bool), corner, corner])  # (time, B, H, W): the first step is clean
+    counts = selfcheck.repairable_counts(series)
+    assert counts.shape == (3, 100, 100) and selfcheck.choose_window(counts) == ((1,), slice(0, 64), slice(0, 64))
+    assert selfcheck.describe_window(((1,), ys, xs), ("time", "y", "x")) == "time 1, y 0:64, x 0:64"
+    patch = np.zeros(values.shape, bool)
+    patch[100:140, :24, :24] = True  # larger than a 16 x 16 window: the one nearest the centre of those inside
+    assert selfcheck.choose_window(selfcheck.repairable_counts(patch), 256)[1:] == (slice(8, 24), slice(8, 24))
+
+
+def test_check_runs_around_missing_values_outside_the_centre_and_says_how_to_skip_it(jasper):
+    scene, values, nm = jasper
+    corner = np.zeros(values.shape, bool)
+    corner[60:120, :12, :12] = True
+    result = selfcheck.check(values, corner, nm, CLASSICAL, methods=("linear", "pchip"), max_pixels=256)
+    assert result.where == "y 0:16, x 0:16" and result.pixels == 256 and result.rmse["pchip"] > 0
+    assert result.to_attrs()["anyband_selfcheck_window"] == "y 0:16, x 0:16"
+    assert "(y 0:16, x 0:16); chosen:" in selfcheck.report(result.to_attrs()).splitlines()[0]
+    with pytest.raises(selfcheck.NothingToHide, match=r"nothing to hide.*method='auto' \(the default\).*method="):
+        selfcheck.check(values, np.zeros(values.shape, bool), nm, CLASSICAL, methods=("linear",))
+
+
+def test_check_or_skip_says_why_no_check_ran_and_warns_only_when_values_are_repaired_unchecked(jasper):
+    scene, values, nm = jasper
+    nothing = selfcheck.check_or_skip(None, None, None, nm, CLASSICAL, methods=("pchip",))
+    assert isinstance(nothing, selfcheck.Unchecked) and not nothing.repairable and nothing.best == selfcheck.NOTHING
+    assert nothing.to_attrs()[selfcheck.STATUS].startswith("not run: nothing needed repair")
+    assert selfcheck.report(nothing.to_attrs()).startswith("self-check: not run: nothing needed repair")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nothing.warn("auto")
+    lost = np.ones(values.shape[0], bool)
+    lost[[50, 120]] = False  # two observed bands: no run of missing bands fits anywhere else
+    crop = (slice(None), slice(0, 8), slice(0, 8))
+    missing = np.broadcast_to(lost[:, None, None], values.shape)[crop]
+    window = ((), slice(0, 8), slice(0, 8))
+    unchecked = selfcheck.check_or_skip(values[crop], missing, window, nm, CLASSICAL, methods=("pchip",))
+    assert isinstance(unchecked, selfcheck.Unchecked) and unchecked.repairable
+    assert unchecked.best == selfcheck.FALLBACK == "diffusion" and "(y 0:8, x 0:8)" in unchecked.reason
+    with pytest.warns(UserWarning, match=r"method='auto' \(the default\) could not run.*method='diffusion'"):
+        unchecked.warn("auto")
+    with pytest.warns(UserWarning, match=r"method='pchip' are inf"):
+        unchecked.warn("pchip")

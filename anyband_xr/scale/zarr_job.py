@@ -172,10 +172,15 @@ def repair_zarr(
             ``method``, ``device``, ``tile`` and ``overlap`` in pixels, ``operators`` (names only: they travel to
             the workers), ``grad``, ``eta`` and ``weights``); the result does not depend on scheduling or worker
             count. Pixels without any observed band are left NaN and counted, never an error.
-        method: ``"auto"`` (the default): the self-check (``anyband_xr.selfcheck``) runs once on a central crop
-            of the scene, before any tile (and after every other check), and the method it picks repairs every
-            tile; the store's attrs record the choice (``anyband_method`` ``"auto:<chosen>"``) and the scores
-            (``anyband_selfcheck_*``). Or one method by name, as in ``repair``.
+        method: ``"auto"`` (the default): the self-check (``anyband_xr.selfcheck``) runs once, before any tile
+            (and after every other check), on a window of at most 64 x 64 pixels placed from the mask (the central
+            crop unless the mask misses values mostly elsewhere: ``selfcheck.choose_window``; counting them reads
+            the mask, and the data's NaN, of the whole scene once), and the method it picks repairs every tile; the
+            store's attrs record the choice (``anyband_method`` ``"auto:<chosen>"``) and the scores
+            (``anyband_selfcheck_*``). When nothing needs repair the store holds the scene as it is
+            (``"auto:none"``); when the mask leaves nothing to hide like it, the diffusion model repairs it, with a
+            warning (``"auto:diffusion"``, ``anyband_selfcheck_status`` says why). Or one method by name, as in
+            ``repair``.
         region: side (pixels) of the write regions, which are the output chunks; default: the model's region side
             (``tile - 2 * overlap``, or the whole axis when it fits in one tile), so that a region with its
             ``overlap`` halo on each side is one diffusion tile; a multiple of it otherwise. The result equals
@@ -220,19 +225,22 @@ def repair_zarr(
         wavelength_nm=like[spectral.WAVELENGTH].values, grid=TileGrid(*like.shape[1:], 1, 0), settings=settings,
         mask=mask_source, with_std=settings.samples > 1,
     )
-    checked = {}
+    chosen, checked = None, {}
     if settings.method == "auto":  # what does not depend on the choice is checked before the self-check runs
         _region_sizes(like.shape[1:], replace(settings, method="diffusion"), region)
         _check_writable(source, target, resume)
-        checked = _self_check(job, like.shape[1:], scheduler)
-    if checked:
-        settings = replace(settings, method=checked["anyband_selfcheck_method"])
+        result = _self_check(job, like.shape[1:], scheduler)
+        if isinstance(result, selfcheck.Unchecked):
+            result.warn("auto", stacklevel=2)
+        chosen, checked = result.best, result.to_attrs()
+        # nothing to repair: the tiles copy the scene ("linear" fills nothing there and does nothing else)
+        settings = replace(settings, method="linear" if chosen == selfcheck.NOTHING else chosen)
     halo = settings.overlap if settings.method == "diffusion" else 0
     grid = TileGrid(like.shape[1], like.shape[2], _region_sizes(like.shape[1:], settings, region), halo)
     job = replace(job, settings=settings, grid=grid)
     provenance = {**settings.provenance(), **checked, "anyband_region": list(grid.sizes), "anyband_halo": grid.halo}
-    if checked:
-        provenance["anyband_method"] = f"auto:{settings.method}"
+    if chosen is not None:
+        provenance["anyband_method"] = f"auto:{chosen}"
     fingerprint = {**input_fingerprint(raw, like, name, grid.region(0, 0)), "anyband_mask": mask_digest}
     compared = {k: v for k, v in provenance.items() if not k.startswith("anyband_selfcheck_")}
     existing = _check_target(source, target, {**compared, **fingerprint}, resume)
@@ -278,36 +286,51 @@ def _run(plan: _Plan, scheduler: str | Client | None, workers: int | None, progr
     return JobSummary(len(pending), len(grid) - len(pending), len(grid), pixels, empty, screened, seconds, dashboard)
 
 
-def _self_check(job: TileJob, shape: tuple[int, int], scheduler: str | Client | None) -> dict[str, str | float | int]:
-    """``method="auto"``: the self-check (``anyband_xr.selfcheck``) on a central crop of the scene, once for the
-    whole job before any tile runs, so tiles never disagree at seams; its attrs (the chosen method first).
+def _self_check(job: TileJob, shape: tuple[int, int],
+                scheduler: str | Client | None) -> selfcheck.SelfCheck | selfcheck.Unchecked:
+    """``method="auto"``: the self-check (``anyband_xr.selfcheck``) on the window ``selfcheck.choose_window`` places
+    from the scene's mask, once for the whole job before any tile runs, so tiles never disagree at seams; or why
+    none ran (``selfcheck.Unchecked``: nothing to repair, or nothing to hide like the mask).
 
     With a running scheduler it is one task on a worker, where the tiles will run: the job's ``device`` (e.g. the
     workers' GPU) may not exist on this machine. Without one it runs here, the LocalCluster's machine."""
     if scheduler is None:
-        return _check_crop(job, shape)
+        return _check_window(job, shape)
     if isinstance(scheduler, Client):
-        return scheduler.submit(_check_crop, job, shape, pure=False).result()
+        return scheduler.submit(_check_window, job, shape, pure=False).result()
     with Client(scheduler) as client:
-        return client.submit(_check_crop, job, shape, pure=False).result()
+        return client.submit(_check_window, job, shape, pure=False).result()
 
 
-def _check_crop(job: TileJob, shape: tuple[int, int]) -> dict[str, str | float | int]:
-    """The self-check's attrs on the central crop of the job's scene (read from its stores)."""
-    ys, xs = selfcheck.central_crop(shape, selfcheck.MAX_PIXELS)
-    values, missing, _ = read_window(job, ys, xs)
-    return selfcheck.check(values, missing, np.asarray(job.wavelength_nm), job.settings, seed=job.settings.seed).to_attrs()
+def _check_window(job: TileJob, shape: tuple[int, int]) -> selfcheck.SelfCheck | selfcheck.Unchecked:
+    """The self-check of the job's scene (read from its stores): the repairable missing values of the whole mask
+    are counted chunk by chunk (here, with dask threads), which places the window; then the window is read and
+    checked. Warns nothing (the caller does: this may run on a worker)."""
+    _, missing = _lazy_scene(job)
+    counts = selfcheck.repairable_counts(missing.data).compute(scheduler="threads")
+    window = selfcheck.choose_window(counts, selfcheck.MAX_PIXELS)
+    values = flags = None
+    if window is not None:
+        values, flags, _ = read_window(job, *window[1:])
+    return selfcheck.check_or_skip(values, flags, window, np.asarray(job.wavelength_nm), job.settings,
+                                   seed=job.settings.seed, dims=tuple(job.dims[1:]))
 
 
-def _scene_prior(job: TileJob) -> Delayed:
-    """The fit of the in-scene low-rank prior of ``method="lowrank"`` on the whole scene, as ``repair`` fits it (the
-    same regular pixel subsample, the same screening), to run on the cluster once; every tile then uses it."""
+def _lazy_scene(job: TileJob) -> tuple[xr.DataArray, xr.DataArray]:
+    """(values, missing) of the job's whole scene, dask-backed (nothing read), standardised and screened as
+    ``repair`` does."""
     values = open_zarr(job.source, job.variable, chunks={}).transpose(*job.dims)
     if not np.issubdtype(values.dtype, np.floating):
         values = values.astype(np.float32)
     values = spectral.standardize(values)
     missing, _ = screen(values, missing_mask(values, job.mask.lazy()), job.dims[0])
-    return inscene_prior(values, missing)
+    return values, missing
+
+
+def _scene_prior(job: TileJob) -> Delayed:
+    """The fit of the in-scene low-rank prior of ``method="lowrank"`` on the whole scene, as ``repair`` fits it (the
+    same regular pixel subsample, the same screening), to run on the cluster once; every tile then uses it."""
+    return inscene_prior(*_lazy_scene(job))
 
 
 def _repair_tiles(
