@@ -144,8 +144,9 @@ def spectra(
             (``{"y": 4.2e6, "x": 5.1e5}``, nearest, as ``sel``).
         truth: reference spectra like ``da`` (same units), drawn dashed.
         mask: boolean, True where a value was missing, broadcastable to ``da`` (e.g. dims ``("wavelength",)``).
-        std: per-value standard deviation like ``da`` (data units), e.g. ``repair(..., samples=8,
-            return_std=True)["std"]``.
+        std: per-value standard deviation like ``da`` (data units), e.g. ``repair(..., method="diffusion",
+            samples=8, return_std=True)["std"]`` (the spread over the samples; with the default ``method="auto"``,
+            the calibrated std of the self-check).
         n_std: half-width of the uncertainty band in standard deviations (2: about 95% for a Gaussian).
         labels: legend label per pixel (default: its coordinates).
         ax: Axes to draw on (default: a new figure).
@@ -155,7 +156,7 @@ def spectra(
 
     Example:
         >>> mask = anyband_xr.masks.band_loss(da, 0.3, seed=0)
-        >>> result = da.where(~mask).anyband.repair(mask, samples=4, steps=10, return_std=True)
+        >>> result = da.where(~mask).anyband.repair(mask, method="diffusion", samples=4, steps=10, return_std=True)
         >>> result["reflectance"].anyband.plot.spectra([(10, 80)], truth=da, mask=mask, std=result["std"])
     """
     data = spectral.standardize(da)
@@ -508,8 +509,10 @@ def heldout_error(da: xr.DataArray | xr.Dataset, ax: Axes | None = None) -> Axes
     """
     attrs = da.attrs
     if "anyband_selfcheck_band_nm" not in attrs:
-        raise ValueError("no self-check in the attrs: repair an in-memory scene with method='auto' (the default) or "
-                         "interval= first; a repair on dask records none (its check runs when the graph computes).")
+        status = f" (self-check {attrs['anyband_selfcheck_status']})" if "anyband_selfcheck_status" in attrs else ""
+        raise ValueError(f"no self-check in the attrs{status}: repair an in-memory scene with method='auto' (the "
+                         "default) or interval= first; a repair on dask records none (its check runs when the graph "
+                         "computes).")
     nm = np.asarray(attrs["anyband_selfcheck_band_nm"], np.float64)
     chosen = attrs.get("anyband_selfcheck_method")
     ax = _new_axes(ax, (9.0, 4.0))
