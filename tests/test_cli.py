@@ -52,7 +52,7 @@ def test_the_cli_and_repair_zarr_default_to_auto(dropout_store, capsys):
 def test_auto_checks_the_output_store_and_the_region_before_its_self_check(dropout_store, monkeypatch):
     """The self-check runs the model on a crop: what can fail without it fails first (a region the model cannot
     use fails whatever the check would choose)."""
-    monkeypatch.setattr(zarr_job, "_check_crop", lambda *args: pytest.fail("the self-check ran"))
+    monkeypatch.setattr(zarr_job, "_check_window", lambda *args: pytest.fail("the self-check ran"))
     scene = dropout_store / "scene.zarr"
     taken = dropout_store / "taken"
     taken.mkdir()
