@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from safetensors.numpy import save_file
 from scipy.interpolate import PchipInterpolator, interp1d
 
 from anyband_xr.conditioning.interpolants import interpolate_pixels
@@ -124,11 +123,6 @@ def fit_scene_prior(scenes: Iterable[xr.DataArray]) -> GaussianPrior:
         values = scene.transpose("wavelength", ...).values.reshape(scene.sizes["wavelength"], -1)
         spectra.append((values[:, np.isfinite(values).all(axis=0)], scene["wavelength"].values))
     return fit_gaussian_prior(spectra)
-
-
-def save_gaussian_prior(prior: GaussianPrior, path: str | Path) -> None:
-    """Write the prior as safetensors."""
-    save_file({"wavelength_nm": prior.wavelength_nm, "mean": prior.mean, "cov": prior.cov}, str(path))
 
 
 def gaussian_conditional_mean(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from anyband_xr import baselines, datasets
 from anyband_xr.grid import holdout_start
-from anyband_xr.conditioning.gaussian import PRIOR_FILE
+from anyband_xr.conditioning.gaussian import PRIOR_FILE, save_gaussian_prior
 
 OUT = Path(__file__).resolve().parents[1] / "anyband_xr" / "data" / PRIOR_FILE
 
@@ -28,7 +28,7 @@ def main() -> None:
         wl = scene["wavelength"].values
         complete = int(train[name].notnull().all("wavelength").sum())
         print(f"{name}: {complete} training pixels with every band, {wl[0]:.0f}-{wl[-1]:.0f} nm")
-    baselines.save_gaussian_prior(baselines.fit_scene_prior(train.values()), OUT)
+    save_gaussian_prior(baselines.fit_scene_prior(train.values()), OUT)
     print(f"wrote {OUT}")
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from anyband_xr import baselines, datasets, selfcheck
 from anyband_xr.cli import main
+from anyband_xr.conditioning.gaussian import save_gaussian_prior
 from anyband_xr.evaluation import quality, quality_report, unseen
 from anyband_xr.evaluation.extra_baselines import gaussian_from_bands
 from anyband_xr.evaluation.outputs import README_END, README_START
@@ -26,7 +27,7 @@ def _small_weights(stem, prior=None):
     small = MCDUNet(ModelConfig(base_channels=8, cam_channels=8, time_embed=16, channel_mults=(1, 2)))
     stem = save_checkpoint(small, stem, extra={"gaussian_prior": "fit"} if prior is not None else None)
     if prior is not None:
-        baselines.save_gaussian_prior(prior, spectral_prior_path(stem))
+        save_gaussian_prior(prior, spectral_prior_path(stem))
     return stem
 
 

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save_file
 from threadpoolctl import threadpool_limits
 
 from anyband_xr.grid import interpolation_matrix
@@ -44,8 +44,13 @@ class GaussianPrior:
         return op @ self.mean, op @ self.cov @ op.T
 
 
+def save_gaussian_prior(prior: GaussianPrior, path: str | Path) -> None:
+    """Write the prior as safetensors (``wavelength_nm``, ``mean``, ``cov``), as :func:`read_gaussian_prior` reads it."""
+    save_file({"wavelength_nm": prior.wavelength_nm, "mean": prior.mean, "cov": prior.cov}, str(path))
+
+
 def read_gaussian_prior(path: str | Path) -> GaussianPrior:
-    """A prior written by ``baselines.save_gaussian_prior`` (safetensors: ``wavelength_nm``, ``mean``, ``cov``)."""
+    """A prior written by :func:`save_gaussian_prior`."""
     tensors = load_file(str(path))
     return GaussianPrior(tensors["wavelength_nm"], tensors["mean"], tensors["cov"])
 

@@ -25,9 +25,9 @@ from safetensors.torch import load_file, save_file
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from anyband_xr.baselines import fit_scene_prior, save_gaussian_prior
+from anyband_xr.baselines import fit_scene_prior
 from anyband_xr.conditioning.bridge import GAIN
-from anyband_xr.conditioning.gaussian import GaussianPrior, PCAPrior, load_gaussian_prior
+from anyband_xr.conditioning.gaussian import GaussianPrior, PCAPrior, load_gaussian_prior, save_gaussian_prior
 from anyband_xr.datasets import select_scenes
 from anyband_xr.model.unet import MCDUNet, ModelConfig
 from anyband_xr.model.weights import load_model, read_metadata, save_checkpoint, spectral_prior_path, weights_hash
