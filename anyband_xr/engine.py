@@ -270,6 +270,8 @@ def run_blocks(
     return stack(means).reshape(shape), stack(stds).reshape(shape)
 
 
+#: ``long_name`` of the ``std`` over diffusion samples (``fill_block``'s second output; not calibrated).
+SAMPLE_STD = "posterior standard deviation over samples"
 #: Pixels the in-scene prior is fitted on at most (a regular subsample of the scene beyond that).
 INSCENE_PIXELS = 20_000
 

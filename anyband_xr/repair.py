@@ -9,7 +9,6 @@ spectral axis); on numpy arrays the repair runs eagerly, tile by tile, with a pr
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import dask
@@ -21,14 +20,10 @@ from dask.delayed import Delayed
 from dataclasses import replace
 
 from anyband_xr import observation, selfcheck, spectral, srf
-from anyband_xr.engine import run_blocks
+from anyband_xr.engine import SAMPLE_STD, run_blocks
 from anyband_xr.settings import METHODS, RepairSettings
 
 __all__ = ["METHODS", "RepairSettings", "prepare", "repair"]
-
-#: Coverage of +-1 standard deviation of a normal distribution: ``std`` from a self-check is this interval's
-#: split-conformal half-width.
-ONE_SIGMA = math.erf(1 / math.sqrt(2))
 
 
 def prepare(da: xr.DataArray, mask: xr.DataArray | np.ndarray | None) -> tuple[xr.DataArray, xr.DataArray, tuple, dict]:
@@ -115,9 +110,9 @@ def repair(
         grad: ``"x0"`` (cheap guidance through the Tweedie estimate) or ``"full"`` (through the network).
         eta: DDIM noise (0: deterministic DDIM, 1: DDPM-like).
         return_std: return a Dataset with the repaired values and a per-value ``std`` (data units): calibrated, the
-            split-conformal half-width of a 68.27% interval (:data:`ONE_SIGMA`, see ``interval``), when a self-check
-            runs (``method="auto"``, the default, ``interval=``, or a classical method); with ``method="diffusion"``
-            alone, the spread over the diffusion samples (0 with one sample; not calibrated).
+            split-conformal half-width of a 68.27% interval (``selfcheck.ONE_SIGMA``, see ``interval``), when a
+            self-check runs (``method="auto"``, the default, ``interval=``, or a classical method); with
+            ``method="diffusion"`` alone, the spread over the diffusion samples (0 with one sample; not calibrated).
         weights: stem or ``.safetensors`` path of MCD weights (e.g. fine-tuned with ``anyband train``); default:
             the shipped model. ``"gaussian"`` conditions the Gaussian spectral prior their training run fitted
             (``<stem>.gaussian_prior.safetensors``, as the model's prior hint does), else the shipped prior.
@@ -170,12 +165,12 @@ def repair(
     variables = {values.name or "repaired": repaired}
     units = {"units": values.attrs.get("units", "")}
     if return_std and check is not None:
-        std = _halfwidth(check, settings.method, values, missing, ONE_SIGMA)
+        std = _halfwidth(check, settings.method, values, missing, selfcheck.ONE_SIGMA)
         variables["std"] = values.copy(data=std).transpose(*dims).assign_attrs(
-            {"long_name": "calibrated standard deviation (split-conformal 68.27% half-width)", **units})
+            {"long_name": selfcheck.CALIBRATED_STD, **units})
     elif return_std:
         variables["std"] = values.copy(data=std).transpose(*dims).assign_attrs(
-            {"long_name": "posterior standard deviation over samples", **units})
+            {"long_name": SAMPLE_STD, **units})
     if interval is not None:
         half = values.copy(data=_halfwidth(check, settings.method, values, missing, interval))
         for key, sign in (("lower", -1.0), ("upper", 1.0)):
@@ -285,22 +280,7 @@ def _halfwidth(check: selfcheck.SelfCheck | selfcheck.Unchecked | Delayed, metho
     ``values`` (one spectral chunk), when ``check`` is the delayed check of a dask-backed scene."""
     nm = missing["wavelength"].values
     if not isinstance(check, Delayed):
-        return _halfwidth_block(np.asarray(missing.values), check, method, nm, level)
+        return selfcheck.halfwidths(np.asarray(missing.values), check, method, nm, level)
     flags = dsa.asarray(missing.data).rechunk(values.data.chunks)
-    return dsa.map_blocks(_halfwidth_block, flags, check=check, method=method, wavelength_nm=nm, level=level,
+    return dsa.map_blocks(selfcheck.halfwidths, flags, check=check, method=method, wavelength_nm=nm, level=level,
                           dtype=np.float32, meta=np.array((), dtype=np.float32))
-
-
-def _halfwidth_block(missing: np.ndarray, check: selfcheck.SelfCheck | selfcheck.Unchecked, method: str,
-                     wavelength_nm: np.ndarray, level: float) -> np.ndarray:
-    """:func:`_halfwidth` of a (*loop, spectral, y, x) block of the missing flags holding the whole spectral axis."""
-    flags = np.moveaxis(np.asarray(missing, bool), -3, 0)
-    if isinstance(check, selfcheck.Unchecked):  # not calibrated: inf where filled, NaN where nothing can fill
-        half = np.where(flags, np.where(flags.all(axis=0), np.nan, np.inf), 0.0)
-        return np.moveaxis(half, 0, -3).astype(np.float32)
-    method = check.best if method == "auto" else method
-    distance, gap = selfcheck.distance_to_observed(flags, wavelength_nm), selfcheck.gap_width(flags, wavelength_nm)
-    scale = check.band_scale.reshape((-1,) + (1,) * (flags.ndim - 1))
-    half = np.where(flags, check.halfwidth(method, np.where(np.isfinite(distance), distance, 0.0), gap, scale, level),
-                    0.0)
-    return np.moveaxis(half, 0, -3).astype(np.float32)

@@ -41,6 +41,11 @@ DISTANCE_EDGES_NM = (5.0, 15.0, 40.0, 100.0)
 #: Upper edges (nm) of the gap-width classes of the intervals; then one open class (> 150 nm) and one for values
 #: with no observed band on one side (extrapolation, an infinite gap).
 GAP_EDGES_NM = (25.0, 60.0, 150.0)
+#: Coverage of +-1 standard deviation of a normal distribution: a calibrated ``std`` is this interval's
+#: split-conformal half-width.
+ONE_SIGMA = math.erf(1 / math.sqrt(2))
+#: ``long_name`` of a calibrated ``std`` (:data:`ONE_SIGMA` half-widths of :func:`halfwidths`).
+CALIBRATED_STD = "calibrated standard deviation (split-conformal 68.27% half-width)"
 #: An interval class with fewer held-out residuals than this borrows those of its gap class, then of all classes.
 MIN_CLASS_RESIDUALS = 30
 #: Whole-band loss: runs are hidden again (nearest first) until this share of the observed bands is hidden.
@@ -416,6 +421,24 @@ class Unchecked:
                        f"half-widths of method={method!r} are inf (not calibrated); drop interval= (and return_std=) "
                        "to skip the check.")
         warnings.warn(message, spectral.AnyBandWarning, stacklevel=stacklevel + 1)
+
+
+def halfwidths(missing: np.ndarray, check: SelfCheck | Unchecked, method: str, wavelength_nm: np.ndarray,
+               level: float) -> np.ndarray:
+    """Interval half-widths (data units, float32) of nominal coverage ``level`` of the values ``missing`` flags in a
+    (*loop, spectral, y, x) block holding the whole spectral axis (``SelfCheck.halfwidth`` per value), 0 where
+    observed, for ``method`` (``"auto"``: the one the check chose). Without a check (``Unchecked``) they cannot be
+    calibrated: inf where filled, NaN where nothing can fill."""
+    flags = np.moveaxis(np.asarray(missing, bool), -3, 0)
+    if isinstance(check, Unchecked):
+        half = np.where(flags, np.where(flags.all(axis=0), np.nan, np.inf), 0.0)
+        return np.moveaxis(half, 0, -3).astype(np.float32)
+    method = check.best if method == "auto" else method
+    distance, gap = distance_to_observed(flags, wavelength_nm), gap_width(flags, wavelength_nm)
+    scale = check.band_scale.reshape((-1,) + (1,) * (flags.ndim - 1))
+    half = np.where(flags, check.halfwidth(method, np.where(np.isfinite(distance), distance, 0.0), gap, scale, level),
+                    0.0)
+    return np.moveaxis(half, 0, -3).astype(np.float32)
 
 
 def report(attrs: Mapping[str, object]) -> str:

@@ -241,16 +241,21 @@ def test_job_survives_a_killed_worker(stores, reference):
 
 def test_auto_job_checks_once_and_equals_the_in_memory_auto_repair(stores, scene, client):
     """method="auto" in a Zarr job: the self-check runs once on a central crop before any tile, so the whole scene
-    uses one method, the one the in-memory repair picks; the choice and the scores are in the store's attrs."""
+    uses one method, the one the in-memory repair picks; the choice and the scores are in the store's attrs. With
+    samples > 1 its std is the calibrated one of the in-memory repair (never the zero spread of a classical fill)."""
     dropped = masks.dropout(scene, 0.3, seed=1)
     write_zarr(scene.where(~dropped), stores / "dropout.zarr", chunks={"y": 32, "x": 48})
     out = stores / "auto.zarr"
-    repair_zarr(stores / "dropout.zarr", out, method="auto", tile=48, overlap=8, scheduler=client, progress=False)
+    settings = {"method": "auto", "tile": 48, "overlap": 8, "samples": 2}
+    repair_zarr(stores / "dropout.zarr", out, scheduler=client, progress=False, **settings)
     stored = xr.open_zarr(out, consolidated=False)
-    expected = repair(scene.where(~dropped), method="auto", tile=48, overlap=8)
+    expected = repair(scene.where(~dropped), return_std=True, **settings)
     assert stored.attrs["anyband_method"] == expected.attrs["anyband_method"] == "auto:lowrank"
     assert stored.attrs["anyband_selfcheck_rmse_lowrank"] == expected.attrs["anyband_selfcheck_rmse_lowrank"]
-    np.testing.assert_array_equal(bits(stored["reflectance"].values), bits(expected.values))
+    np.testing.assert_array_equal(bits(stored["reflectance"].values), bits(expected["reflectance"].values))
+    np.testing.assert_array_equal(bits(stored["std"].values), bits(expected["std"].values))
+    assert stored["std"].attrs["long_name"] == expected["std"].attrs["long_name"] == selfcheck.CALIBRATED_STD
+    assert (stored["std"].values[dropped.values] > 0).all() and (stored["std"].values[~dropped.values] == 0).all()
 
 
 def test_auto_job_with_nothing_to_repair_copies_the_scene(stores, scene, client):

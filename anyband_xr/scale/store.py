@@ -29,23 +29,23 @@ _COMPLETE = "anyband_template"
 
 
 def write_template(
-    target: str | Path, like: xr.DataArray, name: str, grid: TileGrid, with_std: bool, attrs: dict[str, Any],
+    target: str | Path, like: xr.DataArray, name: str, grid: TileGrid, std: str | None, attrs: dict[str, Any],
     fingerprint: dict[str, Any],
 ) -> None:
     """Create the output store from ``like`` (dims (spectral, y, x)): coords, CRS and attrs, no pixel data.
 
     Pixel variables are chunked like the write regions with one chunk along the spectral axis. ``attrs`` (the
     provenance) go on the dataset and on the variables, ``fingerprint`` (of the input and mask) on the dataset
-    only; an existing incomplete store is replaced.
+    only; an existing incomplete store is replaced. ``std``: the ``long_name`` of a per-value ``std`` variable
+    (e.g. ``selfcheck.CALIBRATED_STD``); None: none.
     """
     dims = like.dims
     chunks = (like.shape[0], *grid.sizes)
     dtype = like.dtype if np.issubdtype(like.dtype, np.floating) else np.dtype("float32")
     empty = dsa.empty(like.shape, chunks=chunks, dtype=dtype)
     variables = {name: xr.Variable(dims, empty, {**like.attrs, **attrs})}
-    if with_std:
-        std_attrs = {"long_name": "posterior standard deviation over samples", "units": like.attrs.get("units", "")}
-        variables[STD] = xr.Variable(dims, empty, std_attrs)
+    if std is not None:
+        variables[STD] = xr.Variable(dims, empty, {"long_name": std, "units": like.attrs.get("units", "")})
     ds = xr.Dataset(variables, coords=like.coords, attrs={**attrs, **fingerprint}).drop_encoding()
     ds = ds.assign_coords({
         WRITES: (("tile_y", "tile_x"), np.zeros(grid.shape, dtype=np.int32),

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
+from anyband_xr import selfcheck
+from anyband_xr.engine import SAMPLE_STD, fill_block
 from anyband_xr.io.zarr import open_zarr
-from anyband_xr.engine import fill_block
 from anyband_xr.observation import missing_mask, screen
 from anyband_xr.scale import store
 from anyband_xr.scale.layout import TileGrid
@@ -55,8 +56,9 @@ class MaskSource:
 
 @dataclass(frozen=True)
 class TileJob:
-    """Everything a worker needs to repair any tile of one job (small: paths, names, settings, and for
-    ``method="lowrank"`` the scene's fitted in-scene prior)."""
+    """Everything a worker needs to repair any tile of one job (small: paths, names, settings, for
+    ``method="lowrank"`` the scene's fitted in-scene prior, and for ``method="auto"`` the self-check whose held-out
+    errors calibrate the ``std``)."""
 
     source: str
     variable: str
@@ -69,6 +71,15 @@ class TileJob:
     mask: MaskSource
     with_std: bool
     prior: LowRankGaussian | None = None
+    check: selfcheck.SelfCheck | selfcheck.Unchecked | None = None
+
+    @property
+    def std_name(self) -> str | None:
+        """``long_name`` of the ``std`` the tiles write: calibrated after a self-check, else the spread over the
+        diffusion samples; None without ``std``."""
+        if not self.with_std:
+            return None
+        return SAMPLE_STD if self.check is None else selfcheck.CALIBRATED_STD
 
 
 @dataclass(frozen=True)
@@ -116,7 +127,10 @@ def run_tile(job: TileJob, iy: int, ix: int) -> TileReport:
                                (job.grid.height, job.grid.width), core, prior=job.prior)
     except ValueError as err:
         raise ValueError(f"tile ({iy}, {ix}), window y={ys.start}:{ys.stop}, x={xs.start}:{xs.stop}: {err}") from err
-    store.write_region(job.target, job.name, job.dims, ry, rx, mean, std if job.with_std else None)
     inside = (slice(None), *core)
+    if job.with_std and job.check is not None:
+        std = selfcheck.halfwidths(missing[inside], job.check, job.settings.method, np.array(job.wavelength_nm),
+                                   selfcheck.ONE_SIGMA)
+    store.write_region(job.target, job.name, job.dims, ry, rx, mean, std if job.with_std else None)
     store.mark_written(job.target, iy, ix, int(missing[inside].all(axis=0).sum()), int(screened[inside].sum()))
     return TileReport((iy, ix), pixels, time.perf_counter() - start, written=True)

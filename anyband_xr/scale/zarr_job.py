@@ -162,9 +162,12 @@ def repair_zarr(
         source: input Zarr store; ``variable`` names its spectral variable (dims (spectral, y, x)) when it holds
             several. NaN counts as missing.
         target: output Zarr v3 store: the repaired variable (same name, coords, CRS and attrs plus provenance),
-            ``std`` when ``samples > 1``, the per-tile completion counts ``anyband_tile_writes`` and the per-tile
-            counts of pixels without any observed band ``anyband_tile_empty`` and of observed values screened out as
-            missing ``anyband_tile_screened`` (as ``repair`` does: -9999 and the like, reflectance out of range).
+            ``std`` when ``samples > 1`` (with ``method="auto"`` the calibrated one of the self-check, the
+            split-conformal 68.27% half-width, as ``repair(..., return_std=True)`` gives it; with a named method the
+            spread over the diffusion samples), the per-tile completion counts ``anyband_tile_writes`` and the
+            per-tile counts of pixels without any observed band ``anyband_tile_empty`` and of observed values
+            screened out as missing ``anyband_tile_screened`` (as ``repair`` does: -9999 and the like, reflectance
+            out of range).
         mask: boolean, True where missing: a DataArray (e.g. dims ``("wavelength",)``), or a Zarr store path whose
             variable ``mask_variable`` (or only variable) it is; ``mask_variable`` alone names a variable of
             ``source``. Its dims and sizes must fit the input (labels are matched, spatial ones in the same order).
@@ -225,19 +228,19 @@ def repair_zarr(
         wavelength_nm=like[spectral.WAVELENGTH].values, grid=TileGrid(*like.shape[1:], 1, 0), settings=settings,
         mask=mask_source, with_std=settings.samples > 1,
     )
-    chosen, checked = None, {}
+    chosen, checked, check = None, {}, None
     if settings.method == "auto":  # what does not depend on the choice is checked before the self-check runs
         _region_sizes(like.shape[1:], replace(settings, method="diffusion"), region)
         _check_writable(source, target, resume)
-        result = _self_check(job, like.shape[1:], scheduler)
-        if isinstance(result, selfcheck.Unchecked):
-            result.warn("auto", stacklevel=2)
-        chosen, checked = result.best, result.to_attrs()
+        check = _self_check(job, like.shape[1:], scheduler)
+        if isinstance(check, selfcheck.Unchecked):
+            check.warn("auto", stacklevel=2)
+        chosen, checked = check.best, check.to_attrs()
         # nothing to repair: the tiles copy the scene ("linear" fills nothing there and does nothing else)
         settings = replace(settings, method="linear" if chosen == selfcheck.NOTHING else chosen)
     halo = settings.overlap if settings.method == "diffusion" else 0
     grid = TileGrid(like.shape[1], like.shape[2], _region_sizes(like.shape[1:], settings, region), halo)
-    job = replace(job, settings=settings, grid=grid)
+    job = replace(job, settings=settings, grid=grid, check=check)
     provenance = {**settings.provenance(), **checked, "anyband_region": list(grid.sizes), "anyband_halo": grid.halo}
     if chosen is not None:
         provenance["anyband_method"] = f"auto:{chosen}"
@@ -263,7 +266,7 @@ def _run(plan: _Plan, scheduler: str | Client | None, workers: int | None, progr
         if job.settings.method == "lowrank":
             job = replace(job, prior=client.compute(_scene_prior(job)).result())
         if not plan.existing:
-            store.write_template(job.target, plan.like, job.name, grid, job.with_std, plan.provenance,
+            store.write_template(job.target, plan.like, job.name, grid, job.std_name, plan.provenance,
                                  plan.fingerprint)
         writes = store.tile_writes(job.target)
         pending = [(iy, ix) for iy, ix in grid if writes[iy, ix] == 0]
