@@ -12,7 +12,7 @@ import numbers
 from dataclasses import asdict, dataclass, field, replace
 
 from anyband_xr import __version__
-from anyband_xr.model.weights import sampling_steps, weights_hash
+from anyband_xr.model.weights import sampling_steps, spectral_prior_hash, weights_hash
 
 METHODS = ("diffusion", "linear", "pchip", "gaussian", "lowrank", "auto")
 GRAD_MODES = ("x0", "full")
@@ -117,7 +117,8 @@ class RepairSettings:
         return replace(self, reflectance=bool(reflectance))
 
     def provenance(self) -> dict[str, str | int | float]:
-        """``anyband_*`` attributes recording what decided the result (the version, and the weights' hash)."""
+        """``anyband_*`` attributes recording what decided the result (the version, the hashes of the weights and of
+        the Gaussian spectral prior they condition on)."""
         record = {k: v for k, v in asdict(self).items() if k not in ("user_operators", "device", "reflectance", "weights")}
         record["operators"] = ",".join(record["operators"])
         out = {f"anyband_{k}": v for k, v in record.items()}
@@ -125,6 +126,8 @@ class RepairSettings:
         if self.method in ("diffusion", "auto") or (self.method == "gaussian" and self.weights is not None):
             out["anyband_weights"] = self.weights or "default"
             out["anyband_weights_sha256"] = weights_hash(self.weights)
+        if self.method in ("diffusion", "auto", "gaussian"):
+            out["anyband_prior_sha256"] = spectral_prior_hash(self.weights)
         return out
 
 

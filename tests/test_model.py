@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,14 +15,17 @@ from scipy.interpolate import PchipInterpolator
 
 from anyband_xr import spectral
 from anyband_xr.conditioning import bridge
+from anyband_xr.conditioning.gaussian import PRIOR_FILE, GaussianPrior, load_gaussian_prior, save_gaussian_prior
 from anyband_xr.conditioning.planes import CONTEXT_PLANES, plane_channels
 from anyband_xr.datasets import jasper_ridge
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.model.diffusion import LinearSchedule
 from anyband_xr.model.unet import MCDUNet, ModelConfig, count_parameters
 from anyband_xr.model.weights import (
-    PAPER_STEPS, default_weights, load_model, sampling_steps, save_checkpoint, weights_hash,
+    PAPER_STEPS, default_weights, load_model, sampling_steps, save_checkpoint, spectral_prior_hash,
+    spectral_prior_path, weights_hash,
 )
+from anyband_xr.settings import RepairSettings
 
 
 def _linear_scene(n=2, b=30, h=5, w=4, seed=0):
@@ -133,6 +139,21 @@ def test_checkpoint_round_trip(tmp_path):
         torch.testing.assert_close(loaded.state_dict()[key], value)
     assert len(weights_hash(stem)) == 64
     assert sampling_steps(stem) == PAPER_STEPS
+
+
+def test_the_prior_hash_names_the_weights_own_prior_else_the_shipped_one(tmp_path):
+    """Provenance records which Gaussian spectral prior a repair conditioned on: the run's own file beside its
+    weights when there is one, else the shipped prior (as ``spectral_prior`` loads them)."""
+    model = MCDUNet(ModelConfig(base_channels=8, cam_channels=8, time_embed=16, channel_mults=(1, 2)))
+    stem = save_checkpoint(model, tmp_path / "m")
+    shipped = hashlib.sha256(Path(str(resources.files("anyband_xr") / "data" / PRIOR_FILE)).read_bytes()).hexdigest()
+    assert spectral_prior_hash(stem) == spectral_prior_hash() == shipped
+    prior = load_gaussian_prior()
+    save_gaussian_prior(GaussianPrior(prior.wavelength_nm, prior.mean * 0.5, prior.cov), spectral_prior_path(stem))
+    assert spectral_prior_hash(stem) == hashlib.sha256(spectral_prior_path(stem).read_bytes()).hexdigest() != shipped
+    record = RepairSettings.build(method="gaussian", weights=stem).provenance()
+    assert record["anyband_prior_sha256"] == spectral_prior_hash(stem)
+    assert "anyband_prior_sha256" not in RepairSettings.build(method="pchip").provenance()
 
 
 def test_sampling_steps_come_from_the_weights_metadata(tmp_path):

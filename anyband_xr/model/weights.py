@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from safetensors import SafetensorError
 
 from anyband_xr.conditioning.gaussian import (
+    PRIOR_FILE,
     GaussianPrior,
     PCAPrior,
     load_gaussian_prior,
@@ -189,8 +190,19 @@ def spectral_prior(path: str | Path | None = None) -> PCAPrior:
 
 def weights_hash(path: str | Path | None = None) -> str:
     """SHA-256 (hex) of the safetensors file, for provenance."""
+    return _sha256(_weights_file(path))
+
+
+def spectral_prior_hash(path: str | Path | None = None) -> str:
+    """SHA-256 (hex) of the Gaussian spectral prior file the weights ``path`` condition on (:func:`spectral_prior`:
+    their run's own, else the shipped one), for provenance."""
+    file = spectral_prior_path(path)
+    return _sha256(file if file.is_file() else Path(str(resources.files("anyband_xr") / "data" / PRIOR_FILE)))
+
+
+def _sha256(file: Path) -> str:
     digest = hashlib.sha256()
-    with open(_weights_file(path), "rb") as fh:
+    with open(file, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
