@@ -385,9 +385,9 @@ def _fit(run: _Run, loader: Iterable[dict], extra: dict, rank: int) -> None:
     run.model.train()
     for batch in loader:
         loss, mse, physical = run.optimise({k: v.to(run.device) for k, v in batch.items()}, autocast)
-        running["loss"] += float(loss)
-        running["mse"] += float(mse)
-        running["mspl"] += float(physical)
+        running["loss"] += loss.item()
+        running["mse"] += mse.item()
+        running["mspl"] += physical.item()
         running["n"] += 1
         bar.update(1)
         if run.step % cfg["log_every"] == 0 or run.step == steps:
@@ -440,6 +440,7 @@ def train(
     save_gaussian_prior(data.spectral_prior, spectral_prior_path(cfg["output"]))
     _fit(run, loader, extra, rank)
     return Path(cfg["output"])
+
 
 def main(argv: Sequence[str] | None = None) -> Path:
     """CLI: ``anyband train CONFIG`` (the JSON config path)."""
