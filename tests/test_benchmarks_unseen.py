@@ -9,6 +9,7 @@ import importlib.util
 import json
 
 import numpy as np
+import pytest
 
 from anyband_xr import baselines, datasets, selfcheck
 from anyband_xr.cli import main
@@ -118,3 +119,36 @@ def test_the_report_names_the_scenes_whose_weights_carry_no_prior_of_their_own(t
     every = quality_report.SHARED_PRIOR_NOTE.format(scenes="every scene")
     assert quality_report.prior_note({"regions": ["b"], "shipped_prior": ["b"]}) == every
     assert quality_report.prior_note({"regions": ["a"]}) == every  # a record from before weights carried priors
+
+
+def test_resume_reuses_the_finished_scenes_of_an_interrupted_run(tmp_path, monkeypatch):
+    """A run stopped part-way keeps each finished scene in OUT/.partial; --resume computes only the rest, reports
+    the same rows as one uninterrupted run would, and removes the kept parts when it finishes."""
+    scene = datasets.jasper_ridge()
+    scenes = {"alpha/a": scene.isel(y=slice(0, 12), x=slice(0, 16)), "beta/b": scene.isel(y=slice(12, 24), x=slice(0, 16))}
+    monkeypatch.setattr(quality, "load_scenes", lambda specs: scenes)
+    monkeypatch.setattr(quality, "QualitySettings", functools.partial(
+        quality.QualitySettings, band_loss=(0.3,), dropout=(), gaps=(), generation=()))
+    computed, run = [], quality.run
+
+    def interrupted(names, settings, log):
+        computed.extend(names)
+        if "beta/b" in names and len(computed) == 2:
+            raise KeyboardInterrupt
+        return run(names, settings, log)
+
+    monkeypatch.setattr(quality, "run", interrupted)
+    command = ["benchmark", "quality", "--out", str(tmp_path), "--seeds", "0", "--steps", "1", "--crop", "8", "8"]
+    with pytest.raises(SystemExit):  # the CLI's answer to Ctrl-C
+        main(command)
+    assert computed == ["alpha/a", "beta/b"] and len(list((tmp_path / ".partial").glob("*.json"))) == 1
+    main([*command, "--resume"])
+    assert computed == ["alpha/a", "beta/b", "beta/b"] and not (tmp_path / ".partial").exists()
+    rows = json.loads((tmp_path / "quality.json").read_text())["rows"]
+    assert {r["scene"] for r in rows} == {"alpha/a", "beta/b"}
+    kept = [r for r in rows if r["scene"] == "alpha/a"]
+    main(command)  # without --resume everything runs again: the same rows but for the seconds they took
+    again = [r for r in json.loads((tmp_path / "quality.json").read_text())["rows"] if r["scene"] == "alpha/a"]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in kept] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in again]
+    assert computed[3:] == ["alpha/a", "beta/b"]

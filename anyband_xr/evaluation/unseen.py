@@ -18,6 +18,7 @@ import xarray as xr
 
 from anyband_xr.datasets import scene_folder
 from anyband_xr.evaluation import quality
+from anyband_xr.evaluation.partial import PartialRows, scene_digest
 from anyband_xr.model.weights import read_metadata, spectral_prior_path
 
 Row = dict[str, float | str | int]
@@ -50,9 +51,9 @@ def tag(rows: Iterable[Row], split: str, weights: str | None) -> list[Row]:
 
 def run_unseen(
     scenes: dict[str, xr.DataArray], directory: str | Path, settings: quality.QualitySettings,
-    log: Callable[[str], None],
+    log: Callable[[str], None], kept: PartialRows,
 ) -> tuple[list[Row], dict[str, Path]]:
-    """Every protocol on each whole scene with the weights that never saw it.
+    """Every protocol on each whole scene with the weights that never saw it (each scene a part ``kept``).
 
     Returns:
         The rows (``split`` :data:`UNSEEN`), and per scene without its held-out weights the file it lacks.
@@ -65,7 +66,9 @@ def run_unseen(
             log(f"{name}: missing held-out weights {missing[name]}")
             continue
         unseen = dataclasses.replace(settings, weights=str(stem), whole_scene=True)
-        rows += tag(quality.run({name: scenes[name]}, unseen, log), UNSEEN, str(stem))
+        part = {"split": UNSEEN, "scene": name, "data": scene_digest(scenes[name])}
+        rows += kept.rows(part, unseen, str(stem),
+                          lambda: tag(quality.run({name: scenes[name]}, unseen, log), UNSEEN, str(stem)), log)
     return rows, missing
 
 
