@@ -427,17 +427,18 @@ def halfwidths(missing: np.ndarray, check: SelfCheck | Unchecked, method: str, w
                level: float) -> np.ndarray:
     """Interval half-widths (data units, float32) of nominal coverage ``level`` of the values ``missing`` flags in a
     (*loop, spectral, y, x) block holding the whole spectral axis (``SelfCheck.halfwidth`` per value), 0 where
-    observed, for ``method`` (``"auto"``: the one the check chose). Without a check (``Unchecked``) they cannot be
-    calibrated: inf where filled, NaN where nothing can fill."""
+    observed and NaN in pixels without any observed band (nothing fills them), for ``method`` (``"auto"``: the one
+    the check chose). Without a check (``Unchecked``) they cannot be calibrated: inf where filled."""
     flags = np.moveaxis(np.asarray(missing, bool), -3, 0)
     if isinstance(check, Unchecked):
-        half = np.where(flags, np.where(flags.all(axis=0), np.nan, np.inf), 0.0)
-        return np.moveaxis(half, 0, -3).astype(np.float32)
-    method = check.best if method == "auto" else method
-    distance, gap = distance_to_observed(flags, wavelength_nm), gap_width(flags, wavelength_nm)
-    scale = check.band_scale.reshape((-1,) + (1,) * (flags.ndim - 1))
-    half = np.where(flags, check.halfwidth(method, np.where(np.isfinite(distance), distance, 0.0), gap, scale, level),
-                    0.0)
+        half = np.where(flags, np.inf, 0.0)
+    else:
+        method = check.best if method == "auto" else method
+        distance, gap = distance_to_observed(flags, wavelength_nm), gap_width(flags, wavelength_nm)
+        scale = check.band_scale.reshape((-1,) + (1,) * (flags.ndim - 1))
+        half = np.where(flags, check.halfwidth(method, np.where(np.isfinite(distance), distance, 0.0), gap, scale,
+                                               level), 0.0)
+    half = np.where(flags.all(axis=0), np.nan, half)
     return np.moveaxis(half, 0, -3).astype(np.float32)
 
 

@@ -170,6 +170,19 @@ def test_std_of_a_classical_repair_is_the_calibrated_one_sigma_halfwidth():
     np.testing.assert_array_equal(alone["std"].values, std)
 
 
+def test_a_pixel_without_any_observed_band_has_no_std_or_interval():
+    """Nothing fills a pixel with no observed band: its values, std and bounds stay NaN, whatever the check says."""
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 30), x=slice(0, 30)).load()
+    mask = anyband_xr.masks.dropout(da, 0.3, seed=0)
+    mask[:, 3, 4] = True
+    out = da.where(~mask).anyband.repair(mask, return_std=True, interval=0.9)
+    for name in ("reflectance", "std", "lower", "upper"):
+        assert np.isnan(out[name].values[:, 3, 4]).all()
+    others = np.ones(da.shape[1:], bool)
+    others[3, 4] = False
+    assert np.isfinite(out["std"].values[:, others]).all()
+
+
 @pytest.mark.parametrize("method, make_mask", [
     ("pchip", lambda da: anyband_xr.masks.band_loss(da, 0.3, seed=1)),
     ("auto", lambda da: anyband_xr.masks.dropout(da, 0.4, seed=0)),
