@@ -88,7 +88,9 @@ def _add_repair(sub: argparse._SubParsersAction) -> None:
                         "them by name")
     repair.add_argument("--guidance", type=float, default=1.0, help="PGS scale (0 disables physics guidance)")
     repair.add_argument("--steps", type=int, help="DDIM steps (default: those validated for the weights)")
-    repair.add_argument("--samples", type=int, default=1, help="posterior samples; > 1 also writes their std")
+    repair.add_argument("--samples", type=int, default=1,
+                        help="posterior samples (diffusion); > 1 also writes a per-value std: calibrated by the "
+                        "self-check with auto or a classical method, else their spread")
     repair.add_argument("--seed", type=int, default=0)
     repair.add_argument("--operators", nargs="*", choices=OPERATOR_NAMES, metavar="NAME",
                         help=f"PGS operators among {', '.join(OPERATOR_NAMES)} (default: "

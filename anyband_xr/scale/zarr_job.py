@@ -162,9 +162,9 @@ def repair_zarr(
         source: input Zarr store; ``variable`` names its spectral variable (dims (spectral, y, x)) when it holds
             several. NaN counts as missing.
         target: output Zarr v3 store: the repaired variable (same name, coords, CRS and attrs plus provenance),
-            ``std`` when ``samples > 1`` (with ``method="auto"`` the calibrated one of the self-check, the
-            split-conformal 68.27% half-width, as ``repair(..., return_std=True)`` gives it; with a named method the
-            spread over the diffusion samples), the per-tile completion counts ``anyband_tile_writes`` and the
+            ``std`` when ``samples > 1`` (as ``repair(..., return_std=True)`` gives it: with ``method="auto"`` or a
+            classical method the calibrated one of a self-check, the split-conformal 68.27% half-width; with
+            ``method="diffusion"`` the spread over the diffusion samples), the per-tile completion counts ``anyband_tile_writes`` and the
             per-tile counts of pixels without any observed band ``anyband_tile_empty`` and of observed values
             screened out as missing ``anyband_tile_screened`` (as ``repair`` does: -9999 and the like, reflectance
             out of range).
@@ -229,21 +229,28 @@ def repair_zarr(
         mask=mask_source, with_std=settings.samples > 1,
     )
     chosen, checked, check = None, {}, None
-    if settings.method == "auto":  # what does not depend on the choice is checked before the self-check runs
-        _region_sizes(like.shape[1:], replace(settings, method="diffusion"), region)
+    # auto picks its method by a self-check; a classical method's std is calibrated by one (as repair does). What
+    # does not depend on the check is checked before it runs (with auto the model is a candidate: its regions).
+    if settings.method == "auto" or (job.with_std and settings.method != "diffusion"):
+        _region_sizes(like.shape[1:], replace(settings, method="diffusion" if settings.method == "auto" else
+                                              settings.method), region)
         _check_writable(source, target, resume)
         check = _self_check(job, like.shape[1:], scheduler)
         if isinstance(check, selfcheck.Unchecked):
-            check.warn("auto", stacklevel=2)
-        chosen, checked = check.best, check.to_attrs()
+            check.warn(settings.method, stacklevel=2)
+        checked = check.to_attrs()
+    if settings.method == "auto":
+        chosen = check.best
         # nothing to repair: the tiles copy the scene ("linear" fills nothing there and does nothing else)
         settings = replace(settings, method="linear" if chosen == selfcheck.NOTHING else chosen)
     halo = settings.overlap if settings.method == "diffusion" else 0
     grid = TileGrid(like.shape[1], like.shape[2], _region_sizes(like.shape[1:], settings, region), halo)
-    job = replace(job, settings=settings, grid=grid, check=check)
+    job = replace(job, settings=settings, grid=grid, check=check if job.with_std else None)
     provenance = {**settings.provenance(), **checked, "anyband_region": list(grid.sizes), "anyband_halo": grid.halo}
     if chosen is not None:
         provenance["anyband_method"] = f"auto:{chosen}"
+    if job.with_std:
+        provenance["anyband_std"] = job.std_name
     fingerprint = {**input_fingerprint(raw, like, name, grid.region(0, 0)), "anyband_mask": mask_digest}
     compared = {k: v for k, v in provenance.items() if not k.startswith("anyband_selfcheck_")}
     existing = _check_target(source, target, {**compared, **fingerprint}, resume)
@@ -315,8 +322,9 @@ def _check_window(job: TileJob, shape: tuple[int, int]) -> selfcheck.SelfCheck |
     values = flags = None
     if window is not None:
         values, flags, _ = read_window(job, *window[1:])
+    methods = selfcheck.CANDIDATES if job.settings.method == "auto" else (job.settings.method,)
     return selfcheck.check_or_skip(values, flags, window, np.asarray(job.wavelength_nm), job.settings,
-                                   seed=job.settings.seed, dims=tuple(job.dims[1:]))
+                                   methods=methods, seed=job.settings.seed, dims=tuple(job.dims[1:]))
 
 
 def _lazy_scene(job: TileJob) -> tuple[xr.DataArray, xr.DataArray]:
@@ -339,10 +347,12 @@ def _scene_prior(job: TileJob) -> Delayed:
 def _repair_tiles(
     client: Client, job: TileJob, pending: list[tuple[int, int]], progress: bool
 ) -> tuple[int, list[tuple[tuple[int, int], BaseException]]]:
-    """Submit one task per pending tile; (pixels repaired, [(tile, error)] of the tiles that failed)."""
+    """Submit one task per pending tile; (pixels repaired, [(tile, error)] of the tiles that failed). The job
+    (with its self-check, megabytes) travels to each worker once, not with every task."""
     token = tokenize(job)
+    shared = client.scatter(job, broadcast=True, hash=False)
     futures = {
-        client.submit(run_tile, job, iy, ix, key=f"anyband-tile-{iy}-{ix}-{token}", pure=False): (iy, ix)
+        client.submit(run_tile, shared, iy, ix, key=f"anyband-tile-{iy}-{ix}-{token}", pure=False): (iy, ix)
         for iy, ix in pending
     }
     pixels, failures = 0, []
