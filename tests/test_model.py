@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +13,7 @@ from scipy.interpolate import PchipInterpolator
 
 from anyband_xr import spectral
 from anyband_xr.conditioning import bridge
-from anyband_xr.conditioning.gaussian import PRIOR_FILE, GaussianPrior, load_gaussian_prior, save_gaussian_prior
+from anyband_xr.conditioning.gaussian import GaussianPrior, load_gaussian_prior, save_gaussian_prior, shipped_prior_file
 from anyband_xr.conditioning.planes import CONTEXT_PLANES, plane_channels
 from anyband_xr.datasets import jasper_ridge
 from anyband_xr.grid import CANONICAL_NM
@@ -146,7 +144,7 @@ def test_the_prior_hash_names_the_weights_own_prior_else_the_shipped_one(tmp_pat
     weights when there is one, else the shipped prior (as ``spectral_prior`` loads them)."""
     model = MCDUNet(ModelConfig(base_channels=8, cam_channels=8, time_embed=16, channel_mults=(1, 2)))
     stem = save_checkpoint(model, tmp_path / "m")
-    shipped = hashlib.sha256(Path(str(resources.files("anyband_xr") / "data" / PRIOR_FILE)).read_bytes()).hexdigest()
+    shipped = hashlib.sha256(shipped_prior_file().read_bytes()).hexdigest()
     assert spectral_prior_hash(stem) == spectral_prior_hash() == shipped
     prior = load_gaussian_prior()
     save_gaussian_prior(GaussianPrior(prior.wavelength_nm, prior.mean * 0.5, prior.cov), spectral_prior_path(stem))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import numpy as np
@@ -55,10 +56,15 @@ def read_gaussian_prior(path: str | Path) -> GaussianPrior:
     return GaussianPrior(tensors["wavelength_nm"], tensors["mean"], tensors["cov"])
 
 
+def shipped_prior_file() -> Traversable:
+    """The shipped prior's file inside the package (``anyband_xr/data/gaussian_prior.safetensors``)."""
+    return resources.files("anyband_xr") / "data" / PRIOR_FILE
+
+
 @lru_cache(maxsize=1)
 def load_gaussian_prior() -> GaussianPrior:
     """The shipped prior fitted on the real training scenes (``scripts/fit_gaussian_prior.py``)."""
-    with resources.as_file(resources.files("anyband_xr") / "data" / PRIOR_FILE) as path:
+    with resources.as_file(shipped_prior_file()) as path:
         return read_gaussian_prior(path)
 
 

@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING
 from safetensors import SafetensorError
 
 from anyband_xr.conditioning.gaussian import (
-    PRIOR_FILE,
     GaussianPrior,
     PCAPrior,
     load_gaussian_prior,
     load_pca_prior,
     read_gaussian_prior,
+    shipped_prior_file,
 )
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     import torch
 
     from anyband_xr.model.unet import MCDUNet
@@ -197,12 +199,12 @@ def spectral_prior_hash(path: str | Path | None = None) -> str:
     """SHA-256 (hex) of the Gaussian spectral prior file the weights ``path`` condition on (:func:`spectral_prior`:
     their run's own, else the shipped one), for provenance."""
     file = spectral_prior_path(path)
-    return _sha256(file if file.is_file() else Path(str(resources.files("anyband_xr") / "data" / PRIOR_FILE)))
+    return _sha256(file if file.is_file() else shipped_prior_file())
 
 
-def _sha256(file: Path) -> str:
+def _sha256(file: Path | Traversable) -> str:
     digest = hashlib.sha256()
-    with open(file, "rb") as fh:
+    with file.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
