@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from anyband_xr.conditioning.gaussian import PCAPrior, conditional_gain, load_pca_prior
 from anyband_xr.grid import interpolation_matrix
@@ -128,13 +129,19 @@ def band_set_estimator(
     ``operator`` (M, K): as in ``pixel_estimate``. The same estimate as ``pixel_estimate`` (the push-through
     identity turns its per-pixel ``RANK x RANK`` solve into one ``M x M`` solve, ``gaussian.conditional_gain``);
     the leverages are the diagonal of the hat matrix ``operator @ gain``.
+
+    The matrices are computed on one BLAS thread: with more, their last bits change with the thread count, and a
+    dask worker (one thread) and the client would condition on estimators a few ulps apart (the tiled Zarr job
+    promises the in-memory repair's bits). They are small (M x K), so this costs nothing.
     """
     prior = prior or load_pca_prior()
     wl = np.asarray(wavelength_nm, dtype=np.float64)
     operator = interpolation_matrix(prior.wavelength_nm, wl) if operator is None else operator
-    cross = operator @ prior.cov
-    gain = conditional_gain(cross.T, cross @ operator.T + prior.noise * np.eye(wl.size))
-    observed_mean = operator @ prior.mean
-    hat = operator @ gain
+    with threadpool_limits(1):
+        cross = operator @ prior.cov
+        gain = conditional_gain(cross.T, cross @ operator.T + prior.noise * np.eye(wl.size))
+        observed_mean = operator @ prior.mean
+        hat = operator @ gain
+        offset = prior.mean - gain @ observed_mean
     loo = (np.eye(wl.size) - hat) / np.maximum(1.0 - np.diag(hat), LEVERAGE_FLOOR)[:, None]
-    return BandSetEstimator(gain, prior.mean - gain @ observed_mean, observed_mean, loo)
+    return BandSetEstimator(gain, offset, observed_mean, loo)
