@@ -151,6 +151,9 @@ def test_speed_command_times_both_models_and_writes_every_section(tmp_path, monk
     assert "| diffusion | 1 | 2 | 9 | 4.0 | **65536** | 512, 640 |" in filled
     assert ("GPU: skipped" in page) == (results["gpu"] is None)
     assert "anyband benchmark speed --out" in page and "--tiled-size 0" in page
+    assert [case["mask"] for case in results["auto"]] == ["band loss 30%", "dropout 30%"]  # the self-check's cost
+    for case in results["auto"]:
+        assert f"| {case['mask']} | auto (chose {case['chosen'].split(':')[-1]}) |" in page and case["ratio"] > 0
 
 
 def test_scale_benchmark_script_reports_scaling_and_memory(tmp_path):

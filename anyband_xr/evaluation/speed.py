@@ -124,21 +124,29 @@ def tile_inputs(tile: int, seed: int = 0) -> TileInputs:
                       scene["wavelength"].values.astype(np.float64))
 
 
-def auto_overhead(tile: int, steps: int | None, repeats: int) -> dict[str, float | str]:
-    """What ``repair(method="auto")`` costs over a plain diffusion repair of the same tile with the same steps.
+def auto_overhead(tile: int, steps: int | None, repeats: int) -> list[dict[str, float | str]]:
+    """What ``repair(method="auto")`` costs over a plain diffusion repair of the same tile with the same steps, under
+    whole-band loss (:func:`tile_scene`'s mask) and under per-value dropout of as many values (seeded).
 
-    Both repair :func:`tile_scene` on the CPU, ``repeats`` times each in ABBA order (after one untimed diffusion
-    run); median seconds of each, their ratio, and the method the self-check chose.
+    Each mask: both methods repair the tile on the CPU, ``repeats`` times each in ABBA order (after one untimed
+    diffusion run); the mask, the median seconds of each, their ratio, and the method the self-check chose.
     """
+    scene, lost = tile_scene(tile)
+    cases = {f"band loss {BAND_LOSS:.0%}": lost, f"dropout {BAND_LOSS:.0%}": masks.dropout(scene, BAND_LOSS, seed=0)}
+    return [{"mask": name, **_auto_overhead(scene, mask, steps, repeats)} for name, mask in cases.items()]
+
+
+def _auto_overhead(scene: xr.DataArray, mask: xr.DataArray, steps: int | None,
+                   repeats: int) -> dict[str, float | str]:
+    """:func:`auto_overhead` of one mask."""
     from anyband_xr.repair import repair
 
-    scene, lost = tile_scene(tile)
-    observed = scene.where(~lost)
+    observed = scene.where(~mask)
     methods, chosen = ("diffusion", "auto"), {}
 
     def one(method: str) -> float:
         start = time.perf_counter()
-        chosen[method] = repair(observed, lost, method=method, steps=steps, device="cpu").attrs["anyband_method"]
+        chosen[method] = repair(observed, mask, method=method, steps=steps, device="cpu").attrs["anyband_method"]
         return time.perf_counter() - start
 
     one("diffusion")
