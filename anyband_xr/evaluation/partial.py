@@ -4,8 +4,8 @@ A part is one scene of one split (a leave-one-scene-out scene, a training scene)
 rows are written to ``<out>/.partial/<key>.json`` when it finishes; the key is the SHA-256 of everything its rows
 depend on: the split and scene name, the scene's values, wavelengths and attrs (the materials probe: the versions
 of the spectral libraries), the weights and the Gaussian prior they condition on, the run's settings, and every
-file of the installed ``anyband_xr`` package (code and data). A resumed run reuses a
-part only when all of these are unchanged; a finished run removes the folder.
+file of the installed ``anyband_xr`` package (code and data). A resumed run reuses a part only when all of these
+are unchanged; a finished run removes the folder.
 """
 
 from __future__ import annotations

@@ -56,9 +56,10 @@ class MaskSource:
 
 @dataclass(frozen=True)
 class TileJob:
-    """Everything a worker needs to repair any tile of one job (small: paths, names, settings, for
-    ``method="lowrank"`` the scene's fitted in-scene prior, and for ``method="auto"`` the self-check whose held-out
-    errors calibrate the ``std``)."""
+    """Everything a worker needs to repair any tile of one job: paths, names, settings, for ``method="lowrank"``
+    the scene's fitted in-scene prior, and when the tiles write a calibrated ``std`` (``method="auto"`` or a
+    classical method) the self-check whose held-out errors calibrate it (megabytes: ``repair_zarr`` sends the job to
+    each worker once)."""
 
     source: str
     variable: str

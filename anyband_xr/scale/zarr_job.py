@@ -164,10 +164,10 @@ def repair_zarr(
         target: output Zarr v3 store: the repaired variable (same name, coords, CRS and attrs plus provenance),
             ``std`` when ``samples > 1`` (as ``repair(..., return_std=True)`` gives it: with ``method="auto"`` or a
             classical method the calibrated one of a self-check, the split-conformal 68.27% half-width; with
-            ``method="diffusion"`` the spread over the diffusion samples), the per-tile completion counts ``anyband_tile_writes`` and the
-            per-tile counts of pixels without any observed band ``anyband_tile_empty`` and of observed values
-            screened out as missing ``anyband_tile_screened`` (as ``repair`` does: -9999 and the like, reflectance
-            out of range).
+            ``method="diffusion"`` the spread over the diffusion samples), the per-tile completion counts
+            ``anyband_tile_writes`` and the per-tile counts of pixels without any observed band
+            ``anyband_tile_empty`` and of observed values screened out as missing ``anyband_tile_screened`` (as
+            ``repair`` does: -9999 and the like, reflectance out of range).
         mask: boolean, True where missing: a DataArray (e.g. dims ``("wavelength",)``), or a Zarr store path whose
             variable ``mask_variable`` (or only variable) it is; ``mask_variable`` alone names a variable of
             ``source``. Its dims and sizes must fit the input (labels are matched, spatial ones in the same order).
@@ -232,8 +232,8 @@ def repair_zarr(
     # auto picks its method by a self-check; a classical method's std is calibrated by one (as repair does). What
     # does not depend on the check is checked before it runs (with auto the model is a candidate: its regions).
     if settings.method == "auto" or (job.with_std and settings.method != "diffusion"):
-        _region_sizes(like.shape[1:], replace(settings, method="diffusion" if settings.method == "auto" else
-                                              settings.method), region)
+        _region_sizes(like.shape[1:], replace(settings, method="diffusion") if settings.method == "auto" else settings,
+                      region)
         _check_writable(source, target, resume)
         check = _self_check(job, like.shape[1:], scheduler)
         if isinstance(check, selfcheck.Unchecked):
