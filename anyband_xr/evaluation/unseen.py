@@ -18,10 +18,8 @@ import xarray as xr
 
 from anyband_xr.datasets import scene_folder
 from anyband_xr.evaluation import quality
-from anyband_xr.evaluation.partial import PartialRows, scene_digest
+from anyband_xr.evaluation.partial import PartialRows, Row, scene_digest
 from anyband_xr.model.weights import read_metadata, spectral_prior_path
-
-Row = dict[str, float | str | int]
 
 #: The ``split`` of every row, and the label of its tables.
 UNSEEN = "unseen scenes (leave-one-scene-out)"
