@@ -4,8 +4,8 @@ The model (Tipping & Bishop, 1999) says every pixel's spectrum is ``x = mean + W
 and isotropic noise ``e ~ N(0, noise I)``: a Gaussian with mean ``mean`` (B,) and covariance ``W W^T + noise I``.
 It is fitted by EM on the observed entries alone (Ilin & Raiko, 2010, "Practical approaches to principal component
 analysis in the presence of missing values"), the rank ``q`` and the number of EM iterations (early stopping) chosen
-by the error on a seeded sample of observed entries hidden from a first fit. A missing value is filled with its
-conditional mean given the pixel's observed values.
+by the error on a seeded sample of observed entries hidden from the fit (the rank on a pixel subsample, for speed).
+A missing value is filled with its conditional mean given the pixel's observed values.
 
 Arrays are (B, ...): B bands first, then any spatial shape (flattened to P pixels inside); ``missing`` is True
 where a value is missing, and NaN in ``values`` counts as missing. Values are in the data's own units (e.g.
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from itertools import islice
 
 import dask
 import dask.array as dsa
@@ -37,6 +36,8 @@ PATIENCE = 3
 RANK_GAIN = 0.005
 #: Pixels the fit uses at most (a seeded sample beyond that); the completion applies to every pixel.
 MAX_PIXELS = 20_000
+#: Pixels the rank is chosen on at most (a seeded subsample of the fit's pixels; the chosen rank is then fitted on all).
+RANK_PIXELS = 4_096
 #: A band observed in fewer pixels than this (or than ``MIN_OBSERVED_FRACTION`` of them) cannot be learnt.
 MIN_OBSERVED_PIXELS = 5
 MIN_OBSERVED_FRACTION = 0.001
@@ -90,7 +91,8 @@ class LowRankGaussian:
         mean: per-band mean (B,), in the data's units.
         components: the loadings W (B, q), in the data's units.
         noise: isotropic noise variance, in the data's units squared.
-        rank_scores: held-out RMSE (data units) of every rank tried (only the given one when the rank was given).
+        rank_scores: held-out RMSE (data units) of every rank tried on the rank's pixel subsample (only the given one,
+            on every pixel, when the rank was given).
         iterations: EM iterations of the fit, chosen by the held-out error (early stopping).
     """
 
@@ -154,10 +156,11 @@ def fit(
 ) -> LowRankGaussian:
     """Fit the in-scene low-rank Gaussian on the observed entries of (B, ...) ``values``.
 
-    A seeded :data:`HOLDOUT_FRACTION` of the observed entries is hidden from a first fit; their RMSE chooses the rank
-    among :data:`RANKS` (below the number of bands; only ``rank`` when given) and the number of EM iterations (early
-    stopping). The model is then refitted on every observed entry with that rank and iteration count. Deterministic
-    for a seed. A dask ``values`` is sampled per block (one compute of the sample only).
+    A seeded :data:`HOLDOUT_FRACTION` of the observed entries is hidden from the fit; their RMSE chooses the rank
+    among :data:`RANKS` (below the number of bands; only ``rank`` when given), on a seeded subsample of at most
+    :data:`RANK_PIXELS` pixels, and then the number of EM iterations of the chosen rank, fitted on every pixel (early
+    stopping). The model returned is that fit: the held-out entries are not refitted. Deterministic for a seed. A dask
+    ``values`` is sampled per block (one compute of the sample only).
 
     Args:
         values: spectra (B, ...), bands first, in any units (e.g. reflectance); NaN counts as missing.
@@ -175,12 +178,10 @@ def fit(
         raise UnseenBandsError(bad, (~miss[bad]).sum(axis=1), _needed(miss.shape[1]))
     if rank is not None and not 1 <= rank < x.shape[0]:
         raise ValueError(f"rank must be between 1 and the number of bands - 1 ({x.shape[0] - 1}), got {rank}.")
-    ranks = [r for r in RANKS if r < x.shape[0]] if rank is None else [rank]
-    scores, iterations = _held_out_scores(x, miss, ranks, seed)
-    best = _best_rank(scores)
-    for model, _ in islice(_em(x, miss, best), iterations[best] + 1):
-        pass
-    return replace(model, rank_scores=scores, iterations=iterations[best])
+    scores = {} if rank is not None else _rank_scores(*_rank_sample(x, miss, seed), seed)
+    best = _best_rank(scores) if rank is None else rank
+    model, score = _held_out_fit(x, miss, best, _hidden(miss, seed))
+    return replace(model, rank_scores=scores or {best: score})
 
 
 def sample_pixels(
@@ -246,16 +247,16 @@ def _patterns(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return unique.astype(np.float64), inverse.reshape(-1)
 
 
-def _em(x: np.ndarray, missing: np.ndarray, rank: int) -> Iterator[tuple[LowRankGaussian, np.ndarray]]:
+def _em(x: np.ndarray, missing: np.ndarray, start: LowRankGaussian) -> Iterator[tuple[LowRankGaussian, np.ndarray]]:
     """EM for probabilistic PCA on the observed entries of (B, P) ``x``, mean and W updated jointly: yields every
-    iterate (the closed-form start first, then up to :data:`MAX_ITER` updates) with the posterior mean of z (P, q)
-    under it; the caller decides when to stop."""
+    iterate (``start`` first, then up to :data:`MAX_ITER` updates) with the posterior mean of z (P, q) under it; the
+    caller decides when to stop."""
     observed = (~missing).astype(np.float64)
     x0 = np.where(missing, 0.0, x)
     n_observed = observed.sum()
     total_sq = float((x0**2).sum())
     floor = 1e-10 * max(total_sq / n_observed, 1e-30)
-    model = _initial(x0, observed, rank)
+    model, rank = start, start.rank
     patterns = _patterns(missing)
     for iteration in range(MAX_ITER):
         centred = np.where(missing, 0.0, x - model.mean[:, None])
@@ -272,46 +273,64 @@ def _em(x: np.ndarray, missing: np.ndarray, rank: int) -> Iterator[tuple[LowRank
         model = LowRankGaussian(wa[:, rank], wa[:, :rank], noise, iterations=iteration + 1)
 
 
-def _initial(x0: np.ndarray, observed: np.ndarray, rank: int) -> LowRankGaussian:
-    """Closed-form probabilistic PCA of the band-mean-filled data: a deterministic start for EM."""
-    mean = x0.sum(axis=1) / observed.sum(axis=1)
-    centred = np.where(observed > 0, x0 - mean[:, None], 0.0)
+def _initial(x: np.ndarray, missing: np.ndarray, rank: int) -> LowRankGaussian:
+    """Closed-form probabilistic PCA of the band-mean-filled (B, P) ``x``: a deterministic start for EM."""
+    x0 = np.where(missing, 0.0, x)
+    mean = x0.sum(axis=1) / (~missing).sum(axis=1)
+    centred = np.where(missing, 0.0, x0 - mean[:, None])
     eigval, eigvec = np.linalg.eigh(centred @ centred.T / centred.shape[1])
     eigval, eigvec = eigval[::-1], eigvec[:, ::-1]
     noise = max(float(eigval[rank:].mean()), 1e-12 * max(float(eigval[0]), 1e-30))
     return LowRankGaussian(mean, eigvec[:, :rank] * np.sqrt(np.maximum(eigval[:rank] - noise, 0.0)), noise)
 
 
-def _held_out_scores(
-    x: np.ndarray, missing: np.ndarray, ranks: list[int], seed: int
-) -> tuple[dict[int, float], dict[int, int]]:
-    """Held-out RMSE per rank and the EM iteration reaching it, fitted without a seeded :data:`HOLDOUT_FRACTION` of
-    the observed entries. Each rank's EM stops :data:`ITER_PATIENCE` iterations after its best held-out error (early
-    stopping: ML fits of high ranks overfit the observed entries); the ranks stop :data:`PATIENCE` ranks after the
-    best one."""
+def _rank_sample(x: np.ndarray, missing: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded subsample of at most :data:`RANK_PIXELS` pixels of (B, P) ``x`` and ``missing`` to choose the rank
+    on; all pixels when the subsample would leave a band too few observed pixels to be learnt."""
+    if x.shape[1] <= RANK_PIXELS:
+        return x, missing
+    keep = np.sort(np.random.default_rng(seed).choice(x.shape[1], size=RANK_PIXELS, replace=False))
+    if unseen_bands(missing[:, keep]).size:
+        return x, missing
+    return x[:, keep], missing[:, keep]
+
+
+def _hidden(missing: np.ndarray, seed: int) -> np.ndarray:
+    """Flat indices of a seeded :data:`HOLDOUT_FRACTION` of the observed entries of ``missing``, hidden from a fit."""
     candidates = np.flatnonzero(~missing)
-    hidden = np.random.default_rng(seed).choice(
-        candidates, size=max(1, round(HOLDOUT_FRACTION * candidates.size)), replace=False
-    )
+    size = max(1, round(HOLDOUT_FRACTION * candidates.size))
+    return np.random.default_rng(seed).choice(candidates, size=size, replace=False)
+
+
+def _held_out_fit(x: np.ndarray, missing: np.ndarray, rank: int, hidden: np.ndarray) -> tuple[LowRankGaussian, float]:
+    """EM of one rank on (B, P) ``x`` without the ``hidden`` flat entries, stopped at its best held-out RMSE: the
+    model :data:`ITER_PATIENCE` iterations before the stop (early stopping: ML fits of high ranks overfit the observed
+    entries) and that RMSE, in data units."""
     train = missing.copy()
     train.flat[hidden] = True
     band, pixel = np.unravel_index(hidden, x.shape)
     truth = x[band, pixel]
-    scores: dict[int, float] = {}
-    iterations: dict[int, int] = {}
-    for rank in ranks:
-        scores[rank] = np.inf
-        for iteration, (model, z) in enumerate(_em(x, train, rank)):
-            predicted = model.mean[band] + np.einsum("hq,hq->h", model.components[band], z[pixel])
-            error = float(np.sqrt(np.mean((predicted - truth) ** 2)))
-            if error < (1 - ITER_GAIN) * scores[rank]:
-                scores[rank], iterations[rank] = error, iteration
-            elif iteration - iterations[rank] >= ITER_PATIENCE:
-                break
-        best = _best_rank(scores)
-        if sum(r > best for r in scores) >= PATIENCE:
+    best, best_model, best_iteration = np.inf, None, 0
+    for iteration, (model, z) in enumerate(_em(x, train, _initial(x, train, rank))):
+        predicted = model.mean[band] + np.einsum("hq,hq->h", model.components[band], z[pixel])
+        error = float(np.sqrt(np.mean((predicted - truth) ** 2)))
+        if error < (1 - ITER_GAIN) * best:
+            best, best_model, best_iteration = error, model, iteration
+        elif iteration - best_iteration >= ITER_PATIENCE:
             break
-    return scores, iterations
+    return best_model, best
+
+
+def _rank_scores(x: np.ndarray, missing: np.ndarray, seed: int) -> dict[int, float]:
+    """Held-out RMSE of the candidate :data:`RANKS` (below the number of bands), each fitted without the same seeded
+    held-out entries; the search stops :data:`PATIENCE` ranks after the best one."""
+    hidden = _hidden(missing, seed)
+    scores: dict[int, float] = {}
+    for rank in (r for r in RANKS if r < x.shape[0]):
+        scores[rank] = _held_out_fit(x, missing, rank, hidden)[1]
+        if sum(r > _best_rank(scores) for r in scores) >= PATIENCE:
+            break
+    return scores
 
 
 def _best_rank(scores: dict[int, float]) -> int:
