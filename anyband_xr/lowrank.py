@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 import dask
 import dask.array as dsa
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 #: Candidate ranks, tried in order until the held-out error stops improving.
 RANKS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
@@ -135,9 +136,10 @@ class LowRankGaussian:
     def _complete_numpy(self, values: np.ndarray, missing: np.ndarray) -> np.ndarray:
         x, miss = _flat(values, missing)
         filled = np.empty(x.shape, np.float64)
-        for start in range(0, x.shape[1], BATCH_PIXELS):
-            part = slice(start, start + BATCH_PIXELS)
-            filled[:, part] = self._conditional_mean(x[:, part], miss[:, part])
+        with threadpool_limits(1):  # the same bits in a one-thread dask worker as in a many-thread client
+            for start in range(0, x.shape[1], BATCH_PIXELS):
+                part = slice(start, start + BATCH_PIXELS)
+                filled[:, part] = self._conditional_mean(x[:, part], miss[:, part])
         return np.where(miss, filled, x).astype(values.dtype, copy=False).reshape(values.shape)
 
     def _conditional_mean(self, x: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -159,8 +161,9 @@ def fit(
     A seeded :data:`HOLDOUT_FRACTION` of the observed entries is hidden from the fit; their RMSE chooses the rank
     among :data:`RANKS` (below the number of bands; only ``rank`` when given), on a seeded subsample of at most
     :data:`RANK_PIXELS` pixels, and then the number of EM iterations of the chosen rank, fitted on every pixel (early
-    stopping). The model returned is that fit: the held-out entries are not refitted. Deterministic for a seed. A dask
-    ``values`` is sampled per block (one compute of the sample only).
+    stopping). The model returned is that fit: the held-out entries are not refitted. Deterministic for a seed, and
+    on one BLAS thread, so its bits are the same in a one-thread dask worker and a many-thread client (its batched
+    small solves gain nothing from more). A dask ``values`` is sampled per block (one compute of the sample only).
 
     Args:
         values: spectra (B, ...), bands first, in any units (e.g. reflectance); NaN counts as missing.
@@ -178,9 +181,10 @@ def fit(
         raise UnseenBandsError(bad, (~miss[bad]).sum(axis=1), _needed(miss.shape[1]))
     if rank is not None and not 1 <= rank < x.shape[0]:
         raise ValueError(f"rank must be between 1 and the number of bands - 1 ({x.shape[0] - 1}), got {rank}.")
-    scores = {} if rank is not None else _rank_scores(*_rank_sample(x, miss, seed), seed)
-    best = _best_rank(scores) if rank is None else rank
-    model, score = _held_out_fit(x, miss, best, _hidden(miss, seed))
+    with threadpool_limits(1):
+        scores = {} if rank is not None else _rank_scores(*_rank_sample(x, miss, seed), seed)
+        best = _best_rank(scores) if rank is None else rank
+        model, score = _held_out_fit(x, miss, best, _hidden(miss, seed))
     return replace(model, rank_scores=scores or {best: score})
 
 

@@ -149,6 +149,29 @@ def test_halfwidth_is_the_scaled_split_conformal_quantile_and_pools_small_classe
         result.halfwidth("pchip", 10.0, 20.0, 1.0)
 
 
+def test_under_whole_band_loss_a_win_from_few_hidden_bands_falls_back_to_the_model():
+    """The lowest RMSE wins outright under dropout; under whole-band loss only when it beats the runner-up in most
+    hidden bands (CONSISTENT_SHARE): here "gaussian" is far better in one band of five and worse in the others."""
+    band_nm = np.repeat([500.0, 600.0, 700.0, 800.0, 900.0], 10)
+    lucky = np.where(band_nm == 700.0, 0.0, 1.2)  # |residual| per hidden value
+    steady = np.where(band_nm == 700.0, 3.0, 1.0)
+    residuals = {"gaussian": lucky, "pchip": steady, "diffusion": steady * 1.1}
+    rmse = {m: float(np.sqrt(np.mean(r**2))) for m, r in residuals.items()}
+    assert min(rmse, key=rmse.get) == "gaussian"
+
+    def result(whole_bands: bool) -> selfcheck.SelfCheck:
+        ones = np.ones(band_nm.size)
+        return selfcheck.SelfCheck(rmse, residuals, ones, ones, ones, np.ones(5), band_nm, 1.0,
+                                   whole_bands=whole_bands)
+
+    assert result(whole_bands=False).best == "gaussian"
+    assert result(whole_bands=True).best == selfcheck.FALLBACK == "diffusion"
+    consistent = {**residuals, "gaussian": np.full(band_nm.size, 0.9)}  # better in every band
+    rmse |= {"gaussian": 0.9}
+    assert selfcheck.SelfCheck(rmse, consistent, *([np.ones(band_nm.size)] * 3), np.ones(5), band_nm, 1.0,
+                               whole_bands=True).best == "gaussian"
+
+
 def test_gap_width_and_band_scale():
     missing = np.array([True, False, True, True, False, False, True])[:, None]
     nm = np.array([400.0, 410.0, 420.0, 440.0, 450.0, 460.0, 480.0])
@@ -184,12 +207,12 @@ def test_unprompted_it_picks_lowrank_on_correlated_dropout_and_pchip_on_a_fine_s
     scene, values, nm = jasper
     settings = RepairSettings.build(tile=32, overlap=8, device="cpu")
     dropout = selfcheck.check(values, masks.dropout(scene, 0.5, seed=0).values, nm, settings, max_pixels=256)
-    assert set(dropout.rmse) == set(selfcheck.CANDIDATES) and dropout.best == "lowrank"
+    assert set(dropout.rmse) == set(selfcheck.CANDIDATES) and dropout.best == "lowrank" and not dropout.whole_bands
     smooth, fine_nm = _smooth_scene()
     lost = np.zeros(fine_nm.size, bool)
     lost[[40, 41, 90, 150, 151, 152, 220]] = True
     interpolated = selfcheck.check(smooth, np.broadcast_to(lost[:, None, None], smooth.shape), fine_nm, settings)
-    assert "diffusion" in interpolated.rmse and interpolated.best == "pchip"
+    assert "diffusion" in interpolated.rmse and interpolated.best == "pchip" and interpolated.whole_bands
 
 
 def test_the_window_is_the_central_crop_for_a_spread_mask_else_where_the_mask_misses_values(jasper):
