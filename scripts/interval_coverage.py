@@ -1,7 +1,8 @@
 """Empirical coverage of ``repair(..., interval=0.9)`` on the truly missing values of real scenes.
 
 For every scene (the bundled Jasper Ridge and the scenes of ``--scenes``), on the top-left ``--crop`` of its held-out
-columns (``anyband_xr.evaluation.quality.evaluation_region``), with the quality benchmark's masks (whole-band loss
+columns (``anyband_xr.evaluation.quality.evaluation_region``), or with ``--leave-one-out DIR`` of the whole scene
+repaired by the weights trained without it (``DIR/<scene>/weights/mcd``, as ``anyband benchmark quality`` uses them), with the quality benchmark's masks (whole-band loss
 10/30/50%, per-value dropout 50%, random 50 and 150 nm gaps; seeds ``--seeds``), each method repairs the scene
 with a 90% split-conformal interval (``auto``, which runs the model, on ``--auto-seeds`` only). Reported per case: the share of the truly missing values inside
 [lower, upper] (mean over seeds, and the lowest seed), the mean interval width and RMSE on them. A method that cannot
@@ -9,6 +10,7 @@ repair a case (the in-scene low-rank prior cannot see bands missing in every pix
 ``intervals.md`` and ``intervals.json`` to ``--out``.
 
     python scripts/interval_coverage.py [--scenes ../shared/data/hsi] [--crop 64 64] [--seeds 0 1 2]
+    python scripts/interval_coverage.py --leave-one-out training_runs/loso --crop 0 0 --out docs/benchmarks/unseen
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from anyband_xr.evaluation import quality
+from anyband_xr.evaluation import quality, unseen
 from anyband_xr.repair import repair
 
 LEVEL = 0.9
@@ -32,10 +34,11 @@ SETTINGS = quality.QualitySettings(band_loss=(0.1, 0.3, 0.5), dropout=(0.5,), ga
                                    generation=())
 
 
-def measure(case: quality.Case, method: str, steps: int | None) -> dict[str, float | str] | None:
+def measure(case: quality.Case, method: str, steps: int | None, weights: str | None) -> dict[str, float | str] | None:
     """Coverage, mean width and RMSE of ``method``'s interval on the missing values of ``case`` (None: no repair)."""
     try:
-        out = repair(case.truth.where(~case.mask), case.mask, method=method, interval=LEVEL, steps=steps)
+        out = repair(case.truth.where(~case.mask), case.mask, method=method, interval=LEVEL, steps=steps,
+                     weights=weights)
     except ValueError as err:
         if "no candidate could be scored" in str(err):
             return None
@@ -47,16 +50,20 @@ def measure(case: quality.Case, method: str, steps: int | None) -> dict[str, flo
             "rmse": float(np.sqrt(np.mean((pred - truth) ** 2))), "chosen": out.attrs["anyband_method"]}
 
 
-def run(scenes: dict[str, xr.DataArray], crop: tuple[int, int], seeds: tuple[int, ...], auto_seeds: tuple[int, ...],
-        steps: int | None) -> list[dict]:
-    """One row per (scene, protocol, condition, method, seed); ``auto`` only for ``auto_seeds`` (it runs the model)."""
+def run(scenes: dict[str, xr.DataArray], crop: tuple[int, int] | None, seeds: tuple[int, ...],
+        auto_seeds: tuple[int, ...], steps: int | None, leave_one_out: str | None = None) -> list[dict]:
+    """One row per (scene, protocol, condition, method, seed); ``auto`` only for ``auto_seeds`` (it runs the model).
+    With ``leave_one_out`` (a folder of held-out runs) each whole scene (its ``crop``) is repaired by the weights
+    trained without it; else the held-out columns by the shipped weights."""
     rows = []
     settings = SETTINGS.__class__(**{**SETTINGS.__dict__, "seeds": seeds})
+    stems = unseen.held_out_weights(leave_one_out, scenes) if leave_one_out else {}
     for scene_name, scene in scenes.items():
-        region = quality.evaluation_region(scene, crop)
+        weights = str(stems[scene_name]) if stems else None
+        region = quality.evaluation_region(scene, crop, whole_scene=bool(stems))
         for case in quality.cases(region, settings):
             for method in (m for m in METHODS if m != "auto" or case.seed in auto_seeds):
-                result = measure(case, method, steps)
+                result = measure(case, method, steps, weights)
                 if result is not None:
                     rows.append({"scene": scene_name, "protocol": case.protocol, "condition": case.condition,
                                  "method": method, "seed": case.seed, **result})
@@ -79,8 +86,10 @@ def summary(rows: list[dict]) -> list[dict]:
     return out
 
 
-def markdown(table: list[dict], command: str, seconds: float) -> str:
+def markdown(table: list[dict], command: str, seconds: float, leave_one_out: str | None = None) -> str:
     """The page: how it was made, then one table row per case."""
+    region = (f"whole scenes, each repaired by the weights trained without it (`{leave_one_out}`): unseen scenes"
+              if leave_one_out else "held-out columns, shipped weights (trained on the other columns of these scenes)")
     inside = [r for r in table if 0.85 <= r["coverage"] <= 0.95]
     lines = [
         "# Interval coverage",
@@ -89,6 +98,7 @@ def markdown(table: list[dict], command: str, seconds: float) -> str:
         "",
         f"- Command: `{command}`",
         f"- Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; wall time {seconds / 60:.1f} min",
+        f"- Region and weights: {region}.",
         f"- Nominal level {LEVEL:g}; coverage is the share of the truly missing values inside [lower, upper] of "
         "`repair(..., interval=0.9)`, the mean over seeds (lowest seed in brackets); width is upper - lower in "
         "reflectance. `auto` says what the self-check chose.",
@@ -106,7 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", nargs="*", default=["../shared/data/hsi"],
                         help="folders or .mat files of scenes besides the bundled Jasper Ridge (skipped if absent)")
-    parser.add_argument("--crop", type=int, nargs=2, default=(64, 64), help="rows, columns of the held-out region")
+    parser.add_argument("--crop", type=int, nargs=2, default=(64, 64),
+                        help="rows, columns of the region (0 0: all of it)")
+    parser.add_argument("--leave-one-out", metavar="DIR",
+                        help="repair each whole scene with the weights trained without it (DIR/<scene>/weights/mcd)")
     parser.add_argument("--seeds", type=int, nargs="+", default=(0, 1, 2))
     parser.add_argument("--auto-seeds", type=int, nargs="*", default=(0,), help="seeds auto runs on (default: 0)")
     parser.add_argument("--steps", type=int, help="DDIM steps of the diffusion candidate (default: the weights')")
@@ -116,12 +129,13 @@ def main(argv: list[str] | None = None) -> None:
     scenes = quality.load_scenes([quality.BUNDLED, *found])
     scenes = {k: v for k, v in scenes.items() if not k.startswith("jasper_ridge/")}  # the bundled copy is enough
     start = time.perf_counter()
-    rows = run(scenes, tuple(args.crop), tuple(args.seeds), tuple(args.auto_seeds), args.steps)
+    crop = tuple(args.crop) if all(args.crop) else None
+    rows = run(scenes, crop, tuple(args.seeds), tuple(args.auto_seeds), args.steps, args.leave_one_out)
     table = summary(rows)
     command = shlex.join(["python", "scripts/interval_coverage.py", *(sys.argv[1:] if argv is None else argv)])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "intervals.md").write_text(markdown(table, command, time.perf_counter() - start))
+    (out / "intervals.md").write_text(markdown(table, command, time.perf_counter() - start, args.leave_one_out))
     (out / "intervals.json").write_text(json.dumps({"command": command, "summary": table, "rows": rows}, indent=1))
 
 
