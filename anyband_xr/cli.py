@@ -39,7 +39,7 @@ def _repair(args: argparse.Namespace) -> None:
     summary = repair_zarr(
         args.input, args.output, variable=args.variable, mask=args.mask, mask_variable=args.mask_var,
         guidance=args.guidance, steps=args.steps, samples=args.samples, seed=args.seed, method=args.method,
-        device=args.device, tile=args.tile, overlap=args.overlap, operators=args.operators, grad=args.grad,
+        std=args.std, device=args.device, tile=args.tile, overlap=args.overlap, operators=args.operators, grad=args.grad,
         eta=args.eta, weights=args.weights, region=args.region, scheduler=args.scheduler, workers=args.workers,
         resume=args.resume,
     )
@@ -91,6 +91,8 @@ def _add_repair(sub: argparse._SubParsersAction) -> None:
     repair.add_argument("--samples", type=int, default=1,
                         help="posterior samples (diffusion); > 1 also writes a per-value std: calibrated by the "
                         "self-check with auto or a classical method, else their spread")
+    repair.add_argument("--std", action="store_true",
+                        help="write the per-value std also with one sample (auto or a classical method: calibrated)")
     repair.add_argument("--seed", type=int, default=0)
     repair.add_argument("--operators", nargs="*", choices=OPERATOR_NAMES, metavar="NAME",
                         help=f"PGS operators among {', '.join(OPERATOR_NAMES)} (default: "

@@ -3,7 +3,7 @@
 import pytest
 import xarray as xr
 
-from anyband_xr import datasets, masks
+from anyband_xr import datasets, masks, selfcheck
 from anyband_xr.cli import main
 from anyband_xr.io import write_zarr
 from anyband_xr.scale import repair_zarr, zarr_job
@@ -41,12 +41,15 @@ def test_report_without_a_self_check_says_so(dropout_store, capsys):
 def test_the_cli_and_repair_zarr_default_to_auto(dropout_store, capsys):
     scene = str(dropout_store / "scene.zarr")
     main(["repair", scene, str(dropout_store / "default_cli.zarr"), "--nan-is-missing", "--steps", "1", "--tile", "24",
-          "--overlap", "4", "--workers", "1"])
+          "--overlap", "4", "--workers", "1", "--std"])
     assert "chosen: lowrank" in capsys.readouterr().out  # the validation table, without --report
     repair_zarr(scene, dropout_store / "default_py.zarr", steps=1, tile=24, overlap=4, workers=1, progress=False)
     for name in ("default_cli.zarr", "default_py.zarr"):
         attrs = xr.open_zarr(dropout_store / name, consolidated=False).attrs
         assert attrs["anyband_method"] == "auto:lowrank" and attrs["anyband_selfcheck_method"] == "lowrank"
+    with_std, without = (xr.open_zarr(dropout_store / n, consolidated=False) for n in ("default_cli.zarr",
+                                                                                      "default_py.zarr"))
+    assert with_std["std"].attrs["long_name"] == selfcheck.CALIBRATED_STD and "std" not in without  # --std
 
 
 def test_auto_checks_the_output_store_and_the_region_before_its_self_check(dropout_store, monkeypatch):

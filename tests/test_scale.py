@@ -259,15 +259,18 @@ def test_auto_job_checks_once_and_equals_the_in_memory_auto_repair(stores, scene
 
 
 def test_a_classical_job_writes_the_calibrated_std_of_the_in_memory_repair(stores, scene, client):
-    """A named classical method with samples > 1: the job self-checks it once, as repair(..., return_std=True) does,
-    and writes that calibrated std (NaN in a pixel without any observed band), equal bit for bit."""
+    """A named classical method with std=True (one sample): the job self-checks it once, as
+    repair(..., return_std=True) does, and writes that calibrated std (NaN in a pixel without any observed band),
+    equal bit for bit. The spread of the diffusion model needs samples > 1: std=True with one sample is refused."""
     observed = scene.where(~masks.band_loss(scene, 0.3, seed=2))
     observed[:, 5, 7] = np.nan
     write_zarr(observed, stores / "pchip.zarr", chunks={"y": 32, "x": 48})
     out = stores / "pchip_out.zarr"
-    repair_zarr(stores / "pchip.zarr", out, method="pchip", samples=2, scheduler=client, progress=False)
+    with pytest.raises(ValueError, match="needs samples > 1"):
+        repair_zarr(stores / "pchip.zarr", out, method="diffusion", std=True, scheduler=client, progress=False)
+    repair_zarr(stores / "pchip.zarr", out, method="pchip", std=True, scheduler=client, progress=False)
     stored = xr.open_zarr(out, consolidated=False)
-    expected = repair(observed, method="pchip", samples=2, return_std=True)
+    expected = repair(observed, method="pchip", return_std=True)
     for name in ("reflectance", "std"):
         np.testing.assert_array_equal(bits(stored[name].values), bits(expected[name].values))
     assert stored["std"].attrs["long_name"] == stored.attrs["anyband_std"] == selfcheck.CALIBRATED_STD

@@ -143,6 +143,7 @@ def repair_zarr(
     samples: int = 1,
     seed: int | None = None,
     method: str = "auto",
+    std: bool = False,
     device: str | None = None,
     tile: int = 256,
     overlap: int = 32,
@@ -162,9 +163,9 @@ def repair_zarr(
         source: input Zarr store; ``variable`` names its spectral variable (dims (spectral, y, x)) when it holds
             several. NaN counts as missing.
         target: output Zarr v3 store: the repaired variable (same name, coords, CRS and attrs plus provenance),
-            ``std`` when ``samples > 1`` (as ``repair(..., return_std=True)`` gives it: with ``method="auto"`` or a
-            classical method the calibrated one of a self-check, the split-conformal 68.27% half-width; with
-            ``method="diffusion"`` the spread over the diffusion samples), the per-tile completion counts
+            ``std`` when ``std`` or ``samples > 1`` (as ``repair(..., return_std=True)`` gives it: with
+            ``method="auto"`` or a classical method the calibrated one of a self-check, the split-conformal 68.27%
+            half-width; with ``method="diffusion"`` the spread over the diffusion samples), the per-tile completion counts
             ``anyband_tile_writes`` and the per-tile counts of pixels without any observed band
             ``anyband_tile_empty`` and of observed values screened out as missing ``anyband_tile_screened`` (as
             ``repair`` does: -9999 and the like, reflectance out of range).
@@ -184,6 +185,8 @@ def repair_zarr(
             (``"auto:none"``); when the mask leaves nothing to hide like it, the diffusion model repairs it, with a
             warning (``"auto:diffusion"``, ``anyband_selfcheck_status`` says why). Or one method by name, as in
             ``repair``.
+        std: write the ``std`` also with ``samples=1`` (``method="auto"`` or a classical method; the spread of
+            ``method="diffusion"`` needs ``samples > 1``).
         region: side (pixels) of the write regions, which are the output chunks; default: the model's region side
             (``tile - 2 * overlap``, or the whole axis when it fits in one tile), so that a region with its
             ``overlap`` halo on each side is one diffusion tile; a multiple of it otherwise. The result equals
@@ -214,6 +217,9 @@ def repair_zarr(
         >>> repair_zarr("scene.zarr", "repaired.zarr", mask="mask.zarr", steps=20, resume=True)  # after a crash
     """
     _check_options(operators, workers)
+    if std and method == "diffusion" and samples < 2:
+        raise ValueError("std=True with method='diffusion' needs samples > 1: its std is the spread over the "
+                         "samples. For a calibrated std use method='auto' (the default) or a classical method.")
     source, target = str(source), str(target)
     raw, like, name, dim = inputs.open_source(source, variable)
     settings = RepairSettings.build(
@@ -226,7 +232,7 @@ def repair_zarr(
     job = TileJob(
         source=source, variable=name, target=target, name=name, dims=(dim, *like.dims[1:]),
         wavelength_nm=like[spectral.WAVELENGTH].values, grid=TileGrid(*like.shape[1:], 1, 0), settings=settings,
-        mask=mask_source, with_std=settings.samples > 1,
+        mask=mask_source, with_std=std or settings.samples > 1,
     )
     chosen, checked, check = None, {}, None
     # auto picks its method by a self-check; a classical method's std is calibrated by one (as repair does). What
