@@ -25,11 +25,12 @@ from dataclasses import dataclass, field, replace
 import dask
 import dask.array as dsa
 import numpy as np
-from threadpoolctl import threadpool_limits
+
+from anyband_xr import blas
 
 #: Candidate ranks, tried in order until the held-out error stops improving.
 RANKS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
-#: Fraction of the observed entries hidden from the fit to choose the rank.
+#: Fraction of the observed entries hidden from the fit to choose the rank and the EM iterations (never refitted).
 HOLDOUT_FRACTION = 0.05
 #: Consecutive candidate ranks without a better held-out error before the search stops; a higher rank is better
 #: only when it lowers the best held-out RMSE so far by more than RANK_GAIN (relative).
@@ -92,8 +93,8 @@ class LowRankGaussian:
         mean: per-band mean (B,), in the data's units.
         components: the loadings W (B, q), in the data's units.
         noise: isotropic noise variance, in the data's units squared.
-        rank_scores: held-out RMSE (data units) of every rank tried on the rank's pixel subsample (only the given one,
-            on every pixel, when the rank was given).
+        rank_scores: held-out RMSE (data units) of every rank tried, on the subsample the rank is chosen on
+            (:data:`RANK_PIXELS`); when the rank was given, only its own, on the fit's pixels.
         iterations: EM iterations of the fit, chosen by the held-out error (early stopping).
     """
 
@@ -136,7 +137,7 @@ class LowRankGaussian:
     def _complete_numpy(self, values: np.ndarray, missing: np.ndarray) -> np.ndarray:
         x, miss = _flat(values, missing)
         filled = np.empty(x.shape, np.float64)
-        with threadpool_limits(1):  # the same bits in a one-thread dask worker as in a many-thread client
+        with blas.one_thread():  # the same bits in a one-thread dask worker as in a many-thread client
             for start in range(0, x.shape[1], BATCH_PIXELS):
                 part = slice(start, start + BATCH_PIXELS)
                 filled[:, part] = self._conditional_mean(x[:, part], miss[:, part])
@@ -162,8 +163,8 @@ def fit(
     among :data:`RANKS` (below the number of bands; only ``rank`` when given), on a seeded subsample of at most
     :data:`RANK_PIXELS` pixels, and then the number of EM iterations of the chosen rank, fitted on every pixel (early
     stopping). The model returned is that fit: the held-out entries are not refitted. Deterministic for a seed, and
-    on one BLAS thread, so its bits are the same in a one-thread dask worker and a many-thread client (its batched
-    small solves gain nothing from more). A dask ``values`` is sampled per block (one compute of the sample only).
+    on one BLAS thread, so its bits are the same in a one-thread dask worker and a many-thread client (on 2 cores it
+    was no slower: its time goes to batched small inversions). A dask ``values`` is sampled per block (one compute of the sample only).
 
     Args:
         values: spectra (B, ...), bands first, in any units (e.g. reflectance); NaN counts as missing.
@@ -181,10 +182,13 @@ def fit(
         raise UnseenBandsError(bad, (~miss[bad]).sum(axis=1), _needed(miss.shape[1]))
     if rank is not None and not 1 <= rank < x.shape[0]:
         raise ValueError(f"rank must be between 1 and the number of bands - 1 ({x.shape[0] - 1}), got {rank}.")
-    with threadpool_limits(1):
-        scores = {} if rank is not None else _rank_scores(*_rank_sample(x, miss, seed), seed)
+    with blas.one_thread():
+        sample = _rank_sample(x, miss, seed) if rank is None else None
+        fits = _rank_fits(*sample, seed) if sample is not None else {}
+        scores = {r: score for r, (_, score) in fits.items()}
         best = _best_rank(scores) if rank is None else rank
-        model, score = _held_out_fit(x, miss, best, _hidden(miss, seed))
+        # the rank sample is the whole sample: its fit of the chosen rank is the one to return
+        model, score = fits[best] if sample and sample[0] is x else _held_out_fit(x, miss, best, _hidden(miss, seed))
     return replace(model, rank_scores=scores or {best: score})
 
 
@@ -251,16 +255,16 @@ def _patterns(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return unique.astype(np.float64), inverse.reshape(-1)
 
 
-def _em(x: np.ndarray, missing: np.ndarray, start: LowRankGaussian) -> Iterator[tuple[LowRankGaussian, np.ndarray]]:
+def _em(x: np.ndarray, missing: np.ndarray, rank: int) -> Iterator[tuple[LowRankGaussian, np.ndarray]]:
     """EM for probabilistic PCA on the observed entries of (B, P) ``x``, mean and W updated jointly: yields every
-    iterate (``start`` first, then up to :data:`MAX_ITER` updates) with the posterior mean of z (P, q) under it; the
-    caller decides when to stop."""
+    iterate (the closed-form start first, then up to :data:`MAX_ITER` updates) with the posterior mean of z (P, q)
+    under it; the caller decides when to stop."""
     observed = (~missing).astype(np.float64)
     x0 = np.where(missing, 0.0, x)
     n_observed = observed.sum()
     total_sq = float((x0**2).sum())
     floor = 1e-10 * max(total_sq / n_observed, 1e-30)
-    model, rank = start, start.rank
+    model = _initial(x0, observed, rank)
     patterns = _patterns(missing)
     for iteration in range(MAX_ITER):
         centred = np.where(missing, 0.0, x - model.mean[:, None])
@@ -277,11 +281,10 @@ def _em(x: np.ndarray, missing: np.ndarray, start: LowRankGaussian) -> Iterator[
         model = LowRankGaussian(wa[:, rank], wa[:, :rank], noise, iterations=iteration + 1)
 
 
-def _initial(x: np.ndarray, missing: np.ndarray, rank: int) -> LowRankGaussian:
-    """Closed-form probabilistic PCA of the band-mean-filled (B, P) ``x``: a deterministic start for EM."""
-    x0 = np.where(missing, 0.0, x)
-    mean = x0.sum(axis=1) / (~missing).sum(axis=1)
-    centred = np.where(missing, 0.0, x0 - mean[:, None])
+def _initial(x0: np.ndarray, observed: np.ndarray, rank: int) -> LowRankGaussian:
+    """Closed-form probabilistic PCA of the band-mean-filled data: a deterministic start for EM."""
+    mean = x0.sum(axis=1) / observed.sum(axis=1)
+    centred = np.where(observed > 0, x0 - mean[:, None], 0.0)
     eigval, eigvec = np.linalg.eigh(centred @ centred.T / centred.shape[1])
     eigval, eigvec = eigval[::-1], eigvec[:, ::-1]
     noise = max(float(eigval[rank:].mean()), 1e-12 * max(float(eigval[0]), 1e-30))
@@ -315,26 +318,30 @@ def _held_out_fit(x: np.ndarray, missing: np.ndarray, rank: int, hidden: np.ndar
     band, pixel = np.unravel_index(hidden, x.shape)
     truth = x[band, pixel]
     best, best_model, best_iteration = np.inf, None, 0
-    for iteration, (model, z) in enumerate(_em(x, train, _initial(x, train, rank))):
+    for iteration, (model, z) in enumerate(_em(x, train, rank)):
         predicted = model.mean[band] + np.einsum("hq,hq->h", model.components[band], z[pixel])
         error = float(np.sqrt(np.mean((predicted - truth) ** 2)))
         if error < (1 - ITER_GAIN) * best:
             best, best_model, best_iteration = error, model, iteration
         elif iteration - best_iteration >= ITER_PATIENCE:
             break
+    if best_model is None:
+        raise ValueError("the in-scene low-rank fit found no finite held-out error (non-finite values among the "
+                         "observed ones?); fill this scene with another method, e.g. method='pchip'.")
     return best_model, best
 
 
-def _rank_scores(x: np.ndarray, missing: np.ndarray, seed: int) -> dict[int, float]:
-    """Held-out RMSE of the candidate :data:`RANKS` (below the number of bands), each fitted without the same seeded
-    held-out entries; the search stops :data:`PATIENCE` ranks after the best one."""
+def _rank_fits(x: np.ndarray, missing: np.ndarray, seed: int) -> dict[int, tuple[LowRankGaussian, float]]:
+    """The early-stopped fit and its held-out RMSE per candidate rank of :data:`RANKS` (below the number of bands),
+    each fitted without the same seeded held-out entries; the search stops :data:`PATIENCE` ranks after the best."""
     hidden = _hidden(missing, seed)
-    scores: dict[int, float] = {}
+    fits: dict[int, tuple[LowRankGaussian, float]] = {}
     for rank in (r for r in RANKS if r < x.shape[0]):
-        scores[rank] = _held_out_fit(x, missing, rank, hidden)[1]
-        if sum(r > _best_rank(scores) for r in scores) >= PATIENCE:
+        fits[rank] = _held_out_fit(x, missing, rank, hidden)
+        best = _best_rank({r: score for r, (_, score) in fits.items()})
+        if sum(r > best for r in fits) >= PATIENCE:
             break
-    return scores
+    return fits
 
 
 def _best_rank(scores: dict[int, float]) -> int:

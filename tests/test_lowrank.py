@@ -80,3 +80,21 @@ def test_dask_scene_is_sampled_per_block_once_and_completed_lazily(scene_crop):
     eager = lowrank.fit(scene.values, missing, rank=6, max_pixels=500)
     np.testing.assert_array_equal(model.components, eager.components)
     np.testing.assert_array_equal(filled.compute(), eager.complete(scene.values, missing))
+
+
+def test_the_rank_is_chosen_on_a_pixel_subsample_unless_it_would_leave_a_band_unseen(monkeypatch):
+    """Above RANK_PIXELS the rank search runs on a seeded subsample, then only the chosen rank is fitted on every
+    pixel; a subsample that would leave a rarely observed band too few pixels falls back to all of them."""
+    values, missing = _planted(rank=4, pixels=2000)
+    monkeypatch.setattr(lowrank, "RANK_PIXELS", 500)
+    x, miss = lowrank.sample_pixels(values, missing)
+    sub_x, _ = lowrank._rank_sample(x, miss, seed=0)
+    assert sub_x.shape == (40, 500)
+    model = lowrank.fit(values, missing)
+    assert model.rank == 4 and set(model.rank_scores) >= {3, 4, 6}
+    rare = missing.copy()
+    rare[5] = True
+    rare[5, :10] = False  # band 5 observed in 10 pixels: enough for the fit, not for a 500-pixel subsample
+    x, miss = lowrank.sample_pixels(values, rare)
+    assert lowrank._rank_sample(x, miss, seed=0)[0] is x
+    assert lowrank.fit(values, rare).rank == 4
