@@ -88,7 +88,8 @@ def repair(
             hides values, on a window of at most 64 x 64 pixels where the mask misses values (the central crop of
             the first scene along the loop dims, unless the mask misses values mostly elsewhere: a corner patch, a
             later time step; ``anyband_xr.selfcheck.choose_window``), and the one with the lowest held-out RMSE
-            fills the scene (a fixed cost: a 256 x 256 scene takes 1.12x the time of a plain diffusion repair);
+            fills the scene, under whole-band loss only when it beats the model in most hidden bands
+            (``SelfCheck.best``; a fixed cost: a 256 x 256 scene takes 1.12x the time of a plain diffusion repair);
             what it chose, where, and every score are in the attrs (``anyband_method`` is ``"auto:<chosen>"``,
             ``anyband_selfcheck_*``) of an in-memory result. When nothing needs repair (no value is missing in a
             pixel with an observed band) no check runs and the scene comes back as it is (``"auto:none"``); when

@@ -296,11 +296,17 @@ class SelfCheck:
         """The method ``method="auto"`` repairs with: the scored method with the lowest RMSE on the hidden values;
         under whole-band loss only when it beats :data:`FALLBACK` (the model, when scored) in at least
         :data:`CONSISTENT_SHARE` of the bands with hidden values, else :data:`FALLBACK`."""
+        lowest, share = self.lowest
+        return lowest if share is None or share >= CONSISTENT_SHARE else FALLBACK
+
+    @property
+    def lowest(self) -> tuple[str, float | None]:
+        """The scored method with the lowest RMSE on the hidden values and, under whole-band loss, the share of the
+        bands with hidden values where it beats :data:`FALLBACK` (None where :attr:`best` does not ask)."""
         first = min(self.rmse, key=self.rmse.__getitem__)
         if not self.whole_bands or first == FALLBACK or FALLBACK not in self.rmse:
-            return first
-        wins = self.band_rmse(first)[1] < self.band_rmse(FALLBACK)[1]
-        return first if wins.mean() >= CONSISTENT_SHARE else FALLBACK
+            return first, None
+        return first, float(np.mean(self.band_rmse(first)[1] < self.band_rmse(FALLBACK)[1]))
 
     def class_rmse(self, method: str) -> tuple[float, ...]:
         """RMSE of ``method`` per distance class (:func:`class_labels`); NaN for a class with no hidden value."""
@@ -338,6 +344,10 @@ class SelfCheck:
                                                "anyband_selfcheck_pixels": int(self.pixels)}
         if self.where:
             attrs["anyband_selfcheck_window"] = self.where
+        lowest, share = self.lowest
+        if share is not None:
+            attrs["anyband_selfcheck_lowest"] = lowest
+            attrs["anyband_selfcheck_lowest_beats_model_share"] = share
         for method in self.rmse:
             attrs[f"anyband_selfcheck_rmse_{method}"] = self.rmse[method]
             attrs[f"anyband_selfcheck_psnr_db_{method}"] = self.psnr(method)
@@ -474,7 +484,7 @@ def report(attrs: Mapping[str, object]) -> str:
     where = f" ({attrs['anyband_selfcheck_window']})" if "anyband_selfcheck_window" in attrs else ""
     lines = [f"self-check: {attrs.get('anyband_selfcheck_hidden_values', '?')} observed values hidden like the mask "
              f"on {attrs.get('anyband_selfcheck_pixels', '?')} pixels{where}; "
-             f"chosen: {attrs['anyband_selfcheck_method']}",
+             f"chosen: {attrs['anyband_selfcheck_method']}{_why(attrs)}",
              f"{'method':<10} {'RMSE':>9} {'PSNR dB':>8}  " + " ".join(f"{c:>10}" for c in class_labels())]
     for m in methods:
         per_class = [attrs.get(f"{prefix}{m}_{c}") for c in classes]
@@ -483,6 +493,15 @@ def report(attrs: Mapping[str, object]) -> str:
     skipped = "anyband_selfcheck_skipped_"
     lines += [f"{k[len(skipped):]:<10} skipped: {v}" for k, v in attrs.items() if k.startswith(skipped)]
     return "\n".join(lines)
+
+
+def _why(attrs: Mapping[str, object]) -> str:
+    """Why the check chose the model over the lowest RMSE (whole-band loss, :data:`CONSISTENT_SHARE`), or ""."""
+    lowest, share = attrs.get("anyband_selfcheck_lowest"), attrs.get("anyband_selfcheck_lowest_beats_model_share")
+    if share is None or lowest == attrs["anyband_selfcheck_method"]:
+        return ""
+    return (f" ({lowest} has the lowest RMSE but beats {FALLBACK} in only {share:.0%} of the hidden bands; under "
+            f"whole-band loss it must in {CONSISTENT_SHARE:.0%})")
 
 
 def _conformal_quantile(errors: np.ndarray, level: float) -> float:

@@ -275,6 +275,8 @@ def test_a_classical_job_writes_the_calibrated_std_of_the_in_memory_repair(store
         np.testing.assert_array_equal(bits(stored[name].values), bits(expected[name].values))
     assert stored["std"].attrs["long_name"] == stored.attrs["anyband_std"] == selfcheck.CALIBRATED_STD
     assert np.isnan(stored["std"].values[:, 5, 7]).all() and stored.attrs["anyband_selfcheck_method"] == "pchip"
+    with pytest.raises(ValueError, match="std variable .*: stored 'calibrated standard deviation .*', now 'none'"):
+        repair_zarr(stores / "pchip.zarr", out, method="pchip", resume=True, scheduler=client, progress=False)
 
 
 def test_auto_job_with_nothing_to_repair_copies_the_scene(stores, scene, client):

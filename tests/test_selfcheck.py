@@ -163,7 +163,10 @@ def test_under_whole_band_loss_a_win_from_few_hidden_bands_falls_back_to_the_mod
     steady = np.where(band_nm == 700.0, 3.0, 1.0)
     residuals = {"gaussian": lucky, "pchip": steady, "diffusion": steady * 1.1}
     assert _scored(residuals, band_nm, whole_bands=False).best == "gaussian"
-    assert _scored(residuals, band_nm, whole_bands=True).best == selfcheck.FALLBACK == "diffusion"
+    fell_back = _scored(residuals, band_nm, whole_bands=True)
+    assert fell_back.best == selfcheck.FALLBACK == "diffusion" and fell_back.lowest == ("gaussian", 0.2)
+    assert "chosen: diffusion (gaussian has the lowest RMSE but beats diffusion in only 20% of the hidden bands" in (
+        selfcheck.report(fell_back.to_attrs()))
     consistent = {**residuals, "gaussian": np.full(band_nm.size, 0.9)}  # better than the model in every band
     assert _scored(consistent, band_nm, whole_bands=True).best == "gaussian"
     near_tie = {"pchip": steady, "linear": steady * 1.001, "diffusion": steady * 3}  # the model far worse

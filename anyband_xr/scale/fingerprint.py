@@ -29,7 +29,7 @@ LABELS = {
     "anyband_input_values": "input values (first write region)",
     "anyband_mask": "mask (values, dims, labels and store chunks)",
     "anyband_prior_sha256": "Gaussian spectral prior (sha256; older stores do not record it)",
-    "anyband_std": "std variable (calibrated by the self-check, or the spread over diffusion samples)",
+    "anyband_std": "std variable (calibrated by the self-check, the spread over diffusion samples, or none)",
 }
 #: The mask entry of a job whose only missing values are the NaN (and fill values) of the input.
 NO_MASK = "none: NaN and fill values of the input"

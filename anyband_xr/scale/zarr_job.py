@@ -255,8 +255,7 @@ def repair_zarr(
     provenance = {**settings.provenance(), **checked, "anyband_region": list(grid.sizes), "anyband_halo": grid.halo}
     if chosen is not None:
         provenance["anyband_method"] = f"auto:{chosen}"
-    if job.with_std:
-        provenance["anyband_std"] = job.std_name
+    provenance["anyband_std"] = job.std_name or "none"  # recorded either way: a resume cannot drop or add the std
     fingerprint = {**input_fingerprint(raw, like, name, grid.region(0, 0)), "anyband_mask": mask_digest}
     compared = {k: v for k, v in provenance.items() if not k.startswith("anyband_selfcheck_")}
     existing = _check_target(source, target, {**compared, **fingerprint}, resume)
