@@ -134,6 +134,11 @@ def _widen(whole: np.ndarray, hidden: np.ndarray, runs: list[tuple[int, int]], r
     return hidden
 
 
+def whole_band_loss(missing: np.ndarray) -> np.ndarray:
+    """(B,) bands of a (B, H, W) mask missing in every pixel that has an observed band (whole-band loss)."""
+    return missing[:, ~missing.all(axis=0)].all(axis=1)
+
+
 def hide_like(missing: np.ndarray, seed: int) -> np.ndarray:
     """Observed values to hide, with the structure of ``missing``: (B, H, W) bool, True where hidden.
 
@@ -154,7 +159,7 @@ def hide_like(missing: np.ndarray, seed: int) -> np.ndarray:
     if not seen.any():
         raise ValueError("every value is missing: there is no observed value to hide.")
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(HIDE_STREAM,)))
-    whole = missing[:, seen].all(axis=1)
+    whole = whole_band_loss(missing)
     hidden = np.zeros_like(missing)
     bands = _hide_bands(whole, rng)
     hidden[bands] = True
@@ -668,7 +673,7 @@ def check(
     scale, band = band_scale(truth, user_missing, wavelength_nm), np.nonzero(hidden)[0]
     return SelfCheck(rmse, residuals, distance, gap, scale[band], scale, np.asarray(wavelength_nm, np.float64)[band],
                      float(np.ptp(target)), skipped, int(truth[0].size), where,
-                     bool(user_missing[:, ~user_missing.all(axis=0)].all(axis=1).any()))
+                     bool(whole_band_loss(user_missing).any()))
 
 
 def check_or_skip(

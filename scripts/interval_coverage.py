@@ -2,10 +2,11 @@
 
 For every scene (the bundled Jasper Ridge and the scenes of ``--scenes``), on the top-left ``--crop`` of its held-out
 columns (``anyband_xr.evaluation.quality.evaluation_region``), or with ``--leave-one-out DIR`` of the whole scene
-repaired by the weights trained without it (``DIR/<scene>/weights/mcd``, as ``anyband benchmark quality`` uses them), with the quality benchmark's masks (whole-band loss
-10/30/50%, per-value dropout 50%, random 50 and 150 nm gaps; seeds ``--seeds``), each method repairs the scene
-with a 90% split-conformal interval (``auto``, which runs the model, on ``--auto-seeds`` only). Reported per case: the share of the truly missing values inside
-[lower, upper] (mean over seeds, and the lowest seed), the mean interval width and RMSE on them. A method that cannot
+repaired by the weights trained without it (``DIR/<scene>/weights/mcd``, as ``anyband benchmark quality`` uses
+them), with the quality benchmark's masks (whole-band loss 10/30/50%, per-value dropout 50%, random 50 and 150 nm
+gaps; seeds ``--seeds``), each method repairs the scene with a 90% split-conformal interval (``auto``, which runs
+the model, on ``--auto-seeds`` only). Reported per case: the share of the truly missing values inside [lower,
+upper] (mean over seeds, and the lowest seed), the mean interval width and RMSE on them. A method that cannot
 repair a case (the in-scene low-rank prior cannot see bands missing in every pixel) is left out of it. Writes
 ``intervals.md`` and ``intervals.json`` to ``--out``.
 
@@ -58,6 +59,10 @@ def run(scenes: dict[str, xr.DataArray], crop: tuple[int, int] | None, seeds: tu
     rows = []
     settings = SETTINGS.__class__(**{**SETTINGS.__dict__, "seeds": seeds})
     stems = unseen.held_out_weights(leave_one_out, scenes) if leave_one_out else {}
+    absent = [str(stem) for stem in stems.values() if not stem.with_suffix(".safetensors").is_file()]
+    if absent:
+        raise FileNotFoundError(f"no held-out weights at {', '.join(absent)} (train them with `anyband train "
+                                f"{leave_one_out}/<scene>/config.json`).")
     for scene_name, scene in scenes.items():
         weights = str(stems[scene_name]) if stems else None
         region = quality.evaluation_region(scene, crop, whole_scene=bool(stems))
@@ -129,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     scenes = quality.load_scenes([quality.BUNDLED, *found])
     scenes = {k: v for k, v in scenes.items() if not k.startswith("jasper_ridge/")}  # the bundled copy is enough
     start = time.perf_counter()
-    crop = tuple(args.crop) if all(args.crop) else None
+    crop = None if tuple(args.crop) == (0, 0) else tuple(args.crop)
     rows = run(scenes, crop, tuple(args.seeds), tuple(args.auto_seeds), args.steps, args.leave_one_out)
     table = summary(rows)
     command = shlex.join(["python", "scripts/interval_coverage.py", *(sys.argv[1:] if argv is None else argv)])
