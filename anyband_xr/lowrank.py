@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 import dask
 import dask.array as dsa
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from anyband_xr import blas
 
 #: Candidate ranks, tried in order until the held-out error stops improving.
 RANKS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
@@ -137,7 +137,7 @@ class LowRankGaussian:
     def _complete_numpy(self, values: np.ndarray, missing: np.ndarray) -> np.ndarray:
         x, miss = _flat(values, missing)
         filled = np.empty(x.shape, np.float64)
-        with blas.one_thread():  # the same bits in a one-thread dask worker as in a many-thread client
+        with threadpool_limits(1):  # the same bits in a one-thread dask worker as in a many-thread client
             for start in range(0, x.shape[1], BATCH_PIXELS):
                 part = slice(start, start + BATCH_PIXELS)
                 filled[:, part] = self._conditional_mean(x[:, part], miss[:, part])
@@ -182,7 +182,7 @@ def fit(
         raise UnseenBandsError(bad, (~miss[bad]).sum(axis=1), _needed(miss.shape[1]))
     if rank is not None and not 1 <= rank < x.shape[0]:
         raise ValueError(f"rank must be between 1 and the number of bands - 1 ({x.shape[0] - 1}), got {rank}.")
-    with blas.one_thread():
+    with threadpool_limits(1):
         sample = _rank_sample(x, miss, seed) if rank is None else None
         fits = _rank_fits(*sample, seed) if sample is not None else {}
         scores = {r: score for r, (_, score) in fits.items()}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
+from threadpoolctl import threadpool_limits
 
-from anyband_xr import blas
 from anyband_xr.grid import interpolation_matrix
 
 PRIOR_FILE = "gaussian_prior.safetensors"
@@ -95,7 +95,7 @@ class PCAPrior:
         thread count, and a dask worker and the client would condition on priors a few ulps apart (the tiled Zarr job
         promises the in-memory repair's bits).
         """
-        with blas.one_thread():
+        with threadpool_limits(1):
             eigval, eigvec = np.linalg.eigh(prior.cov)
         eigval, eigvec = eigval[::-1], eigvec[:, ::-1]
         noise = max(float(eigval[rank:].mean()), NOISE_FLOOR * float(eigval[0]))

@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
-from anyband_xr import blas
 from anyband_xr.conditioning.gaussian import PCAPrior, conditional_gain, load_pca_prior
 from anyband_xr.grid import interpolation_matrix
 
@@ -137,7 +137,7 @@ def band_set_estimator(
     prior = prior or load_pca_prior()
     wl = np.asarray(wavelength_nm, dtype=np.float64)
     operator = interpolation_matrix(prior.wavelength_nm, wl) if operator is None else operator
-    with blas.one_thread():
+    with threadpool_limits(1):
         cross = operator @ prior.cov
         gain = conditional_gain(cross.T, cross @ operator.T + prior.noise * np.eye(wl.size))
         observed_mean = operator @ prior.mean
