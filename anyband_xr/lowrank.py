@@ -27,7 +27,6 @@ import dask.array as dsa
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-
 #: Candidate ranks, tried in order until the held-out error stops improving.
 RANKS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 #: Fraction of the observed entries hidden from the fit to choose the rank and the EM iterations (never refitted).
@@ -164,7 +163,8 @@ def fit(
     :data:`RANK_PIXELS` pixels, and then the number of EM iterations of the chosen rank, fitted on every pixel (early
     stopping). The model returned is that fit: the held-out entries are not refitted. Deterministic for a seed, and
     on one BLAS thread, so its bits are the same in a one-thread dask worker and a many-thread client (on 2 cores it
-    was no slower: its time goes to batched small inversions). A dask ``values`` is sampled per block (one compute of the sample only).
+    was no slower: its time goes to batched small inversions). A dask ``values`` is sampled per block (one compute
+    of the sample only).
 
     Args:
         values: spectra (B, ...), bands first, in any units (e.g. reflectance); NaN counts as missing.
@@ -183,13 +183,16 @@ def fit(
     if rank is not None and not 1 <= rank < x.shape[0]:
         raise ValueError(f"rank must be between 1 and the number of bands - 1 ({x.shape[0] - 1}), got {rank}.")
     with threadpool_limits(1):
-        sample = _rank_sample(x, miss, seed) if rank is None else None
-        fits = _rank_fits(*sample, seed) if sample is not None else {}
+        if rank is not None:
+            model, score = _held_out_fit(x, miss, rank, _hidden(miss, seed))
+            return replace(model, rank_scores={rank: score})
+        sample = _rank_sample(x, miss, seed)
+        fits = _rank_fits(*sample, seed)
         scores = {r: score for r, (_, score) in fits.items()}
-        best = _best_rank(scores) if rank is None else rank
-        # the rank sample is the whole sample: its fit of the chosen rank is the one to return
-        model, score = fits[best] if sample and sample[0] is x else _held_out_fit(x, miss, best, _hidden(miss, seed))
-    return replace(model, rank_scores=scores or {best: score})
+        best = _best_rank(scores)
+        # the rank was chosen on every pixel: its fit of the chosen rank is the one to return
+        model = fits[best][0] if sample[0] is x else _held_out_fit(x, miss, best, _hidden(miss, seed))[0]
+    return replace(model, rank_scores=scores)
 
 
 def sample_pixels(
