@@ -59,7 +59,7 @@ def run(scenes: dict[str, xr.DataArray], crop: tuple[int, int] | None, seeds: tu
     rows = []
     settings = SETTINGS.__class__(**{**SETTINGS.__dict__, "seeds": seeds})
     stems = unseen.held_out_weights(leave_one_out, scenes) if leave_one_out else {}
-    absent = [str(stem) for stem in stems.values() if not stem.with_suffix(".safetensors").is_file()]
+    absent = [str(path) for path in unseen.missing_weights(stems).values()]
     if absent:
         raise FileNotFoundError(f"no held-out weights at {', '.join(absent)} (train them with `anyband train "
                                 f"{leave_one_out}/<scene>/config.json`).")

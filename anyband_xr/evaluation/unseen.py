@@ -34,6 +34,12 @@ def held_out_weights(directory: str | Path, names: Iterable[str]) -> dict[str, P
     return {name: Path(directory) / scene_folder(name) / WEIGHTS_STEM for name in names}
 
 
+def missing_weights(stems: dict[str, Path]) -> dict[str, Path]:
+    """Per scene whose held-out weights ``stems`` are not trained yet, the weights file it lacks."""
+    return {name: stem.with_suffix(".safetensors") for name, stem in stems.items()
+            if not stem.with_suffix(".safetensors").is_file()}
+
+
 def without_own_prior(stems: dict[str, Path]) -> list[str]:
     """The scenes whose held-out weights ``stems`` carry no Gaussian prior fitted by their own run (metadata
     ``"gaussian_prior": "fit"`` and ``<stem>.gaussian_prior.safetensors`` beside them): their Gaussian baselines and
@@ -57,10 +63,10 @@ def run_unseen(
         The rows (``split`` :data:`UNSEEN`), and per scene without its held-out weights the file it lacks.
     """
     rows: list[Row] = []
-    missing: dict[str, Path] = {}
-    for name, stem in held_out_weights(directory, scenes).items():
-        if not stem.with_suffix(".safetensors").is_file():
-            missing[name] = stem.with_suffix(".safetensors")
+    stems = held_out_weights(directory, scenes)
+    missing = missing_weights(stems)
+    for name, stem in stems.items():
+        if name in missing:
             log(f"{name}: missing held-out weights {missing[name]}")
             continue
         unseen = dataclasses.replace(settings, weights=str(stem), whole_scene=True)

@@ -165,8 +165,8 @@ def repair_zarr(
         target: output Zarr v3 store: the repaired variable (same name, coords, CRS and attrs plus provenance),
             ``std`` when ``std`` or ``samples > 1`` (as ``repair(..., return_std=True)`` gives it: with
             ``method="auto"`` or a classical method the calibrated one of a self-check, the split-conformal 68.27%
-            half-width; with ``method="diffusion"`` the spread over the diffusion samples), the per-tile completion counts
-            ``anyband_tile_writes`` and the per-tile counts of pixels without any observed band
+            half-width; with ``method="diffusion"`` the spread over the diffusion samples), the per-tile
+            completion counts ``anyband_tile_writes`` and the per-tile counts of pixels without any observed band
             ``anyband_tile_empty`` and of observed values screened out as missing ``anyband_tile_screened`` (as
             ``repair`` does: -9999 and the like, reflectance out of range).
         mask: boolean, True where missing: a DataArray (e.g. dims ``("wavelength",)``), or a Zarr store path whose
