@@ -30,11 +30,12 @@ if TYPE_CHECKING:
 
 
 def _diffuse_block(filled, missing, wavelength_nm, settings, origin, extent, core, target_nm, responses, progress,
-                   needed=None):
+                   needed=None, prior=None):
     """Model mean and std (n_out, h, w) over the block's core, region by region (``tiling.regions``): each region
     is predicted from its window (the region grown by the overlap) and keeps its centre. With ``needed`` (the
     block's (H, W) pixels with a value to fill), a region without any is skipped: 0 there (its values are observed,
-    or stay missing), and the other regions are unchanged (their noise depends on their position only)."""
+    or stay missing), and the other regions are unchanged (their noise depends on their position only). ``prior``:
+    the scene's in-scene low-rank prior, whose completion the model corrects (``diffuse``)."""
     from anyband_xr.sampling.conditional import diffuse
 
     (y0, x0), (ny, nx), (core_y, core_x) = origin, extent, core
@@ -49,7 +50,7 @@ def _diffuse_block(filled, missing, wavelength_nm, settings, origin, extent, cor
         for (ry, wy), (rx, wx) in todo:
             window = (slice(None), slice(wy.start - y0, wy.stop - y0), slice(wx.start - x0, wx.stop - x0))
             out = diffuse(filled[window], missing[window], wavelength_nm, settings, wy.start, wx.start,
-                          target_nm=target_nm, responses=responses, progress=bar.update)
+                          target_nm=target_nm, responses=responses, progress=bar.update, scene_prior=prior)
             keep = (slice(None), slice(ry.start - wy.start, ry.stop - wy.start), slice(rx.start - wx.start, rx.stop - wx.start))
             place = (slice(None), slice(ry.start - y0 - core_y.start, ry.stop - y0 - core_y.start),
                      slice(rx.start - x0 - core_x.start, rx.stop - x0 - core_x.start))
@@ -122,7 +123,8 @@ def fill_block(
             Its start must be a region boundary (``tiling.regions``).
         target_nm: output wavelengths (nm) of a generation from band values whose SRFs are ``responses``
             (diffusion only); default: repair on the own grid, observed values restored exactly.
-        prior: the scene's in-scene prior (``lowrank.LowRankGaussian``) for ``method="lowrank"``.
+        prior: the scene's in-scene prior (``lowrank.LowRankGaussian``): the fill of ``method="lowrank"``, the base
+            the model corrects for ``method="diffusion"`` (None: the PCHIP interpolant; see ``scene_prior``).
         progress: show a progress bar.
 
     Pixels with no observed value come back NaN (mean and std). ``method="auto"`` is not a block method: the
@@ -149,7 +151,7 @@ def fill_block(
         model_values, model_missing = _nearest_observed(filled, missing, empty) if empty.any() else (filled, missing)
         needed = None if target_nm is not None else (missing & ~empty).any(axis=0)
         mean, std = _diffuse_block(model_values, model_missing, wavelength_nm, settings, origin, extent, core,
-                                   target_nm, responses, progress, needed)
+                                   target_nm, responses, progress, needed, prior)
     else:
         mean, std = _classical_block(filled[(slice(None), *core)], missing[(slice(None), *core)], wavelength_nm,
                                      settings.method, prior, settings.weights)
@@ -241,16 +243,16 @@ def run_blocks(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std arrays for ``values`` ordered (*loop, spectral, y, x): lazy on dask, eager on numpy.
 
-    For ``method="lowrank"`` the in-scene prior is fitted once on the whole scene (``inscene_prior``; on dask as a
-    task of the graph), so every block uses the same one. For ``method="auto"`` on dask, ``chosen`` is the delayed
-    settings the self-check picks: every block waits for that one choice (and, when it is ``"lowrank"``, for the one
-    prior fit)."""
+    For ``method="lowrank"`` and a ``"diffusion"`` repair the in-scene prior is fitted once on the whole scene
+    (``inscene_prior``; on dask as a task of the graph), so every block uses the same one. For ``method="auto"`` on
+    dask, ``chosen`` is the delayed settings the self-check picks: every block waits for that one choice (and for
+    the one prior fit of its method)."""
     loop = list(values.dims[:-3])
     lazy = values.chunks is not None
     wavelength_nm = values["wavelength"].values
-    prior = inscene_prior(values, missing) if settings.method == "lowrank" else None
+    prior = inscene_prior(values, missing, settings.method) if target_nm is None else None
     if chosen is not None:
-        prior = dask.delayed(_prior_if_chosen)(chosen, *_inscene_sample(values, missing))
+        prior = dask.delayed(_chosen_prior)(chosen, *_inscene_sample(values, missing))
     means, stds = [], []
     for index in np.ndindex(*(values.sizes[d] for d in loop)):
         select = dict(zip(loop, index))
@@ -276,17 +278,40 @@ SAMPLE_STD = "posterior standard deviation over samples"
 INSCENE_PIXELS = 20_000
 
 
-def inscene_prior(values: xr.DataArray, missing: xr.DataArray) -> LowRankGaussian | Delayed:
-    """The in-scene low-rank Gaussian (``anyband_xr.lowrank``) of a scene ordered (*loop, spectral, y, x), fitted on
-    a regular subsample of at most ``INSCENE_PIXELS`` pixels (the same pixels whatever the chunking); on dask a
-    ``dask.delayed`` fit that runs with the graph. Raises ``lowrank.UnseenBandsError`` (eagerly) when bands are
-    missing in (almost) every pixel: the scene cannot teach those."""
-    from anyband_xr import lowrank
-
+def inscene_prior(
+    values: xr.DataArray, missing: xr.DataArray, method: str = "lowrank"
+) -> LowRankGaussian | Delayed | None:
+    """The in-scene low-rank Gaussian (``anyband_xr.lowrank``) the block method ``method`` uses (``scene_prior``) of a
+    scene ordered (*loop, spectral, y, x), fitted on a regular subsample of at most ``INSCENE_PIXELS`` pixels (the
+    same pixels whatever the chunking); on dask a ``dask.delayed`` fit that runs with the graph; None for a method
+    that uses none."""
+    if method not in SCENE_PRIOR_METHODS:
+        return None
     x, m = _inscene_sample(values, missing)
     if values.chunks is None:
-        return lowrank.fit(x, m, max_pixels=None)
-    return dask.delayed(lowrank.fit)(x, m, max_pixels=None)
+        return scene_prior(method, x, m)
+    return dask.delayed(scene_prior)(method, x, m)
+
+
+#: Block methods that use the in-scene prior (``scene_prior``).
+SCENE_PRIOR_METHODS = ("lowrank", "diffusion")
+
+
+def scene_prior(method: str, values: np.ndarray, missing: np.ndarray) -> LowRankGaussian | None:
+    """The in-scene prior of ``method`` fitted on every pixel of (B, ...) ``values``: the fill of ``"lowrank"``
+    (raises ``lowrank.UnseenBandsError`` when bands are missing in (almost) every pixel: the scene cannot teach
+    those); for ``"diffusion"`` the base the model corrects, where the scene teaches every band (else None: the
+    model corrects the PCHIP interpolant); None for the other methods (nothing is fitted)."""
+    from anyband_xr import lowrank
+
+    if method not in SCENE_PRIOR_METHODS:
+        return None
+    try:
+        return lowrank.fit(values, missing, max_pixels=None)
+    except lowrank.UnseenBandsError:
+        if method == "lowrank":
+            raise
+        return None
 
 
 def _inscene_sample(values: xr.DataArray, missing: xr.DataArray) -> tuple:
@@ -299,8 +324,6 @@ def _inscene_sample(values: xr.DataArray, missing: xr.DataArray) -> tuple:
     return tuple(np.moveaxis(a.data[sample], spectral_axis, 0) for a in (values, missing))
 
 
-def _prior_if_chosen(chosen: RepairSettings, values: np.ndarray, missing: np.ndarray) -> LowRankGaussian | None:
-    """The in-scene prior when the self-check chose ``"lowrank"``, else None (nothing is fitted)."""
-    from anyband_xr import lowrank
-
-    return lowrank.fit(values, missing, max_pixels=None) if chosen.method == "lowrank" else None
+def _chosen_prior(chosen: RepairSettings, values: np.ndarray, missing: np.ndarray) -> LowRankGaussian | None:
+    """The in-scene prior of the method the self-check chose (``scene_prior``)."""
+    return scene_prior(chosen.method, values, missing)

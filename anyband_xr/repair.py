@@ -98,7 +98,9 @@ def repair(
             of the graph (the choice is made when it computes, once for all blocks; ``anyband_method`` stays
             ``"auto"``); a Zarr job (``anyband_xr.scale.repair_zarr``) runs it once before its tiles. Or one
             method by name, which skips the check: ``"diffusion"`` (AnyBand-Diff; the sampling and guidance
-            keywords below apply to it), the baselines ``"linear"``, ``"pchip"``, ``"gaussian"`` (ridge
+            keywords below apply to it; where values are missing per pixel and the scene observes every band, the
+            model corrects the scene's own low-rank completion, fitted once like ``"lowrank"``'s, instead of the
+            PCHIP interpolant: ``anyband_xr.engine.scene_prior``), the baselines ``"linear"``, ``"pchip"``, ``"gaussian"`` (ridge
             conditional mean fitted on real scenes), ``"lowrank"`` (the scene's own low-rank Gaussian: best where
             values are missing per pixel).
         operators: physical operators for PGS: names among ``"sensor"`` (band consistency; through the sensor's

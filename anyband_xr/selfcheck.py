@@ -33,6 +33,8 @@ from anyband_xr.settings import RepairSettings
 if TYPE_CHECKING:
     import dask.array as dsa
 
+    from anyband_xr.lowrank import LowRankGaussian
+
 #: Candidates of the check: the model, the classical methods and the in-scene low-rank prior.
 CANDIDATES = ("diffusion", "pchip", "linear", "lowrank", "gaussian")
 LOWRANK = "lowrank"
@@ -595,11 +597,12 @@ def describe_window(window: tuple[tuple[int, ...], slice, slice], dims: tuple[st
 
 
 def _fill(method: str, values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray,
-          settings: RepairSettings, seed: int) -> np.ndarray:
-    """One candidate's (B, h, w) fill of ``values`` (NaN where missing)."""
+          settings: RepairSettings, prior: LowRankGaussian | None) -> np.ndarray:
+    """One candidate's (B, h, w) fill of ``values`` (NaN where missing); ``prior``: the crop's in-scene low-rank prior
+    (the fill of ``"lowrank"``, the base the model corrects), or None where it sees too few of a band's values."""
     if method == LOWRANK:
-        return lowrank.fit(values, missing, seed=seed).complete(values, missing)
-    return fill_block(values, missing, wavelength_nm, replace(settings, method=method))[0]
+        return prior.complete(values, missing)
+    return fill_block(values, missing, wavelength_nm, replace(settings, method=method), prior=prior)[0]
 
 
 def check(
@@ -617,7 +620,8 @@ def check(
     The window (at most ``max_pixels`` pixels, :func:`choose_window`: the central crop unless the mask misses values
     mostly elsewhere) loses the values :func:`hide_like` picks; each candidate fills them (``fill_block`` with the
     settings' method replaced; ``"lowrank"``: the in-scene low-rank Gaussian of ``anyband_xr.lowrank`` fitted on the
-    crop, skipped with the reason when bands are unseen).
+    crop, skipped with the reason when bands are unseen; the model corrects that prior's completion, as a repair
+    does with the scene's).
 
     Args:
         values: (B, H, W) block in data units; NaN counts as missing.
@@ -657,13 +661,17 @@ def check(
     masked = np.where(test_missing, np.nan, truth).astype(truth.dtype)
     target = truth[hidden].astype(np.float64)
     rmse, residuals, skipped = {}, {}, {}
-    for method in methods:
+    prior, unseen = None, None
+    if {LOWRANK, FALLBACK} & set(methods):
         try:
-            filled = _fill(method, masked, test_missing, np.asarray(wavelength_nm, np.float64), settings, seed)
+            prior = lowrank.fit(masked, test_missing, seed=seed)
         except lowrank.UnseenBandsError as err:
-            skipped[method] = (f"{err.bands.size} band(s) missing in (almost) every pixel: the in-scene prior "
-                               "cannot see them")
+            unseen = (f"{err.bands.size} band(s) missing in (almost) every pixel: the in-scene prior cannot see them")
+    for method in methods:
+        if method == LOWRANK and prior is None:
+            skipped[method] = unseen
             continue
+        filled = _fill(method, masked, test_missing, np.asarray(wavelength_nm, np.float64), settings, prior)
         residuals[method] = filled[hidden].astype(np.float64) - target
         rmse[method] = float(np.sqrt(np.mean(residuals[method] ** 2)))
     if not rmse:

@@ -79,6 +79,18 @@ def test_condition_round_trip_and_to_grid():
         bridge.to_grid(torch.zeros_like(x), untargeted)
 
 
+def test_a_scene_completion_becomes_the_base_and_the_output_path_the_coverage_stays_observed():
+    values, wl, missing, *_ = _linear_scene()
+    completion = torch.where(missing, values + 0.5, values)  # a stand-in completion, far from PCHIP
+    plain = bridge.make_condition(values, wl, missing, target_nm=wl)
+    cond = bridge.make_condition(values, wl, missing, target_nm=wl, completion=completion)
+    every = bridge.make_condition(completion, wl, torch.zeros_like(missing), target_nm=wl)
+    assert torch.equal(cond.interp, every.interp) and torch.equal(cond.linear, every.linear)
+    torch.testing.assert_close(bridge.to_grid(torch.zeros_like(cond.interp), cond), completion)
+    for name in ("confidence", "prior", "trust", "scale"):
+        assert torch.equal(getattr(cond, name), getattr(plain, name)), name
+
+
 def test_paper_config_has_about_278m_parameters():
     assert abs(count_parameters(ModelConfig.paper()) / 278e6 - 1.0) < 0.10
 

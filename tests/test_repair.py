@@ -125,6 +125,35 @@ def test_lowrank_fills_dropout_better_than_pchip_and_lazily_the_same():
     np.testing.assert_array_equal(lazy.values, lowrank.values)
 
 
+def test_diffusion_corrects_the_scenes_low_rank_completion_on_dropout_lazily_the_same():
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 30), x=slice(0, 30)).load()
+    mask = anyband_xr.masks.dropout(da, 0.5, seed=0)
+    observed = da.where(~mask)
+    outs = {method: observed.anyband.repair(mask, method=method, seed=0, **(FAST if method == "diffusion" else {}))
+            for method in ("diffusion", "lowrank", "pchip")}
+    rmse = {name: float(np.sqrt(((out - da) ** 2).where(mask).mean())) for name, out in outs.items()}
+    # Measured: 0.0040 against 0.0033 for the completion it corrects and 0.0058 for PCHIP (0.0044 before, when the
+    # model corrected the PCHIP interpolant).
+    assert rmse["diffusion"] < 1.3 * rmse["lowrank"] and rmse["diffusion"] < 0.8 * rmse["pchip"]
+    lazy = observed.chunk({"y": 10}).anyband.repair(mask, method="diffusion", seed=0, **FAST)
+    np.testing.assert_array_equal(lazy.values, outs["diffusion"].values)
+
+
+def test_the_model_corrects_pchip_where_the_scene_cannot_teach_a_band():
+    from anyband_xr.engine import scene_prior
+    from anyband_xr.lowrank import UnseenBandsError
+
+    da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 20), x=slice(0, 20)).load()
+    values = da.transpose("wavelength", "y", "x").values
+    lost = np.broadcast_to(anyband_xr.masks.band_loss(da, 0.3, seed=0).values[:, None, None], values.shape)
+    assert scene_prior("diffusion", values, lost) is None
+    with pytest.raises(UnseenBandsError):
+        scene_prior("lowrank", values, lost)
+    dropped = anyband_xr.masks.dropout(da, 0.3, seed=0).transpose("wavelength", "y", "x").values
+    assert scene_prior("diffusion", values, dropped).rank >= 1
+    assert scene_prior("pchip", values, dropped) is None
+
+
 def test_lowrank_refuses_bands_missing_everywhere():
     da = anyband_xr.datasets.jasper_ridge().isel(y=slice(0, 20), x=slice(0, 20)).load()
     mask = anyband_xr.masks.band_loss(da, 0.3, seed=0)

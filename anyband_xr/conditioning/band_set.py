@@ -126,6 +126,27 @@ def band_set_parts(
     keep = band_set.cpu().numpy()
     x_nm = np.asarray(wavelength_nm, dtype=np.float64)[keep]
     x = values[:, band_set].reshape(n, x_nm.size, h * w)
+    linear, interp, target = band_set_interpolants(values, wavelength_nm, band_set, canonical_nm, target_nm)
+    distance = torch.as_tensor(np.abs(canonical_nm[:, None] - x_nm[None]).min(axis=1))
+    operator = None if band_integrals is None else band_integrals[keep]
+    estimate = band_set_estimator(x_nm, prior, operator).estimate(x)
+    trust = band_set_weight(x, x_nm, estimate.loo_residual, distance, canonical_nm)
+    distance = distance.to(device=values.device, dtype=values.dtype).view(1, -1, 1, 1).expand(n, -1, h, w)
+    return Parts(linear, interp, distance, estimate.mean.reshape(n, -1, h, w), trust.expand(n, -1, h, w), target)
+
+
+def band_set_interpolants(
+    values: torch.Tensor,
+    wavelength_nm: np.ndarray,
+    band_set: torch.Tensor,
+    canonical_nm: np.ndarray,
+    target_nm: np.ndarray | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Linear and PCHIP interpolants (N, K, H, W) on ``canonical_nm`` through the bands ``band_set`` (B,) bool of
+    ``values`` (N, B, H, W), and the PCHIP interpolant (N, T, H, W) at ``target_nm`` (None without targets)."""
+    n, _, h, w = values.shape
+    x_nm = np.asarray(wavelength_nm, dtype=np.float64)[band_set.cpu().numpy()]
+    x = values[:, band_set].reshape(n, x_nm.size, h * w)
     if x_nm.size == 1:
         linear = interp = x.expand(n, canonical_nm.size, h * w)
         target = None if target_nm is None else x.expand(n, target_nm.size, h * w)
@@ -133,14 +154,8 @@ def band_set_parts(
         slopes = pchip_slopes(x, x_nm)
         linear, interp = linear_map(x_nm, canonical_nm)(x), hermite_map(x_nm, canonical_nm)(x, slopes)
         target = None if target_nm is None else hermite_map(x_nm, target_nm)(x, slopes)
-    distance = torch.as_tensor(np.abs(canonical_nm[:, None] - x_nm[None]).min(axis=1))
-    operator = None if band_integrals is None else band_integrals[keep]
-    estimate = band_set_estimator(x_nm, prior, operator).estimate(x)
-    trust = band_set_weight(x, x_nm, estimate.loo_residual, distance, canonical_nm)
 
     def image(a: torch.Tensor) -> torch.Tensor:
         return a.reshape(n, -1, h, w)
 
-    distance = distance.to(device=values.device, dtype=values.dtype).view(1, -1, 1, 1).expand(n, -1, h, w)
-    return Parts(image(linear), image(interp), distance, image(estimate.mean), trust.expand(n, -1, h, w),
-                 None if target is None else image(target))
+    return image(linear), image(interp), None if target is None else image(target)

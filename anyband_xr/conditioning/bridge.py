@@ -6,7 +6,9 @@ real scenes. The model diffuses the residual ``r = (x - interp) / scale * GAIN``
 ``x`` over that interpolant, so an untrained (zero) residual reproduces PCHIP, and the observation's brightness
 unit ``scale`` cancels out. Two hints enter beside it: the linear interpolant (where the two disagree the spectrum
 bends) and the conditional mean of the Gaussian prior of real spectra (``anyband_xr.conditioning.prior``), which knows how
-bands co-vary across materials where an interpolant only knows the neighbouring bands.
+bands co-vary across materials where an interpolant only knows the neighbouring bands. Where values are missing per
+pixel and the scene observes every band, the interpolants run through the spectrum completed by the scene's own
+low-rank prior instead (``make_condition(completion=...)``): the model corrects the scene's best classical estimate.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 
 from anyband_xr.grid import CANONICAL_NM
 from anyband_xr.conditioning import prior as gaussian_prior
-from anyband_xr.conditioning.band_set import Parts, band_set_parts, shared_band_set
+from anyband_xr.conditioning.band_set import Parts, band_set_interpolants, band_set_parts, shared_band_set
 from anyband_xr.conditioning.gaussian import PCAPrior
 from anyband_xr.grid import interpolation_matrix
 from anyband_xr.conditioning.interpolants import NO_OBSERVATION_NM, interpolate_pixels
@@ -42,8 +44,9 @@ class Condition:
     """The model's view of an observation on the canonical grid.
 
     Attributes:
-        interp: (N, K, H, W) per-pixel PCHIP interpolant through the observed values, data units.
-        linear: (N, K, H, W) per-pixel linear interpolant, data units.
+        interp: (N, K, H, W) per-pixel PCHIP interpolant through the observed values (through the completed
+            spectrum when ``make_condition`` is given the scene's completion), data units.
+        linear: (N, K, H, W) per-pixel linear interpolant through the same values, data units.
         confidence: (N, K, H, W) ``exp(-distance_nm / 20 nm)`` to the nearest observed wavelength, in [0, 1].
         scale: (N, 1, 1, 1) mean observed value of each sample, data units (the brightness unit).
         prior: (N, K, H, W) per-pixel conditional mean of the Gaussian spectral prior given the observed values,
@@ -181,6 +184,7 @@ def make_condition(
     band_integrals: np.ndarray | None = None,
     target_nm: np.ndarray | None = None,
     prior: PCAPrior | None = None,
+    completion: torch.Tensor | None = None,
 ) -> Condition:
     """Condition of an observation (N, B, H, W) on the canonical grid (see ``Condition``).
 
@@ -192,13 +196,22 @@ def make_condition(
     interpolant is evaluated here, with the canonical one, from the same per-pixel slopes.
     ``prior``: the Gaussian spectral prior behind the prior hint, the one the weights were trained with
     (``anyband_xr.model.weights.spectral_prior``); default the shipped one.
+    ``completion`` (N, B, H, W): the observation with its missing values filled by the scene's own low-rank prior
+    (``anyband_xr.lowrank``; per-value loss, where the scene teaches every band). The interpolants (the base the
+    model corrects and the output path at ``target_nm``) then run through the completed spectrum; the coverage, the
+    prior hint and its trust still come from the observed values alone.
     """
     check_wavelengths(wavelength_nm, values.shape[1])
+    target_nm = None if target_nm is None else _numpy(target_nm).astype(np.float64)
     band_set = shared_band_set(missing)
     if band_set is None:
         parts = _pixel_parts(values, wavelength_nm, missing, band_integrals, target_nm, prior)
     else:
         parts = band_set_parts(values, wavelength_nm, band_set, CANONICAL_NM, band_integrals, target_nm, prior)
+    if completion is not None:
+        every_band = torch.ones(values.shape[1], dtype=torch.bool, device=values.device)
+        linear, interp, target = band_set_interpolants(completion, wavelength_nm, every_band, CANONICAL_NM, target_nm)
+        parts = parts._replace(linear=linear, interp=interp, target_interp=target)
     observed = ~missing.to(torch.bool)
     total = torch.where(observed, values, 0.0).sum(dim=(1, 2, 3), keepdim=True)
     count = observed.sum(dim=(1, 2, 3), keepdim=True).to(values.dtype)
@@ -250,9 +263,9 @@ def _matrix(matrix: np.ndarray, like: torch.Tensor) -> torch.Tensor:
 def to_grid(r: torch.Tensor, cond: Condition) -> torch.Tensor:
     """Spectrum on the condition's output grid (N, T, H, W), data units, from a canonical residual ``r``.
 
-    value(λ) = PCHIP interpolant through the observed points at λ + the canonical correction ``r * scale / GAIN``
-    linearly interpolated to λ, so the observation's own fine spectral detail survives. The caller restores the
-    observed values exactly. The condition must have been made with ``target_nm``.
+    value(λ) = PCHIP interpolant through the observed points (or the completed spectrum) at λ + the canonical
+    correction ``r * scale / GAIN`` linearly interpolated to λ, so the observation's own fine spectral detail
+    survives. The caller restores the observed values exactly. The condition must have been made with ``target_nm``.
     """
     if cond.target_interp is None:
         raise ValueError("this condition has no output grid: make it with make_condition(..., target_nm=...).")

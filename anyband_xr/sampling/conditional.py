@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from anyband_xr.model.weights import load_model, spectral_prior
 from anyband_xr.physics import operators as ops
 from anyband_xr.sampling.ddim import DDIM, Guidance, sample
 from anyband_xr.settings import RepairSettings
+
+if TYPE_CHECKING:
+    from anyband_xr.lowrank import LowRankGaussian
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -63,12 +67,14 @@ class TileSampler:
         target_nm: np.ndarray | None = None,
         responses: xr.DataArray | None = None,
         model: torch.nn.Module | None = None,
+        scene_prior: LowRankGaussian | None = None,
     ) -> TileSampler:
         """The sampler of one (B, h, w) tile (numpy or (1, B, h, w) tensors) in data units, True where missing.
 
         ``target_nm``: output wavelengths (default ``wavelength_nm``); ``responses``: SRFs (band, wavelength) of
         the observed bands when they are band integrals (multispectral input to ``generate``); ``model``: default
-        the weights named in ``settings``.
+        the weights named in ``settings``; ``scene_prior``: the scene's in-scene low-rank prior, whose completion of
+        the tile becomes the base the model corrects (a repair on the own grid only; see ``bridge.make_condition``).
         """
         device = resolve_device(settings.device)
         model = load_model(settings.weights, device=device) if model is None else model
@@ -79,9 +85,14 @@ class TileSampler:
         size = tuple(values.shape[-2:])
         v = _pad(values, factor).to(device)
         m = _pad(missing.float(), factor).bool().to(device)
+        completion = None
+        if scene_prior is not None and target_nm is None:
+            completed = scene_prior.complete(values[0].numpy(), missing[0].numpy())
+            completion = _pad(torch.from_numpy(completed)[None], factor).to(device)
         target = wavelength_nm if target_nm is None else np.asarray(target_nm, dtype=np.float64)
         band_integrals = None if responses is None else simulate.band_weights(CANONICAL_NM, responses)
-        cond = bridge.make_condition(v, wavelength_nm, m, band_integrals, target, spectral_prior(settings.weights))
+        cond = bridge.make_condition(v, wavelength_nm, m, band_integrals, target, spectral_prior(settings.weights),
+                                     completion)
         operators = build_operators(settings, v, m, wavelength_nm, cond, band_integrals, device)
         return cls(model, cond, operators, settings, device, size)
 
@@ -132,6 +143,7 @@ def diffuse(
     target_nm: np.ndarray | None = None,
     responses: xr.DataArray | None = None,
     progress: Callable[[int], None] | None = None,
+    scene_prior: LowRankGaussian | None = None,
 ) -> np.ndarray:
     """Posterior mean and std (2, T, h, w) over ``settings.samples`` guided DDIM samples for one tile.
 
@@ -144,8 +156,12 @@ def diffuse(
         target_nm: output wavelengths (default: ``wavelength_nm``, i.e. repair on the own grid).
         responses: SRFs (band, wavelength) of the observed bands when they are band integrals (multispectral
             input to ``generate``); None for samples of the spectrum itself.
+        progress: called with 1 after every DDIM step.
+        scene_prior: the scene's in-scene low-rank prior (``anyband_xr.lowrank``): the model corrects its completion
+            of the tile (see ``TileSampler.build``); None: the PCHIP interpolant through the observed values.
     """
-    sampler = TileSampler.build(values, missing, wavelength_nm, settings, target_nm, responses)
+    sampler = TileSampler.build(values, missing, wavelength_nm, settings, target_nm, responses,
+                                scene_prior=scene_prior)
     outputs = []
     for k in range(settings.samples):
         noise = tiling.position_noise(settings.seed, k, CANONICAL_NM.size, y0, x0, *sampler.shape[-2:])

@@ -56,10 +56,10 @@ class MaskSource:
 
 @dataclass(frozen=True)
 class TileJob:
-    """Everything a worker needs to repair any tile of one job: paths, names, settings, for ``method="lowrank"``
-    the scene's fitted in-scene prior, and when the tiles write a calibrated ``std`` (``method="auto"`` or a
-    classical method) the self-check whose held-out errors calibrate it (megabytes: ``repair_zarr`` sends the job to
-    each worker once)."""
+    """Everything a worker needs to repair any tile of one job: paths, names, settings, the scene's fitted in-scene
+    prior (``engine.scene_prior``: the fill of ``method="lowrank"``, the model's base for ``"diffusion"``), and when
+    the tiles write a calibrated ``std`` (``method="auto"`` or a classical method) the self-check whose held-out
+    errors calibrate it (megabytes: ``repair_zarr`` sends the job to each worker once)."""
 
     source: str
     variable: str

@@ -20,7 +20,7 @@ from distributed import Client, as_completed
 from tqdm.auto import tqdm
 
 from anyband_xr import selfcheck, spectral, tiling
-from anyband_xr.engine import inscene_prior
+from anyband_xr.engine import SCENE_PRIOR_METHODS, inscene_prior
 from anyband_xr.io.zarr import open_zarr
 from anyband_xr.lowrank import UnseenBandsError
 from anyband_xr.observation import looks_like_reflectance, missing_mask, screen
@@ -275,7 +275,7 @@ def _run(plan: _Plan, scheduler: str | Client | None, workers: int | None, progr
     job, grid = plan.job, plan.job.grid
     start = time.perf_counter()
     with session(scheduler, workers, job.settings.method, job.settings.device) as client:
-        if job.settings.method == "lowrank":
+        if job.settings.method in SCENE_PRIOR_METHODS:
             job = replace(job, prior=client.compute(_scene_prior(job)).result())
         if not plan.existing:
             store.write_template(job.target, plan.like, job.name, grid, job.std_name, plan.provenance,
@@ -344,9 +344,10 @@ def _lazy_scene(job: TileJob) -> tuple[xr.DataArray, xr.DataArray]:
 
 
 def _scene_prior(job: TileJob) -> Delayed:
-    """The fit of the in-scene low-rank prior of ``method="lowrank"`` on the whole scene, as ``repair`` fits it (the
-    same regular pixel subsample, the same screening), to run on the cluster once; every tile then uses it."""
-    return inscene_prior(*_lazy_scene(job))
+    """The fit of the in-scene low-rank prior of the job's method (``engine.scene_prior``: the fill of ``"lowrank"``,
+    the model's base for ``"diffusion"``) on the whole scene, as ``repair`` fits it (the same regular pixel
+    subsample, the same screening), to run on the cluster once; every tile then uses it."""
+    return inscene_prior(*_lazy_scene(job), job.settings.method)
 
 
 def _repair_tiles(

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from anyband_xr.grid import CANONICAL_NM, holdout_start
 from anyband_xr.conditioning.bridge import make_condition, to_model
 from anyband_xr.conditioning.gaussian import PCAPrior
+from anyband_xr.engine import scene_prior
 from anyband_xr.training.masking import MaskingConfig, SensorLibrary, canonical_target, dual_stochastic_mask
 from anyband_xr.training.synthetic import SyntheticPatches
 
@@ -68,7 +69,9 @@ class PatchDataset(Dataset):
     ``in_memory`` loads each (small) cached training region once, so a patch costs no per-patch dask graph.
     With ``synthetic``, a fraction ``synthetic.config.p_synthetic`` of the items are synthetic canonical patches
     (:mod:`anyband_xr.training.synthetic`) instead of the indexed real patch. ``prior``: the Gaussian spectral
-    prior behind the prior hint (default the shipped one).
+    prior behind the prior hint (default the shipped one). With ``scene_completion`` the model corrects the patch's
+    own low-rank completion wherever the patch teaches every band (per-value loss), as a repair corrects the
+    scene's (``anyband_xr.engine.scene_prior``, fitted here on the patch's observed values).
     """
 
     def __init__(
@@ -83,9 +86,11 @@ class PatchDataset(Dataset):
         in_memory: bool = True,
         synthetic: SyntheticPatches | None = None,
         prior: PCAPrior | None = None,
+        scene_completion: bool = False,
     ):
         self.patch = patch
         self.prior = prior
+        self.scene_completion = scene_completion
         self.synthetic = synthetic
         self.canonical = (CANONICAL_NM.copy(), np.eye(CANONICAL_NM.size, dtype=np.float32))
         self.masking = masking or MaskingConfig()
@@ -135,8 +140,12 @@ class PatchDataset(Dataset):
         patch, scene_nm, matrix, valid = self._draw(item)
         obs = dual_stochastic_mask(patch, scene_nm, self.rng, self.masking, self.library)
         values = torch.from_numpy(obs.values)[None]
+        completion = None
+        if self.scene_completion:
+            fitted = scene_prior("diffusion", obs.values, obs.missing)
+            completion = None if fitted is None else torch.from_numpy(fitted.complete(obs.values, obs.missing))[None]
         cond = make_condition(values, obs.wavelength_nm, torch.from_numpy(obs.missing)[None], obs.band_integrals,
-                              prior=self.prior)
+                              prior=self.prior, completion=completion)
         k, (b, h, w) = matrix.shape[0], patch.shape
         truth = torch.from_numpy((matrix @ patch.reshape(b, -1)).reshape(k, h, w))[None]
         return {

@@ -73,6 +73,7 @@ DEFAULTS: dict = {
     "library": None,
     "init_weights": None,
     "gaussian_prior": "fit",
+    "scene_completion": True,
 }
 
 #: Keys of the ``library`` config (spectral libraries for synthetic scenes; None turns them off).
@@ -226,6 +227,7 @@ def _run_record(cfg: dict, scenes, synthetic, library_record, library: SensorLib
         "scenes": sorted(scenes),
         "exclude_scenes": list(cfg["exclude_scenes"]),
         "gaussian_prior": cfg["gaussian_prior"],
+        "scene_completion": cfg["scene_completion"],
         "synthetic": None if synthetic is None else {
             "real_spectra": len(synthetic.real),
             "prosail_spectra": 0 if synthetic.prosail is None else len(synthetic.prosail),
@@ -293,7 +295,7 @@ def _training_data(
     masking, augment = _dataclass(MaskingConfig, cfg["masking"]), _dataclass(AugmentConfig, cfg["augment"])
     dataset = PatchDataset(cached, cfg["patch_size"], cfg["patch_stride"], masking=masking, augment=augment,
                            library=library, seed=cfg["seed"] + rank, synthetic=synthetic,
-                           prior=PCAPrior.from_gaussian(spectral))
+                           prior=PCAPrior.from_gaussian(spectral), scene_completion=cfg["scene_completion"])
     return _Data(scenes, prior, support, spectral, library, synthetic, library_record, dataset, masking, augment)
 
 
