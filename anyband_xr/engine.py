@@ -81,18 +81,21 @@ def _nearest_observed(values: np.ndarray, missing: np.ndarray, empty: np.ndarray
     return values[:, iy, ix], missing[:, iy, ix]
 
 
-def _replace_nonfinite(mean, std, filled, missing, wavelength_nm, empty) -> None:
-    """Replace, in place, non-finite model outputs at missing values by the PCHIP interpolant, with a warning."""
+def _replace_nonfinite(mean, std, filled, missing, wavelength_nm, empty, prior=None) -> None:
+    """Replace, in place, non-finite model outputs at missing values by the base the model corrects (the scene's
+    low-rank completion with a ``prior``, else the PCHIP interpolant), with a warning."""
     bad = missing & ~np.isfinite(mean) & ~empty[None]
     if not bad.any():
         return
     pixels = bad.any(axis=0)
-    fallback = _classical(filled[:, pixels], missing[:, pixels], wavelength_nm, "pchip")
+    base = "pchip" if prior is None else "lowrank"
+    fallback = _classical(filled[:, pixels], missing[:, pixels], wavelength_nm, base, prior)
     mean[:, pixels] = np.where(bad[:, pixels], fallback, mean[:, pixels])
     std[bad] = np.nan
     warnings.warn(
         f"the model gave {int(bad.sum())} non-finite value(s) in {int(pixels.sum())} pixel(s); they were filled "
-        "with the PCHIP interpolant (their std is NaN). Check those pixels' observed values.",
+        f"with {'the PCHIP interpolant' if prior is None else 'the scene low-rank completion'} (their std is NaN). "
+        "Check those pixels' observed values.",
         spectral.AnyBandWarning,
         stacklevel=2,
     )
@@ -157,7 +160,7 @@ def fill_block(
                                      settings.method, prior, settings.weights)
     filled, missing, values, empty = filled[(slice(None), *core)], missing[(slice(None), *core)], values[(slice(None), *core)], empty[core]
     if target_nm is None and settings.method == "diffusion":
-        _replace_nonfinite(mean, std, filled, missing, wavelength_nm, empty)
+        _replace_nonfinite(mean, std, filled, missing, wavelength_nm, empty, prior)
     mean[:, empty], std[:, empty] = np.nan, np.nan
     if target_nm is not None:
         return mean.astype(values.dtype), std.astype(values.dtype)
@@ -300,18 +303,14 @@ SCENE_PRIOR_METHODS = ("lowrank", "diffusion")
 def scene_prior(method: str, values: np.ndarray, missing: np.ndarray) -> LowRankGaussian | None:
     """The in-scene prior of ``method`` fitted on every pixel of (B, ...) ``values``: the fill of ``"lowrank"``
     (raises ``lowrank.UnseenBandsError`` when bands are missing in (almost) every pixel: the scene cannot teach
-    those); for ``"diffusion"`` the base the model corrects, where the scene teaches every band (else None: the
-    model corrects the PCHIP interpolant); None for the other methods (nothing is fitted)."""
+    those); for ``"diffusion"`` the base the model corrects, where the scene teaches every band
+    (``lowrank.fit_or_none``; else None: the model corrects the PCHIP interpolant); None for the other methods
+    (nothing is fitted)."""
     from anyband_xr import lowrank
 
-    if method not in SCENE_PRIOR_METHODS:
-        return None
-    try:
+    if method == "lowrank":
         return lowrank.fit(values, missing, max_pixels=None)
-    except lowrank.UnseenBandsError:
-        if method == "lowrank":
-            raise
-        return None
+    return lowrank.fit_or_none(values, missing) if method == "diffusion" else None
 
 
 def _inscene_sample(values: xr.DataArray, missing: xr.DataArray) -> tuple:

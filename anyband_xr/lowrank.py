@@ -177,6 +177,8 @@ def fit(
         UnseenBandsError: a band is observed in too few pixels (e.g. whole-band loss); fall back for it.
     """
     x, miss = sample_pixels(values, missing, max_pixels, seed)
+    if x.shape[0] < 2:
+        raise ValueError(f"the in-scene low-rank prior needs at least 2 bands, got {x.shape[0]}.")
     bad = unseen_bands(miss)
     if bad.size:
         raise UnseenBandsError(bad, (~miss[bad]).sum(axis=1), _needed(miss.shape[1]))
@@ -193,6 +195,16 @@ def fit(
         # the rank was chosen on every pixel: its fit of the chosen rank is the one to return
         model = fits[best][0] if sample[0] is x else _held_out_fit(x, miss, best, _hidden(miss, seed))[0]
     return replace(model, rank_scores=scores)
+
+
+def fit_or_none(values: np.ndarray, missing: np.ndarray, seed: int = 0) -> LowRankGaussian | None:
+    """:func:`fit` on every pixel of (B, ...) ``values``, or None where the scene cannot teach its bands: fewer than
+    2 bands, a band observed in too few pixels (:class:`UnseenBandsError`, e.g. whole-band loss), or no finite
+    held-out error. What the diffusion model's base needs: the completion where there is one, else its fallback."""
+    try:
+        return fit(values, missing, seed=seed, max_pixels=None)
+    except ValueError:
+        return None
 
 
 def sample_pixels(

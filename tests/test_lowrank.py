@@ -98,3 +98,16 @@ def test_the_rank_is_chosen_on_a_pixel_subsample_unless_it_would_leave_a_band_un
     x, miss = lowrank.sample_pixels(values, rare)
     assert lowrank._rank_sample(x, miss, seed=0)[0] is x
     assert lowrank.fit(values, rare).rank == 4
+
+
+def test_fit_or_none_gives_none_where_the_scene_cannot_teach_its_bands():
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 20, 20))
+    dropped = rng.random(x.shape) < 0.3
+    assert lowrank.fit_or_none(x, dropped).rank >= 1
+    whole = np.zeros(x.shape, bool)
+    whole[2] = True
+    assert lowrank.fit_or_none(x, whole) is None
+    assert lowrank.fit_or_none(x[:1], dropped[:1]) is None
+    with pytest.raises(ValueError, match="at least 2 bands"):
+        lowrank.fit(x[:1], dropped[:1])

@@ -258,6 +258,28 @@ def test_auto_job_checks_once_and_equals_the_in_memory_auto_repair(stores, scene
     assert (stored["std"].values[dropped.values] > 0).all() and (stored["std"].values[~dropped.values] == 0).all()
 
 
+def test_a_diffusion_job_on_dropout_corrects_the_scene_completion_of_the_in_memory_repair(stores, scene, client):
+    """Per-value loss: the job fits the scene's low-rank prior once on the cluster, and every tile's model corrects
+    its completion, bit for bit as the in-memory repair does."""
+    dropped = masks.dropout(scene, 0.3, seed=2)
+    write_zarr(scene.where(~dropped), stores / "dropout_model.zarr", chunks={"y": 32, "x": 48})
+    out = stores / "dropout_model_out.zarr"
+    settings = {**SETTINGS, "samples": 1}
+    repair_zarr(stores / "dropout_model.zarr", out, scheduler=client, progress=False, **settings)
+    stored = xr.open_zarr(out, consolidated=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        expected = repair(scene.where(~dropped), **settings)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(bits(stored["reflectance"].values), bits(expected.values))
+    pchip = repair(scene.where(~dropped), method="pchip")
+    error = {name: float(np.sqrt(((out - scene) ** 2).where(dropped).mean())) for name, out in
+             (("model", expected), ("pchip", pchip))}
+    assert error["model"] < 0.8 * error["pchip"]
+
+
 def test_a_classical_job_writes_the_calibrated_std_of_the_in_memory_repair(stores, scene, client):
     """A named classical method with std=True (one sample): the job self-checks it once, as
     repair(..., return_std=True) does, and writes that calibrated std (NaN in a pixel without any observed band),

@@ -3,7 +3,7 @@
 An observation (values on its own wavelengths, some missing) is interpolated per pixel onto the canonical grid
 (``anyband_xr.grid.CANONICAL_NM``, 400..2500 nm every 10 nm) with PCHIP, the best classical interpolant on the
 real scenes. The model diffuses the residual ``r = (x - interp) / scale * GAIN`` of the true canonical spectrum
-``x`` over that interpolant, so an untrained (zero) residual reproduces PCHIP, and the observation's brightness
+``x`` over that interpolant, so an untrained (zero) residual reproduces it, and the observation's brightness
 unit ``scale`` cancels out. Two hints enter beside it: the linear interpolant (where the two disagree the spectrum
 bends) and the conditional mean of the Gaussian prior of real spectra (``anyband_xr.conditioning.prior``), which knows how
 bands co-vary across materials where an interpolant only knows the neighbouring bands. Where values are missing per
@@ -209,6 +209,9 @@ def make_condition(
     else:
         parts = band_set_parts(values, wavelength_nm, band_set, CANONICAL_NM, band_integrals, target_nm, prior)
     if completion is not None:
+        if completion.shape != values.shape:
+            raise ValueError(f"completion has shape {tuple(completion.shape)}, the values {tuple(values.shape)}.")
+        completion = completion.to(values)
         every_band = torch.ones(values.shape[1], dtype=torch.bool, device=values.device)
         linear, interp, target = band_set_interpolants(completion, wavelength_nm, every_band, CANONICAL_NM, target_nm)
         parts = parts._replace(linear=linear, interp=interp, target_interp=target)

@@ -87,7 +87,9 @@ class TileSampler:
         m = _pad(missing.float(), factor).bool().to(device)
         completion = None
         if scene_prior is not None and target_nm is None:
-            completed = scene_prior.complete(values[0].numpy(), missing[0].numpy())
+            if values.shape[0] != 1:
+                raise ValueError(f"a scene prior completes one tile at a time, got {values.shape[0]}.")
+            completed = scene_prior.complete(values[0].cpu().numpy(), missing[0].cpu().numpy())
             completion = _pad(torch.from_numpy(completed)[None], factor).to(device)
         target = wavelength_nm if target_nm is None else np.asarray(target_nm, dtype=np.float64)
         band_integrals = None if responses is None else simulate.band_weights(CANONICAL_NM, responses)

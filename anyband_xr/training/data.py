@@ -17,10 +17,10 @@ import xbatcher
 from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from anyband_xr import lowrank
 from anyband_xr.grid import CANONICAL_NM, holdout_start
 from anyband_xr.conditioning.bridge import make_condition, to_model
 from anyband_xr.conditioning.gaussian import PCAPrior
-from anyband_xr.engine import scene_prior
 from anyband_xr.training.masking import MaskingConfig, SensorLibrary, canonical_target, dual_stochastic_mask
 from anyband_xr.training.synthetic import SyntheticPatches
 
@@ -71,7 +71,7 @@ class PatchDataset(Dataset):
     (:mod:`anyband_xr.training.synthetic`) instead of the indexed real patch. ``prior``: the Gaussian spectral
     prior behind the prior hint (default the shipped one). With ``scene_completion`` the model corrects the patch's
     own low-rank completion wherever the patch teaches every band (per-value loss), as a repair corrects the
-    scene's (``anyband_xr.engine.scene_prior``, fitted here on the patch's observed values).
+    scene's (``anyband_xr.lowrank.fit_or_none``, fitted here on the patch's observed values).
     """
 
     def __init__(
@@ -142,7 +142,7 @@ class PatchDataset(Dataset):
         values = torch.from_numpy(obs.values)[None]
         completion = None
         if self.scene_completion:
-            fitted = scene_prior("diffusion", obs.values, obs.missing)
+            fitted = lowrank.fit_or_none(obs.values, obs.missing)
             completion = None if fitted is None else torch.from_numpy(fitted.complete(obs.values, obs.missing))[None]
         cond = make_condition(values, obs.wavelength_nm, torch.from_numpy(obs.missing)[None], obs.band_integrals,
                               prior=self.prior, completion=completion)
