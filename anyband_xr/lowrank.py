@@ -225,7 +225,7 @@ def sample_pixels(
     pixels = int(np.prod(spatial))
     chosen = (slice(None),)
     if max_pixels is not None and pixels > max_pixels:
-        flat = np.sort(np.random.default_rng(seed).choice(pixels, size=max_pixels, replace=False))
+        flat = np.sort(_rng(seed, "pixels").choice(pixels, size=max_pixels, replace=False))
         chosen += np.unravel_index(flat, spatial)
     if isinstance(values, dsa.Array) or isinstance(missing, dsa.Array):
         values = dsa.asarray(values)
@@ -311,7 +311,7 @@ def _rank_sample(x: np.ndarray, missing: np.ndarray, seed: int) -> tuple[np.ndar
     on; all pixels when the subsample would leave a band too few observed pixels to be learnt."""
     if x.shape[1] <= RANK_PIXELS:
         return x, missing
-    keep = np.sort(np.random.default_rng(seed).choice(x.shape[1], size=RANK_PIXELS, replace=False))
+    keep = np.sort(_rng(seed, "rank pixels").choice(x.shape[1], size=RANK_PIXELS, replace=False))
     if unseen_bands(missing[:, keep]).size:
         return x, missing
     return x[:, keep], missing[:, keep]
@@ -321,7 +321,17 @@ def _hidden(missing: np.ndarray, seed: int) -> np.ndarray:
     """Flat indices of a seeded :data:`HOLDOUT_FRACTION` of the observed entries of ``missing``, hidden from a fit."""
     candidates = np.flatnonzero(~missing)
     size = max(1, round(HOLDOUT_FRACTION * candidates.size))
-    return np.random.default_rng(seed).choice(candidates, size=size, replace=False)
+    return _rng(seed, "held out").choice(candidates, size=size, replace=False)
+
+
+#: The independent random streams of a fit, each drawn from ``(seed, its index)`` (``numpy.random.SeedSequence``).
+STREAMS = ("pixels", "rank pixels", "held out")
+
+
+def _rng(seed: int, stream: str) -> np.random.Generator:
+    """The generator of one of a fit's :data:`STREAMS` for ``seed``: the pixel sample, the rank subsample and the
+    held-out entries never share their draws."""
+    return np.random.default_rng(np.random.SeedSequence((seed, STREAMS.index(stream))))
 
 
 def _held_out_fit(x: np.ndarray, missing: np.ndarray, rank: int, hidden: np.ndarray) -> tuple[LowRankGaussian, float]:
