@@ -150,8 +150,9 @@ def check_model_range(nm: np.ndarray) -> None:
     """Warn (``AnyBandWarning``) when wavelengths lie outside the model's 400-2500 nm, where it knows nothing.
 
     For a model call (repair or generate): missing or generated values there are only extrapolated (the PCHIP
-    interpolant of the observed bands, constant beyond the outermost one, plus the model's correction at its
-    400/2500 nm edge); observed values there are kept and only shape that interpolant. Within half a canonical
+    interpolant of the observed bands, constant beyond the outermost one, or the scene's low-rank completion where
+    values are missing per pixel, plus the model's correction at its 400/2500 nm edge); observed values there are
+    kept and only shape that interpolant. Within half a canonical
     step (5 nm) of the edges counts as inside. Silent when all wavelengths are inside.
 
     Args:
@@ -167,8 +168,9 @@ def check_model_range(nm: np.ndarray) -> None:
         warnings.warn(
             f"{outside.size} of {nm.size} wavelengths ({_span(outside)} nm) lie outside 400-2500 nm, the only range "
             "the model was trained on: it knows nothing there. Values missing or generated there are only "
-            "extrapolated (the PCHIP interpolant of the observed bands, held constant beyond the outermost one, plus "
-            "the model's correction at its 400/2500 nm edge); observed values there are returned as they are. "
+            "extrapolated (the PCHIP interpolant of the observed bands, held constant beyond the outermost one, or the "
+            "scene's low-rank completion where values are missing per pixel, plus the model's correction at its "
+            "400/2500 nm edge); observed values there are returned as they are. "
             "Treat them as interpolation, or drop those bands (da.sel(wavelength=slice(400, 2500))).",
             AnyBandWarning,
             stacklevel=2,
