@@ -89,7 +89,8 @@ def repair(
             the first scene along the loop dims, unless the mask misses values mostly elsewhere: a corner patch, a
             later time step; ``anyband_xr.selfcheck.choose_window``), and the one with the lowest held-out RMSE
             fills the scene, under whole-band loss only when it beats the model in most hidden bands
-            (``SelfCheck.best``; a fixed cost: a 256 x 256 scene takes 1.12x the time of a plain diffusion repair);
+            (``SelfCheck.best``; a fixed cost: a 256 x 256 scene takes 1.09x the time of a plain diffusion repair
+            under band loss);
             what it chose, where, and every score are in the attrs (``anyband_method`` is ``"auto:<chosen>"``,
             ``anyband_selfcheck_*``) of an in-memory result. When nothing needs repair (no value is missing in a
             pixel with an observed band) no check runs and the scene comes back as it is (``"auto:none"``); when
@@ -100,9 +101,9 @@ def repair(
             method by name, which skips the check: ``"diffusion"`` (AnyBand-Diff; the sampling and guidance
             keywords below apply to it; where values are missing per pixel and the scene observes every band, the
             model corrects the scene's own low-rank completion, fitted once like ``"lowrank"``'s, instead of the
-            PCHIP interpolant: ``anyband_xr.engine.scene_prior``), the baselines ``"linear"``, ``"pchip"``, ``"gaussian"`` (ridge
-            conditional mean fitted on real scenes), ``"lowrank"`` (the scene's own low-rank Gaussian: best where
-            values are missing per pixel).
+            PCHIP interpolant: ``anyband_xr.engine.scene_prior``), the baselines ``"linear"``, ``"pchip"``,
+            ``"gaussian"`` (ridge conditional mean fitted on real scenes), ``"lowrank"`` (the scene's own low-rank
+            Gaussian: best where values are missing per pixel).
         operators: physical operators for PGS: names among ``"sensor"`` (band consistency; through the sensor's
             library SRFs when ``sensor_responses`` finds them, e.g. after ``anyband_xr.stac.load``), ``"ndvi"``,
             ``"ndwi"``, ``"range"``, ``"rtm"``, and/or ``nn.Module`` instances mapping a canonical spectrum

@@ -269,7 +269,8 @@ def auto_section(results: dict) -> list[str]:
         "64x64 window with every candidate, then the chosen method repairs the tile), under whole-band loss and "
         f"under per-value dropout of as many values; median of {settings['auto_repeats']} run(s) each in ABBA order "
         "after an untimed diffusion run. The issue's bound is 1.5. On dropout the check usually picks the in-scene "
-        "low-rank completion, whose fit on the whole tile then dominates the cost.",
+        "low-rank completion; its fit on the whole tile, which a plain diffusion repair makes too (the base the "
+        "model corrects there), dominates both costs.",
         "",
         *table(["mask", "method", "seconds", "ratio to diffusion"], rows),
     ]
