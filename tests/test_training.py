@@ -203,6 +203,22 @@ def test_mspl_terms_are_finite_and_zero_for_a_perfect_prior():
     assert (kl_divergence(p, p).abs() < 1e-6).all()
 
 
+def test_patches_with_per_value_loss_teach_the_model_to_correct_their_own_low_rank_completion(scene):
+    from anyband_xr.training.data import PatchDataset
+
+    masking = MaskingConfig(p_own=1.0, p_gaussian=0.0, p_multispectral=0.0, p_band_dropout=0.0, p_value_dropout=1.0,
+                            p_gap=0.0, p_swir_missing=0.0)
+    region = scene.isel(x=slice(0, 48), y=slice(0, 48))
+    residual = {}
+    for completion in (False, True):
+        dataset = PatchDataset({"jasper": region}, 24, 24, masking=masking, seed=3, scene_completion=completion)
+        items = [dataset[i] for i in range(4)]  # the same masks: the completion draws nothing from the dataset's rng
+        valid = torch.stack([item["valid"] for item in items])[:, :, None, None].expand(-1, -1, 24, 24)
+        residual[completion] = float(torch.stack([item["x0"] for item in items])[valid].pow(2).mean())
+    # The target residual over the base is what the model learns to add: measured 0.069 against 0.120 over PCHIP.
+    assert residual[True] < 0.75 * residual[False]
+
+
 def test_default_model_trains_end_to_end_on_the_bundled_scene(scene, tmp_path):
     from anyband_xr.training.data import PatchDataset, cache_scenes, open_cached
     from anyband_xr.training.train import train
