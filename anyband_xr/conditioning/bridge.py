@@ -203,18 +203,19 @@ def make_condition(
     """
     check_wavelengths(wavelength_nm, values.shape[1])
     target_nm = None if target_nm is None else _numpy(target_nm).astype(np.float64)
-    band_set = shared_band_set(missing)
-    if band_set is None:
-        parts = _pixel_parts(values, wavelength_nm, missing, band_integrals, target_nm, prior)
-    else:
-        parts = band_set_parts(values, wavelength_nm, band_set, CANONICAL_NM, band_integrals, target_nm, prior)
+    base = None
     if completion is not None:
         if completion.shape != values.shape:
             raise ValueError(f"completion has shape {tuple(completion.shape)}, the values {tuple(values.shape)}.")
-        completion = completion.to(values)
         every_band = torch.ones(values.shape[1], dtype=torch.bool, device=values.device)
-        linear, interp, target = band_set_interpolants(completion, wavelength_nm, every_band, CANONICAL_NM, target_nm)
-        parts = parts._replace(linear=linear, interp=interp, target_interp=target)
+        base = band_set_interpolants(completion.to(values), wavelength_nm, every_band, CANONICAL_NM, target_nm)
+    band_set = shared_band_set(missing)
+    if band_set is None:
+        parts = _pixel_parts(values, wavelength_nm, missing, band_integrals, target_nm, prior, base)
+    else:
+        parts = band_set_parts(values, wavelength_nm, band_set, CANONICAL_NM, band_integrals, target_nm, prior)
+        if base is not None:
+            parts = parts._replace(linear=base[0], interp=base[1], target_interp=base[2])
     observed = ~missing.to(torch.bool)
     total = torch.where(observed, values, 0.0).sum(dim=(1, 2, 3), keepdim=True)
     count = observed.sum(dim=(1, 2, 3), keepdim=True).to(values.dtype)
@@ -234,14 +235,23 @@ def _pixel_parts(
     band_integrals: np.ndarray | None,
     target_nm: np.ndarray | None,
     prior: PCAPrior | None,
+    base: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None,
 ) -> Parts:
     """``make_condition``'s parts when the pixels observe different bands: per-pixel interpolants, one
-    ``RANK x RANK`` prior solve per pixel."""
+    ``RANK x RANK`` prior solve per pixel. With ``base`` (the completion's linear, PCHIP and target interpolants,
+    ``band_set_interpolants``) those are the parts' interpolants, and the per-pixel PCHIP (most of the cost) is not
+    computed."""
     k = CANONICAL_NM.size
-    targets = CANONICAL_NM if target_nm is None else np.concatenate([CANONICAL_NM, np.asarray(target_nm, np.float64)])
-    linear, interp, distance, spectra, band_sets = _interpolants(values, wavelength_nm, missing, targets, pchip=True)
-    target_interp = None if target_nm is None else interp[:, k:]
-    linear, interp, distance = linear[:, :k], interp[:, :k].contiguous(), distance[:, :k]
+    own = base is None and target_nm is not None
+    targets = np.concatenate([CANONICAL_NM, np.asarray(target_nm, np.float64)]) if own else CANONICAL_NM
+    linear, interp, distance, spectra, band_sets = _interpolants(values, wavelength_nm, missing, targets,
+                                                                 pchip=base is None)
+    distance = distance[:, :k]
+    if base is None:
+        target_interp = interp[:, k:] if own else None
+        linear, interp = linear[:, :k], interp[:, :k].contiguous()
+    else:
+        linear, interp, target_interp = base
     n, _, h, w = values.shape
     estimate = gaussian_prior.pixel_estimate(spectra, wavelength_nm, band_sets, prior, band_integrals)
     prior = estimate.mean.to(values.dtype).reshape(n, h, w, -1).permute(0, 3, 1, 2).contiguous()
