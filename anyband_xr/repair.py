@@ -89,7 +89,7 @@ def repair(
             the first scene along the loop dims, unless the mask misses values mostly elsewhere: a corner patch, a
             later time step; ``anyband_xr.selfcheck.choose_window``), and the one with the lowest held-out RMSE
             fills the scene, under whole-band loss only when it beats the model in most hidden bands
-            (``SelfCheck.best``; a fixed cost: a 256 x 256 scene takes 1.09x the time of a plain diffusion repair
+            (``SelfCheck.best``; a fixed cost: a 256 x 256 scene takes 1.04x the time of a plain diffusion repair
             under band loss);
             what it chose, where, and every score are in the attrs (``anyband_method`` is ``"auto:<chosen>"``,
             ``anyband_selfcheck_*``) of an in-memory result. When nothing needs repair (no value is missing in a
