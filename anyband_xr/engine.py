@@ -127,7 +127,9 @@ def fill_block(
         target_nm: output wavelengths (nm) of a generation from band values whose SRFs are ``responses``
             (diffusion only); default: repair on the own grid, observed values restored exactly.
         prior: the scene's in-scene prior (``lowrank.LowRankGaussian``): the fill of ``method="lowrank"``, the base
-            the model corrects for ``method="diffusion"`` (None: the PCHIP interpolant; see ``scene_prior``).
+            the model corrects for ``method="diffusion"`` (None: the PCHIP interpolant; see ``scene_prior``), which
+            adds ``settings.correction_gain`` times its correction (with a gain of 0 the model does not run: the
+            result is the completion).
         progress: show a progress bar.
 
     Pixels with no observed value come back NaN (mean and std). ``method="auto"`` is not a block method: the
@@ -150,16 +152,19 @@ def fill_block(
         return (np.where(missing[inside], np.nan, values[inside]).astype(values.dtype),
                 np.where(missing[inside], np.nan, 0.0).astype(values.dtype))
     filled = np.where(missing, 0.0, values)
-    if settings.method == "diffusion":
+    method = settings.method
+    if method == "diffusion" and prior is not None and target_nm is None and settings.correction_gain == 0:
+        method = "lowrank"  # the scene backs none of the model's correction of its completion: the completion
+    if method == "diffusion":
         model_values, model_missing = _nearest_observed(filled, missing, empty) if empty.any() else (filled, missing)
         needed = None if target_nm is not None else (missing & ~empty).any(axis=0)
         mean, std = _diffuse_block(model_values, model_missing, wavelength_nm, settings, origin, extent, core,
                                    target_nm, responses, progress, needed, prior)
     else:
         mean, std = _classical_block(filled[(slice(None), *core)], missing[(slice(None), *core)], wavelength_nm,
-                                     settings.method, prior, settings.weights)
+                                     method, prior, settings.weights)
     filled, missing, values, empty = filled[(slice(None), *core)], missing[(slice(None), *core)], values[(slice(None), *core)], empty[core]
-    if target_nm is None and settings.method == "diffusion":
+    if target_nm is None and method == "diffusion":
         _replace_nonfinite(mean, std, filled, missing, wavelength_nm, empty, prior)
     mean[:, empty], std[:, empty] = np.nan, np.nan
     if target_nm is not None:

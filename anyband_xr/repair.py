@@ -10,6 +10,7 @@ spectral axis); on numpy arrays the repair runs eagerly, tile by tile, with a pr
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 
 import dask
 import dask.array as dsa
@@ -152,14 +153,20 @@ def repair(
     check, chosen = None, None
     if method == "auto" or interval is not None or (return_std and method != "diffusion"):
         check = _lazy_check(values, missing, settings) if lazy else _self_check(values, missing, settings)
-        if method == "auto" and lazy:
-            chosen = dask.delayed(_chosen_settings)(check, settings)
-        elif method == "auto":
-            settings = _chosen_settings(check, settings)
+    if method in ("auto", "diffusion"):
+        # auto: the check's choice; diffusion: the share of its correction of a completion the scene's values back
+        measured = check if check is not None else (_lazy_check if lazy else _self_check)(values, missing, settings,
+                                                                                             _run_calibration)
+        if lazy:
+            chosen = dask.delayed(_chosen_settings)(measured, settings)
+        else:
+            settings = _chosen_settings(measured, settings)
     if settings.method in ("diffusion", "auto"):
         spectral.check_model_range(_repaired_wavelengths(values, missing))
     mean, std = run_blocks(values, missing, settings, responses=srf.sensor_responses(values), chosen=chosen)
     provenance = {**settings.provenance(), **({} if check is None or lazy else check.to_attrs())}
+    if lazy:  # measured when the graph computes
+        provenance.pop("anyband_correction_gain", None)
     if method == "auto" and not lazy:
         provenance["anyband_method"] = f"auto:{check.best}"
     attrs = {**values.attrs, **provenance, **found}
@@ -192,19 +199,6 @@ def _checked_methods(settings: RepairSettings) -> tuple[str, ...]:
     """What the self-check scores: every candidate for ``method="auto"``, else the settings' method alone (for
     ``interval`` and a calibrated ``std``)."""
     return selfcheck.CANDIDATES if settings.method == "auto" else (settings.method,)
-
-
-def _lazy_check(values: xr.DataArray, missing: xr.DataArray, settings: RepairSettings) -> Delayed:
-    """The self-check of a dask-backed scene ordered (*loop, spectral, y, x) as one delayed task, on the window
-    :func:`selfcheck.choose_window` places from the mask (the window the in-memory check uses, :func:`_self_check`):
-    nothing is computed now. When the graph computes, the repairable missing values per pixel are counted block by
-    block (a reduction of the mask), one task places the window, each block hands over its part of the window, and
-    the check runs once; every block and every interval uses that one check."""
-    flags = dsa.asarray(missing.data)
-    window = dask.delayed(selfcheck.choose_window)(selfcheck.repairable_counts(flags), selfcheck.MAX_PIXELS)
-    return dask.delayed(_run_check)(_window_crop(values.data, window), _window_crop(flags, window), window,
-                                    tuple(map(str, values.dims[:-3] + values.dims[-2:])),
-                                    values["wavelength"].values, settings)
 
 
 def _window_crop(array: dsa.Array, window: Delayed) -> Delayed:
@@ -259,22 +253,51 @@ def _run_check(values: np.ndarray | None, missing: np.ndarray | None, window: tu
     return result
 
 
-def _chosen_settings(check: selfcheck.SelfCheck | selfcheck.Unchecked, settings: RepairSettings) -> RepairSettings:
-    """The settings of the blocks of ``method="auto"``: the check's choice, or ``selfcheck.FALLBACK`` when the mask
+def _chosen_settings(check: selfcheck.SelfCheck | selfcheck.Unchecked | float,
+                     settings: RepairSettings) -> RepairSettings:
+    """The settings of the blocks. ``method="auto"``: the check's choice, or ``selfcheck.FALLBACK`` when the mask
     left nothing to hide like it; when nothing needs repair, "linear" (no value is filled: every method gives the
-    scene as it is, and this one does nothing else)."""
-    return replace(settings, method="linear" if check.best == selfcheck.NOTHING else check.best)
+    scene as it is, and this one does nothing else). The model's ``correction_gain``: the check's
+    (``SelfCheck.gain``), or a calibration's (a number, :func:`_run_calibration`), else 1."""
+    gain = check if isinstance(check, float) else getattr(check, "gain", 1.0)
+    if settings.method != "auto":
+        return replace(settings, correction_gain=gain)
+    return replace(settings, method="linear" if check.best == selfcheck.NOTHING else check.best, correction_gain=gain)
 
 
-def _self_check(values: xr.DataArray, missing: xr.DataArray,
-                settings: RepairSettings) -> selfcheck.SelfCheck | selfcheck.Unchecked:
+def _run_calibration(values: np.ndarray | None, missing: np.ndarray | None, window: tuple | None,
+                     dims: tuple[str, ...], wavelength_nm: np.ndarray, settings: RepairSettings) -> float:
+    """The ``correction_gain`` of a ``"diffusion"`` repair, measured on the crop at ``window``
+    (``selfcheck.calibrate``); 1 when nothing needs repair (no window)."""
+    if window is None:
+        return 1.0
+    return selfcheck.calibrate(values, missing, wavelength_nm, settings, seed=settings.seed)
+
+
+def _self_check(values: xr.DataArray, missing: xr.DataArray, settings: RepairSettings,
+                run: Callable = _run_check) -> selfcheck.SelfCheck | selfcheck.Unchecked | float:
     """The self-check of an in-memory scene ordered (*loop, spectral, y, x), on the window
-    ``selfcheck.choose_window`` places from its mask (along the loop dims too), or why none ran."""
+    ``selfcheck.choose_window`` places from its mask (along the loop dims too), or why none ran; with ``run``
+    :func:`_run_calibration`, the model's correction gain measured there instead."""
     flags = np.asarray(missing.values, bool)
     window = selfcheck.choose_window(selfcheck.repairable_counts(flags), selfcheck.MAX_PIXELS)
     crop = None if window is None else (*window[0], slice(None), *window[1:])
-    return _run_check(None if crop is None else values.values[crop], None if crop is None else flags[crop], window,
-                      tuple(map(str, values.dims[:-3] + values.dims[-2:])), values["wavelength"].values, settings)
+    return run(None if crop is None else values.values[crop], None if crop is None else flags[crop], window,
+               tuple(map(str, values.dims[:-3] + values.dims[-2:])), values["wavelength"].values, settings)
+
+
+def _lazy_check(values: xr.DataArray, missing: xr.DataArray, settings: RepairSettings,
+                run: Callable = _run_check) -> Delayed:
+    """The self-check of a dask-backed scene ordered (*loop, spectral, y, x) as one delayed task, on the window
+    :func:`selfcheck.choose_window` places from the mask (the window the in-memory check uses, :func:`_self_check`):
+    nothing is computed now. When the graph computes, the repairable missing values per pixel are counted block by
+    block (a reduction of the mask), one task places the window, each block hands over its part of the window, and
+    the check runs once; every block and every interval uses that one check. ``run``: as for :func:`_self_check`."""
+    flags = dsa.asarray(missing.data)
+    window = dask.delayed(selfcheck.choose_window)(selfcheck.repairable_counts(flags), selfcheck.MAX_PIXELS)
+    return dask.delayed(run)(_window_crop(values.data, window), _window_crop(flags, window), window,
+                             tuple(map(str, values.dims[:-3] + values.dims[-2:])), values["wavelength"].values,
+                             settings)
 
 
 def _halfwidth(check: selfcheck.SelfCheck | selfcheck.Unchecked | Delayed, method: str, values: xr.DataArray,

@@ -68,6 +68,11 @@ FALLBACK = "diffusion"
 #: of linear and PCHIP by 0.88 dB on average and 16 dB at worst (the Gaussian prior, good in the red edge where the
 #: check hid bands, bad in the visible gap); with this rule by 0.21 dB and 3.9 dB (shares 0.5/0.6/0.75 tried).
 CONSISTENT_SHARE = 0.6
+#: Where the model corrects the low-rank completion (per-value loss, with the share of its correction the check
+#: backs: ``SelfCheck.gain``), it is chosen over the completion only when its RMSE on the hidden values is lower by
+#: more than this share (0.09 dB); a smaller win is within the noise of the hidden values and not worth running the
+#: model over the scene.
+COMPLETION_MARGIN = 0.01
 #: The choice of ``method="auto"`` when nothing needs repair (``anyband_method`` ``"auto:none"``).
 NOTHING = "none"
 #: Random stream of the hidden values, apart from the plain ``default_rng(seed)`` that seeded masks use (a check
@@ -283,6 +288,11 @@ class SelfCheck:
         where: where the checked crop lies (:func:`describe_window`, e.g. ``"time 2, y 0:64, x 36:100"``).
         whole_bands: the mask misses whole bands in the crop (whole-band loss, gaps): their hidden stand-ins lie
             elsewhere in the spectrum, and :attr:`best` asks for a consistent win (:data:`CONSISTENT_SHARE`).
+        gain: where the model corrects the crop's low-rank completion (per-value loss), the share of its correction
+            that fits the hidden values best (:func:`correction_gain`; the ``"diffusion"`` repair adds that share);
+            the model's residuals are then those of the completion plus that share, cross-fitted (each half of the
+            hidden values, a checkerboard of pixels, with the share fitted on the other half), and the gain is 0
+            where those beat the completion's no more. 1 otherwise.
     """
 
     rmse: dict[str, float]
@@ -297,13 +307,17 @@ class SelfCheck:
     pixels: int = 0
     where: str = ""
     whole_bands: bool = False
+    gain: float = 1.0
 
     @property
     def best(self) -> str:
         """The method ``method="auto"`` repairs with: the scored method with the lowest RMSE on the hidden values;
         under whole-band loss only when it beats :data:`FALLBACK` (the model, when scored) in at least
-        :data:`CONSISTENT_SHARE` of the bands with hidden values, else :data:`FALLBACK`."""
+        :data:`CONSISTENT_SHARE` of the bands with hidden values, else :data:`FALLBACK`; the model correcting the
+        low-rank completion only when it beats the completion by :data:`COMPLETION_MARGIN`, else the completion."""
         lowest, share = self.lowest
+        if lowest == FALLBACK and self.rmse.get(LOWRANK, math.inf) * (1 - COMPLETION_MARGIN) <= self.rmse[FALLBACK]:
+            return LOWRANK
         return lowest if share is None or share >= CONSISTENT_SHARE else FALLBACK
 
     @property
@@ -345,7 +359,7 @@ class SelfCheck:
     def to_attrs(self) -> dict[str, str | float | int | list[float]]:
         """Flat, netCDF-safe attributes (CF-style names, finite numbers): the chosen method, where the check ran, every
         RMSE and PSNR, the RMSE per distance class with hidden values and per band with hidden values (lists, with
-        the bands' nm), and why a candidate was skipped."""
+        the bands' nm), the model's :attr:`gain` when it was scored, and why a candidate was skipped."""
         attrs: dict[str, str | float | int | list[float]] = {"anyband_selfcheck_method": self.best,
                                                "anyband_selfcheck_hidden_values": int(self.distance_nm.size),
                                                "anyband_selfcheck_pixels": int(self.pixels)}
@@ -362,6 +376,8 @@ class SelfCheck:
                 attrs[f"anyband_selfcheck_rmse_{method}_{label}"] = value
             attrs[f"anyband_selfcheck_band_rmse_{method}"] = self.band_rmse(method)[1].tolist()
         attrs["anyband_selfcheck_band_nm"] = np.unique(self.band_nm).tolist()
+        if FALLBACK in self.rmse:
+            attrs["anyband_selfcheck_correction_gain"] = self.gain
         attrs |= {f"anyband_selfcheck_skipped_{m}": reason for m, reason in self.skipped.items()}
         return {k: v for k, v in attrs.items() if not isinstance(v, float) or math.isfinite(v)}
 
@@ -602,7 +618,8 @@ def _fill(method: str, values: np.ndarray, missing: np.ndarray, wavelength_nm: n
     (the fill of ``"lowrank"``, the base the model corrects), or None where it sees too few of a band's values."""
     if method == LOWRANK:
         return prior.complete(values, missing)
-    return fill_block(values, missing, wavelength_nm, replace(settings, method=method), prior=prior)[0]
+    raw = replace(settings, method=method, correction_gain=1.0)  # the model's whole correction: check() weighs it
+    return fill_block(values, missing, np.asarray(wavelength_nm, np.float64), raw, prior=prior)[0]
 
 
 def check(
@@ -621,7 +638,8 @@ def check(
     mostly elsewhere) loses the values :func:`hide_like` picks; each candidate fills them (``fill_block`` with the
     settings' method replaced; ``"lowrank"``: the in-scene low-rank Gaussian of ``anyband_xr.lowrank`` fitted on the
     crop, skipped with the reason when bands are unseen; the model corrects that prior's completion, as a repair
-    does with the scene's).
+    does with the scene's, and is scored with the share of its correction that fits the hidden values,
+    cross-fitted: ``SelfCheck.gain``).
 
     Args:
         values: (B, H, W) block in data units; NaN counts as missing.
@@ -640,6 +658,106 @@ def check(
     unknown = sorted(set(methods) - set(CANDIDATES))
     if unknown or not methods:
         raise ValueError(f"methods must be a non-empty selection of {CANDIDATES}, got {tuple(methods)!r}.")
+    test = _hidden_test(values, missing, seed, max_pixels, window)
+    residuals, skipped = {}, {}
+    prior, unseen = None, None
+    if {LOWRANK, FALLBACK} & set(methods):
+        try:
+            prior = lowrank.fit(test.masked, test.missing, seed=seed)
+        except lowrank.UnseenBandsError as err:
+            unseen = (f"{err.bands.size} band(s) missing in (almost) every pixel: the in-scene prior cannot see them")
+    for method in methods:
+        if method == LOWRANK and prior is None:
+            skipped[method] = unseen
+            continue
+        residuals[method] = test.residuals(_fill(method, test.masked, test.missing, wavelength_nm, settings, prior))
+    gain = 1.0
+    if FALLBACK in residuals and prior is not None:
+        base = residuals.get(LOWRANK)
+        base = test.residuals(prior.complete(test.masked, test.missing)) if base is None else base
+        residuals[FALLBACK], gain = _gained(residuals[FALLBACK], base, test.folds)
+    rmse = {method: float(np.sqrt(np.mean(r ** 2))) for method, r in residuals.items()}
+    if not rmse:
+        raise ValueError(f"no candidate could be scored: {skipped}.")
+    hidden = test.hidden
+    distance = distance_to_observed(test.missing, wavelength_nm)[hidden]
+    gap = gap_width(test.missing, wavelength_nm)[hidden]
+    scale, band = band_scale(test.truth, test.user_missing, wavelength_nm), np.nonzero(hidden)[0]
+    return SelfCheck(rmse, residuals, distance, gap, scale[band], scale, np.asarray(wavelength_nm, np.float64)[band],
+                     float(np.ptp(test.target)), skipped, int(test.truth[0].size), test.where,
+                     bool(whole_band_loss(test.user_missing).any()), gain)
+
+
+def calibrate(values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, settings: RepairSettings,
+              seed: int = 0) -> float:
+    """The :func:`correction_gain` of a ``"diffusion"`` repair of the (B, h, w) crop ``values`` (NaN counts as
+    missing; ``missing`` True where missing): observed values hidden like the mask (:func:`hide_like`), the model's
+    correction of the crop's low-rank completion (``lowrank.fit_or_none``, as the repair fits the scene's) scored
+    against the completion on them (0 where the share fitted on half of them does not carry to the other half). 1 where the repair corrects the PCHIP interpolant (the completion cannot be
+    fitted, e.g. whole-band loss: the model then does not run here) or the mask leaves nothing to hide like it."""
+    try:
+        test = _hidden_test(values, missing, seed, window=(slice(None), slice(None)))
+    except NothingToHide:
+        return 1.0
+    prior = lowrank.fit_or_none(test.masked, test.missing, seed=seed)
+    if prior is None:
+        return 1.0
+    model = test.residuals(_fill(FALLBACK, test.masked, test.missing, wavelength_nm, settings, prior))
+    return _gained(model, test.residuals(prior.complete(test.masked, test.missing)), test.folds)[1]
+
+
+def correction_gain(model: np.ndarray, base: np.ndarray) -> float:
+    """The share ``g`` in [0, 1] of the model's correction of its base that fits held-out values best: the
+    least-squares ``g`` of ``base + g (model - base) = truth``, from the residuals (prediction - truth) of the
+    model and of its base on the same values; 1 where the model does not move the base."""
+    step = np.asarray(model, np.float64) - base
+    energy = float(np.dot(step, step))
+    return 1.0 if energy == 0 else float(np.clip(-np.dot(base, step) / energy, 0.0, 1.0))
+
+
+def _gained(model: np.ndarray, base: np.ndarray, folds: np.ndarray) -> tuple[np.ndarray, float]:
+    """Residuals of ``base + g (model - base)`` with each fold's ``g`` fitted on the other fold (cross-fitting, so
+    its score is out of sample), and what a repair applies: the :func:`correction_gain` of all of them where those
+    out-of-sample residuals beat the base's, else 0 (the correction does not carry from one half to the other)."""
+    out = np.empty_like(model)
+    for fold in (0, 1):
+        held = folds == fold
+        gain = correction_gain(model[~held], base[~held])
+        out[held] = base[held] + gain * (model[held] - base[held])
+    return out, correction_gain(model, base) if np.dot(out, out) < np.dot(base, base) else 0.0
+
+
+@dataclass(frozen=True)
+class _HiddenTest:
+    """A crop with observed values hidden like the mask (:func:`_hidden_test`); arrays (B, h, w) unless noted."""
+
+    truth: np.ndarray
+    user_missing: np.ndarray
+    hidden: np.ndarray
+    missing: np.ndarray
+    masked: np.ndarray
+    where: str
+
+    @property
+    def target(self) -> np.ndarray:
+        """(n,) true values of the hidden entries."""
+        return self.truth[self.hidden].astype(np.float64)
+
+    @property
+    def folds(self) -> np.ndarray:
+        """(n,) fold 0 or 1 of every hidden value: its pixel's square on a checkerboard."""
+        _, y, x = np.nonzero(self.hidden)
+        return (y + x) % 2
+
+    def residuals(self, filled: np.ndarray) -> np.ndarray:
+        """(n,) ``filled - truth`` at the hidden values."""
+        return filled[self.hidden].astype(np.float64) - self.target
+
+
+def _hidden_test(values: np.ndarray, missing: np.ndarray, seed: int, max_pixels: int = MAX_PIXELS,
+                 window: tuple[slice, slice] | None = None) -> _HiddenTest:
+    """The crop at ``window`` (default: :func:`choose_window` of the block's mask) of a (B, H, W) block with observed
+    values hidden like the mask (:func:`hide_like`); raises :class:`NothingToHide` where there are none to hide."""
     values = np.asarray(values)
     flags = np.broadcast_to(np.asarray(missing, bool), values.shape) | ~np.isfinite(values)
     where = ""
@@ -650,8 +768,7 @@ def check(
                                 f"returns such a scene as it is; {SKIP}.")
         window, where = found[1:], describe_window(found)
     crop = (slice(None), *window)
-    truth = values[crop]
-    user_missing = flags[crop]
+    truth, user_missing = values[crop], flags[crop]
     hidden = hide_like(user_missing, seed)
     if not hidden.any():
         raise NothingToHide(f"nothing to hide like the mask in the checked window{f' ({where})' if where else ''}: "
@@ -659,29 +776,7 @@ def check(
                             f"(method='auto', the default; interval=; a calibrated std) needs them; {SKIP}.")
     test_missing = user_missing | hidden
     masked = np.where(test_missing, np.nan, truth).astype(truth.dtype)
-    target = truth[hidden].astype(np.float64)
-    rmse, residuals, skipped = {}, {}, {}
-    prior, unseen = None, None
-    if {LOWRANK, FALLBACK} & set(methods):
-        try:
-            prior = lowrank.fit(masked, test_missing, seed=seed)
-        except lowrank.UnseenBandsError as err:
-            unseen = (f"{err.bands.size} band(s) missing in (almost) every pixel: the in-scene prior cannot see them")
-    for method in methods:
-        if method == LOWRANK and prior is None:
-            skipped[method] = unseen
-            continue
-        filled = _fill(method, masked, test_missing, np.asarray(wavelength_nm, np.float64), settings, prior)
-        residuals[method] = filled[hidden].astype(np.float64) - target
-        rmse[method] = float(np.sqrt(np.mean(residuals[method] ** 2)))
-    if not rmse:
-        raise ValueError(f"no candidate could be scored: {skipped}.")
-    distance = distance_to_observed(test_missing, wavelength_nm)[hidden]
-    gap = gap_width(test_missing, wavelength_nm)[hidden]
-    scale, band = band_scale(truth, user_missing, wavelength_nm), np.nonzero(hidden)[0]
-    return SelfCheck(rmse, residuals, distance, gap, scale[band], scale, np.asarray(wavelength_nm, np.float64)[band],
-                     float(np.ptp(target)), skipped, int(truth[0].size), where,
-                     bool(whole_band_loss(user_missing).any()))
+    return _HiddenTest(truth, user_missing, hidden, test_missing, masked, where)
 
 
 def check_or_skip(

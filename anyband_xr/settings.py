@@ -41,6 +41,10 @@ class RepairSettings:
         weights: stem or path of the MCD weights, or None for the shipped model (``"gaussian"``: their Gaussian
             spectral prior, ``model.weights.gaussian_prior``).
         reflectance: the data are reflectance (the ``range`` operator then caps at 1 or the brightest observation).
+        correction_gain: share in [0, 1] of the model's correction that a ``"diffusion"`` repair adds where it
+            corrects the scene's low-rank completion (per-value loss); not a keyword: the self-check measures it on
+            the scene's own observed values (``anyband_xr.selfcheck.correction_gain``). 1 where the model corrects
+            the PCHIP interpolant.
     """
 
     method: str = "auto"
@@ -56,6 +60,7 @@ class RepairSettings:
     device: str | None = None
     weights: str | None = None
     reflectance: bool = True
+    correction_gain: float = 1.0
     user_operators: tuple = field(default=(), compare=False, repr=False)
 
     @classmethod
@@ -119,7 +124,9 @@ class RepairSettings:
     def provenance(self) -> dict[str, str | int | float]:
         """``anyband_*`` attributes recording what decided the result (the version, the hashes of the weights and of
         the Gaussian spectral prior they condition on)."""
-        record = {k: v for k, v in asdict(self).items() if k not in ("user_operators", "device", "reflectance", "weights")}
+        dropped = ("user_operators", "device", "reflectance", "weights",
+                   *(() if self.method == "diffusion" else ("correction_gain",)))
+        record = {k: v for k, v in asdict(self).items() if k not in dropped}
         record["operators"] = ",".join(record["operators"])
         out = {f"anyband_{k}": v for k, v in record.items()}
         out["anyband_version"] = __version__

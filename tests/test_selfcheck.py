@@ -205,6 +205,39 @@ def test_the_diffusion_model_is_a_candidate_on_a_small_crop(jasper):
 
 
 
+def test_correction_gain_is_the_least_squares_share_of_the_models_correction():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.0, 0.01, 500)  # residuals (prediction - truth) of the base
+    assert selfcheck.correction_gain(-base, base) == pytest.approx(0.5)  # overshoots twice: half of it is right
+    assert selfcheck.correction_gain(0.25 * base, base) == pytest.approx(1.0)  # a too-short step: all of it (<= 1)
+    assert selfcheck.correction_gain(3.0 * base, base) == 0.0  # away from the truth: none of it
+    assert selfcheck.correction_gain(base, base) == 1.0  # no correction at all
+
+
+def test_a_correction_that_does_not_carry_between_halves_gets_no_share():
+    rng = np.random.default_rng(1)
+    base = rng.normal(0.0, 0.01, 2000)
+    folds = np.arange(2000) % 2
+    split = np.where(folds == 0, 0.0, 1.5 * base)  # exact on one half, away from the truth on the other
+    residuals, gain = selfcheck._gained(split, base, folds)
+    assert selfcheck.correction_gain(split, base) > 0 and gain == 0.0 and np.mean(residuals**2) > np.mean(base**2)
+    useful = 0.3 * base  # moves 70% of the way to the truth everywhere
+    residuals, gain = selfcheck._gained(useful, base, folds)
+    assert gain == 1.0 and np.allclose(residuals, useful)
+
+
+def test_the_model_on_dropout_is_scored_with_the_share_of_its_correction_the_crop_backs(jasper):
+    scene, values, nm = jasper
+    missing = masks.dropout(scene, 0.5, seed=0).values
+    settings = RepairSettings.build(steps=1, tile=16, overlap=4, device="cpu")
+    result = selfcheck.check(values, missing, nm, settings, methods=("diffusion", "lowrank"), max_pixels=256)
+    assert 0.0 <= result.gain <= 1.0 and result.to_attrs()["anyband_selfcheck_correction_gain"] == result.gain
+    assert selfcheck.calibrate(values[:, 42:58, 42:58], np.broadcast_to(missing, values.shape)[:, 42:58, 42:58], nm,
+                               settings) == result.gain  # the same crop (the central 16 x 16), hidden alike
+    lost = _whole(masks.band_loss(scene, 0.3, seed=0), values.shape)  # whole-band loss: the model corrects PCHIP
+    assert selfcheck.calibrate(values[:, :16, :16], lost[:, :16, :16], nm, settings) == 1.0
+
+
 def test_unprompted_it_picks_lowrank_on_correlated_dropout_and_pchip_on_a_fine_smooth_spectrum(jasper):
     """The issue's test: every candidate (the model too), nothing said about the case."""
     scene, values, nm = jasper

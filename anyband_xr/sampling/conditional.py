@@ -56,6 +56,7 @@ class TileSampler:
     settings: RepairSettings
     device: torch.device
     size: tuple[int, int]
+    gain: float = 1.0
 
     @classmethod
     def build(
@@ -74,7 +75,8 @@ class TileSampler:
         ``target_nm``: output wavelengths (default ``wavelength_nm``); ``responses``: SRFs (band, wavelength) of
         the observed bands when they are band integrals (multispectral input to ``generate``); ``model``: default
         the weights named in ``settings``; ``scene_prior``: the scene's in-scene low-rank prior, whose completion of
-        the tile becomes the base the model corrects (a repair on the own grid only; see ``bridge.make_condition``).
+        the tile becomes the base the model corrects (a repair on the own grid only; see ``bridge.make_condition``),
+        and the output adds ``settings.correction_gain`` times the model's correction of it (:meth:`spectra`).
         """
         device = resolve_device(settings.device)
         model = load_model(settings.weights, device=device) if model is None else model
@@ -96,7 +98,8 @@ class TileSampler:
         cond = bridge.make_condition(v, wavelength_nm, m, band_integrals, target, spectral_prior(settings.weights),
                                      completion)
         operators = build_operators(settings, v, m, wavelength_nm, cond, band_integrals, device)
-        return cls(model, cond, operators, settings, device, size)
+        gain = 1.0 if completion is None else settings.correction_gain
+        return cls(model, cond, operators, settings, device, size, gain)
 
     def __post_init__(self) -> None:
         self.context = self.cond.tensor()
@@ -130,9 +133,10 @@ class TileSampler:
         return sample(self.denoise, noise, ddim, pgs, generator=generator, progress=progress)
 
     def spectra(self, r: torch.Tensor) -> np.ndarray:
-        """The output spectra (T, h, w) of a sampled residual, on the target wavelengths, cropped to the tile."""
+        """The output spectra (T, h, w) of a sampled residual, on the target wavelengths, cropped to the tile: the
+        base plus ``gain`` times the model's correction (the whole correction unless the base is a completion)."""
         with torch.no_grad():
-            return bridge.to_grid(r, self.cond)[0, :, : self.size[0], : self.size[1]].cpu().numpy()
+            return bridge.to_grid(self.gain * r, self.cond)[0, :, : self.size[0], : self.size[1]].cpu().numpy()
 
 
 def diffuse(

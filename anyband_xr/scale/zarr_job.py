@@ -245,10 +245,15 @@ def repair_zarr(
         if isinstance(check, selfcheck.Unchecked):
             check.warn(settings.method, stacklevel=2)
         checked = check.to_attrs()
+    if settings.method == "diffusion":  # the share of the model's correction of a completion the scene backs
+        _region_sizes(like.shape[1:], settings, region)
+        _check_writable(source, target, resume)
+        settings = replace(settings, correction_gain=_self_check(job, like.shape[1:], scheduler, calibrate=True))
     if settings.method == "auto":
         chosen = check.best
         # nothing to repair: the tiles copy the scene ("linear" fills nothing there and does nothing else)
-        settings = replace(settings, method="linear" if chosen == selfcheck.NOTHING else chosen)
+        settings = replace(settings, method="linear" if chosen == selfcheck.NOTHING else chosen,
+                           correction_gain=check.gain if isinstance(check, selfcheck.SelfCheck) else 1.0)
     halo = settings.overlap if settings.method == "diffusion" else 0
     grid = TileGrid(like.shape[1], like.shape[2], _region_sizes(like.shape[1:], settings, region), halo)
     job = replace(job, settings=settings, grid=grid, check=check if job.with_std else None)
@@ -301,32 +306,38 @@ def _run(plan: _Plan, scheduler: str | Client | None, workers: int | None, progr
     return JobSummary(len(pending), len(grid) - len(pending), len(grid), pixels, empty, screened, seconds, dashboard)
 
 
-def _self_check(job: TileJob, shape: tuple[int, int],
-                scheduler: str | Client | None) -> selfcheck.SelfCheck | selfcheck.Unchecked:
+def _self_check(job: TileJob, shape: tuple[int, int], scheduler: str | Client | None,
+                calibrate: bool = False) -> selfcheck.SelfCheck | selfcheck.Unchecked | float:
     """``method="auto"``: the self-check (``anyband_xr.selfcheck``) on the window ``selfcheck.choose_window`` places
     from the scene's mask, once for the whole job before any tile runs, so tiles never disagree at seams; or why
-    none ran (``selfcheck.Unchecked``: nothing to repair, or nothing to hide like the mask).
+    none ran (``selfcheck.Unchecked``: nothing to repair, or nothing to hide like the mask). With ``calibrate``
+    (``method="diffusion"``): the model's correction gain measured there (``selfcheck.calibrate``; 1 with no window).
 
     With a running scheduler it is one task on a worker, where the tiles will run: the job's ``device`` (e.g. the
     workers' GPU) may not exist on this machine. Without one it runs here, the LocalCluster's machine."""
     if scheduler is None:
-        return _check_window(job, shape)
+        return _check_window(job, shape, calibrate)
     if isinstance(scheduler, Client):
-        return scheduler.submit(_check_window, job, shape, pure=False).result()
+        return scheduler.submit(_check_window, job, shape, calibrate, pure=False).result()
     with Client(scheduler) as client:
-        return client.submit(_check_window, job, shape, pure=False).result()
+        return client.submit(_check_window, job, shape, calibrate, pure=False).result()
 
 
-def _check_window(job: TileJob, shape: tuple[int, int]) -> selfcheck.SelfCheck | selfcheck.Unchecked:
+def _check_window(job: TileJob, shape: tuple[int, int],
+                  calibrate: bool = False) -> selfcheck.SelfCheck | selfcheck.Unchecked | float:
     """The self-check of the job's scene (read from its stores): the repairable missing values of the whole mask
     are counted chunk by chunk (here, with dask threads), which places the window; then the window is read and
-    checked. Warns nothing (the caller does: this may run on a worker)."""
+    checked (with ``calibrate``, the model's correction gain measured). Warns nothing (the caller does: this may
+    run on a worker)."""
     _, missing = _lazy_scene(job)
     counts = selfcheck.repairable_counts(missing.data).compute(scheduler="threads")
     window = selfcheck.choose_window(counts, selfcheck.MAX_PIXELS)
     values = flags = None
     if window is not None:
         values, flags, _ = read_window(job, *window[1:])
+    if calibrate:
+        return 1.0 if window is None else selfcheck.calibrate(values, flags, np.asarray(job.wavelength_nm),
+                                                              job.settings, seed=job.settings.seed)
     methods = selfcheck.CANDIDATES if job.settings.method == "auto" else (job.settings.method,)
     return selfcheck.check_or_skip(values, flags, window, np.asarray(job.wavelength_nm), job.settings,
                                    methods=methods, seed=job.settings.seed, dims=tuple(job.dims[1:]))
