@@ -13,7 +13,7 @@ Example:
 
 import importlib
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from anyband_xr import accessor as _accessor  # noqa: E402,F401  (registers the .anyband accessor)
 from anyband_xr import datasets, generate, indices, io, masks, metrics, repair, simulate, srf  # noqa: E402
