@@ -102,7 +102,10 @@ def repair(
             method by name, which skips the check: ``"diffusion"`` (AnyBand-Diff; the sampling and guidance
             keywords below apply to it; where values are missing per pixel and the scene observes every band, the
             model corrects the scene's own low-rank completion, fitted once like ``"lowrank"``'s, instead of the
-            PCHIP interpolant: ``anyband_xr.engine.scene_prior``), the baselines ``"linear"``, ``"pchip"``,
+            PCHIP interpolant: ``anyband_xr.engine.scene_prior``, and adds only the share of its correction that
+            the scene's observed values back, measured once on the self-check's window with values hidden like
+            the mask: ``anyband_xr.selfcheck.calibrate``, ``anyband_correction_gain`` in the attrs of an in-memory
+            result; with a share of 0 the result is the completion and the model does not run), the baselines ``"linear"``, ``"pchip"``,
             ``"gaussian"`` (ridge conditional mean fitted on real scenes), ``"lowrank"`` (the scene's own low-rank
             Gaussian: best where values are missing per pixel).
         operators: physical operators for PGS: names among ``"sensor"`` (band consistency; through the sensor's
