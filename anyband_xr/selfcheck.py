@@ -519,7 +519,13 @@ def report(attrs: Mapping[str, object]) -> str:
 
 
 def _why(attrs: Mapping[str, object]) -> str:
-    """Why the check chose the model over the lowest RMSE (whole-band loss, :data:`CONSISTENT_SHARE`), or ""."""
+    """Why the check chose the model over the lowest RMSE (whole-band loss, :data:`CONSISTENT_SHARE`), or the
+    completion over the model correcting it (:data:`COMPLETION_MARGIN`), or ""."""
+    rmse = {m: attrs.get(f"anyband_selfcheck_rmse_{m}", math.inf) for m in (FALLBACK, LOWRANK)}
+    if attrs["anyband_selfcheck_method"] == LOWRANK and rmse[FALLBACK] < rmse[LOWRANK]:
+        gain = attrs.get("anyband_selfcheck_correction_gain", math.nan)
+        return (f" ({FALLBACK}, the completion plus {gain:.2f} of the model's correction, is lower by less than "
+                f"{COMPLETION_MARGIN:.0%}: not worth running the model over the scene)")
     lowest, share = attrs.get("anyband_selfcheck_lowest"), attrs.get("anyband_selfcheck_lowest_beats_model_share")
     if share is None or lowest == attrs["anyband_selfcheck_method"]:
         return ""
