@@ -252,9 +252,10 @@ def run_blocks(
     """Mean and std arrays for ``values`` ordered (*loop, spectral, y, x): lazy on dask, eager on numpy.
 
     For ``method="lowrank"`` and a ``"diffusion"`` repair the in-scene prior is fitted once on the whole scene
-    (``inscene_prior``; on dask as a task of the graph), so every block uses the same one. For ``method="auto"`` on
-    dask, ``chosen`` is the delayed settings the self-check picks: every block waits for that one choice (and for
-    the one prior fit of its method)."""
+    (``inscene_prior``; on dask as a task of the graph), so every block uses the same one. On dask ``chosen`` is the
+    delayed settings of the blocks: the method the self-check picks for ``method="auto"``, the measured share of its
+    correction for ``"diffusion"`` (``RepairSettings.correction_gain``); every block waits for that one task (and
+    for the one prior fit of its method)."""
     loop = list(values.dims[:-3])
     lazy = values.chunks is not None
     wavelength_nm = values["wavelength"].values

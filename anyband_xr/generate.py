@@ -78,7 +78,8 @@ def generate(
     template = values.drop_vars(spectral_coords).isel({dim: 0}, drop=True)
     coords = {**template.coords, "wavelength": ("wavelength", grid, {"units": "nm"})}
     dims = (*loop, "wavelength", y, x)
-    attrs = {**values.attrs, **settings.provenance(), **found,
+    provenance = {k: v for k, v in settings.provenance().items() if k != "anyband_correction_gain"}  # repair only
+    attrs = {**values.attrs, **provenance, **found,
              "anyband_generated_from": str(values.attrs.get("sensor", "bands"))}
     out = xr.DataArray(mean, dims=dims, coords=coords, attrs=attrs, name=values.name)
     std_da = xr.DataArray(std, dims=dims, coords=coords, name="std")

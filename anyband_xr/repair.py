@@ -104,8 +104,9 @@ def repair(
             model corrects the scene's own low-rank completion, fitted once like ``"lowrank"``'s, instead of the
             PCHIP interpolant: ``anyband_xr.engine.scene_prior``, and adds only the share of its correction that
             the scene's observed values back, measured once on the self-check's window with values hidden like
-            the mask: ``anyband_xr.selfcheck.calibrate``, ``anyband_correction_gain`` in the attrs of an in-memory
-            result; with a share of 0 the result is the completion and the model does not run), the baselines ``"linear"``, ``"pchip"``,
+            the mask: ``anyband_xr.selfcheck.measure_correction_gain``, ``anyband_correction_gain`` in the attrs
+            of an in-memory result; with a share of 0 the result is the completion and the model does not run;
+            on dask every block waits for that one measurement), the baselines ``"linear"``, ``"pchip"``,
             ``"gaussian"`` (ridge conditional mean fitted on real scenes), ``"lowrank"`` (the scene's own low-rank
             Gaussian: best where values are missing per pixel).
         operators: physical operators for PGS: names among ``"sensor"`` (band consistency; through the sensor's
@@ -120,7 +121,8 @@ def repair(
         return_std: return a Dataset with the repaired values and a per-value ``std`` (data units): calibrated, the
             split-conformal half-width of a 68.27% interval (``selfcheck.ONE_SIGMA``, see ``interval``), when a
             self-check runs (``method="auto"``, the default, ``interval=``, or a classical method); with
-            ``method="diffusion"`` alone, the spread over the diffusion samples (0 with one sample; not calibrated).
+            ``method="diffusion"`` alone, the spread over the diffusion samples (0 with one sample; not calibrated),
+            times the share of its correction kept where it corrects the scene's completion (0 where none is).
         weights: stem or ``.safetensors`` path of MCD weights (e.g. fine-tuned with ``anyband train``); default:
             the shipped model. ``"gaussian"`` conditions the Gaussian spectral prior their training run fitted
             (``<stem>.gaussian_prior.safetensors``, as the model's prior hint does), else the shipped prior.
@@ -153,6 +155,8 @@ def repair(
         _check_level(interval)
     values, missing, dims, found = prepare(da, mask)
     lazy = values.chunks is not None
+    if settings.method in ("diffusion", "auto"):
+        spectral.check_model_range(_repaired_wavelengths(values, missing))
     check, chosen = None, None
     if method == "auto" or interval is not None or (return_std and method != "diffusion"):
         check = _lazy_check(values, missing, settings) if lazy else _self_check(values, missing, settings)
@@ -164,8 +168,6 @@ def repair(
             chosen = dask.delayed(_chosen_settings)(measured, settings)
         else:
             settings = _chosen_settings(measured, settings)
-    if settings.method in ("diffusion", "auto"):
-        spectral.check_model_range(_repaired_wavelengths(values, missing))
     mean, std = run_blocks(values, missing, settings, responses=srf.sensor_responses(values), chosen=chosen)
     provenance = {**settings.provenance(), **({} if check is None or lazy else check.to_attrs())}
     if lazy:  # measured when the graph computes
@@ -262,7 +264,8 @@ def _chosen_settings(check: selfcheck.SelfCheck | selfcheck.Unchecked | float,
     left nothing to hide like it; when nothing needs repair, "linear" (no value is filled: every method gives the
     scene as it is, and this one does nothing else). The model's ``correction_gain``: the check's
     (``SelfCheck.gain``), or a calibration's (a number, :func:`_run_calibration`), else 1."""
-    gain = check if isinstance(check, float) else getattr(check, "gain", 1.0)
+    gain = check if isinstance(check, float) else getattr(check, "gain", None)
+    gain = 1.0 if gain is None else gain
     if settings.method != "auto":
         return replace(settings, correction_gain=gain)
     return replace(settings, method="linear" if check.best == selfcheck.NOTHING else check.best, correction_gain=gain)
@@ -271,10 +274,10 @@ def _chosen_settings(check: selfcheck.SelfCheck | selfcheck.Unchecked | float,
 def _run_calibration(values: np.ndarray | None, missing: np.ndarray | None, window: tuple | None,
                      dims: tuple[str, ...], wavelength_nm: np.ndarray, settings: RepairSettings) -> float:
     """The ``correction_gain`` of a ``"diffusion"`` repair, measured on the crop at ``window``
-    (``selfcheck.calibrate``); 1 when nothing needs repair (no window)."""
+    (``selfcheck.measure_correction_gain``); 1 when nothing needs repair (no window)."""
     if window is None:
         return 1.0
-    return selfcheck.calibrate(values, missing, wavelength_nm, settings, seed=settings.seed)
+    return selfcheck.measure_correction_gain(values, missing, wavelength_nm, settings, seed=settings.seed)
 
 
 def _self_check(values: xr.DataArray, missing: xr.DataArray, settings: RepairSettings,

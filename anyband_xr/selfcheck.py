@@ -5,7 +5,9 @@ structure of the user's mask (:func:`hide_like`), fills them with every candidat
 where the mask misses values (:func:`choose_window`: the central crop when it misses about as many as any), and
 scores each on the hidden values, overall and per class of distance (nm) to the nearest observed band.
 The signed residuals give split-conformal interval half-widths for the real missing values
-(:meth:`SelfCheck.halfwidth`, with :func:`distance_to_observed` of the user's mask). When nothing needs repair, or
+(:meth:`SelfCheck.halfwidth`, with :func:`distance_to_observed` of the user's mask). Where the model corrects the
+in-scene low-rank completion, they also say how much of its correction to keep (:func:`measure_correction_gain`,
+``SelfCheck.gain``). When nothing needs repair, or
 the mask leaves nothing to hide like it, :func:`check_or_skip` says why (:class:`Unchecked`) instead of checking.
 
 Arrays are (B, H, W): B bands (ascending nm) first; masks are boolean, True where a value is missing. No torch here:
@@ -68,10 +70,10 @@ FALLBACK = "diffusion"
 #: of linear and PCHIP by 0.88 dB on average and 16 dB at worst (the Gaussian prior, good in the red edge where the
 #: check hid bands, bad in the visible gap); with this rule by 0.21 dB and 3.9 dB (shares 0.5/0.6/0.75 tried).
 CONSISTENT_SHARE = 0.6
-#: Where the model corrects the low-rank completion (per-value loss, with the share of its correction the check
-#: backs: ``SelfCheck.gain``), it is chosen over the completion only when its RMSE on the hidden values is lower by
-#: more than this share (0.09 dB); a smaller win is within the noise of the hidden values and not worth running the
-#: model over the scene.
+#: Where the model corrects the low-rank completion (per-value loss), a share of its correction is kept only when
+#: it lowers the completion's RMSE on the hidden values, out of sample, by more than this share (0.09 dB; ``_gained``),
+#: and the model is chosen over the completion only then: a smaller win is within the noise of the hidden values and
+#: not worth running the model over the scene.
 COMPLETION_MARGIN = 0.01
 #: The choice of ``method="auto"`` when nothing needs repair (``anyband_method`` ``"auto:none"``).
 NOTHING = "none"
@@ -291,8 +293,9 @@ class SelfCheck:
         gain: where the model corrects the crop's low-rank completion (per-value loss), the share of its correction
             that fits the hidden values best (:func:`correction_gain`; the ``"diffusion"`` repair adds that share);
             the model's residuals are then those of the completion plus that share, cross-fitted (each half of the
-            hidden values, a checkerboard of pixels, with the share fitted on the other half), and the gain is 0
-            where those beat the completion's no more. 1 otherwise.
+            hidden values, a checkerboard of pixels, with the share fitted on the other half), or the completion's
+            with a gain of 0 where those do not beat it by :data:`COMPLETION_MARGIN` (``_gained``). None where
+            nothing was measured (the model not scored, or correcting PCHIP: it then adds its whole correction).
     """
 
     rmse: dict[str, float]
@@ -307,7 +310,7 @@ class SelfCheck:
     pixels: int = 0
     where: str = ""
     whole_bands: bool = False
-    gain: float = 1.0
+    gain: float | None = None
 
     @property
     def best(self) -> str:
@@ -376,7 +379,7 @@ class SelfCheck:
                 attrs[f"anyband_selfcheck_rmse_{method}_{label}"] = value
             attrs[f"anyband_selfcheck_band_rmse_{method}"] = self.band_rmse(method)[1].tolist()
         attrs["anyband_selfcheck_band_nm"] = np.unique(self.band_nm).tolist()
-        if FALLBACK in self.rmse:
+        if self.gain is not None:
             attrs["anyband_selfcheck_correction_gain"] = self.gain
         attrs |= {f"anyband_selfcheck_skipped_{m}": reason for m, reason in self.skipped.items()}
         return {k: v for k, v in attrs.items() if not isinstance(v, float) or math.isfinite(v)}
@@ -499,8 +502,9 @@ def report(attrs: Mapping[str, object]) -> str:
     if STATUS in attrs:
         return f"self-check: {attrs[STATUS]}"
     prefix = "anyband_selfcheck_rmse_"
+    chosen = attrs.get("anyband_selfcheck_method")
     methods = sorted((k[len(prefix):] for k in attrs if k.startswith(prefix) and k[len(prefix):] in CANDIDATES),
-                     key=lambda m: attrs[prefix + m])
+                     key=lambda m: (attrs[prefix + m], m != chosen))  # the chosen one first among equals
     if not methods:
         return ""
     classes = class_labels(attribute=True)
@@ -522,9 +526,8 @@ def _why(attrs: Mapping[str, object]) -> str:
     """Why the check chose the model over the lowest RMSE (whole-band loss, :data:`CONSISTENT_SHARE`), or the
     completion over the model correcting it (:data:`COMPLETION_MARGIN`), or ""."""
     rmse = {m: attrs.get(f"anyband_selfcheck_rmse_{m}", math.inf) for m in (FALLBACK, LOWRANK)}
-    if attrs["anyband_selfcheck_method"] == LOWRANK and rmse[FALLBACK] < rmse[LOWRANK]:
-        gain = attrs.get("anyband_selfcheck_correction_gain", math.nan)
-        return (f" ({FALLBACK}, the completion plus {gain:.2f} of the model's correction, is lower by less than "
+    if attrs["anyband_selfcheck_method"] == LOWRANK and rmse[FALLBACK] <= rmse[LOWRANK]:
+        return (f" ({FALLBACK} keeps none of its correction of the completion here, or wins by less than "
                 f"{COMPLETION_MARGIN:.0%}: not worth running the model over the scene)")
     lowest, share = attrs.get("anyband_selfcheck_lowest"), attrs.get("anyband_selfcheck_lowest_beats_model_share")
     if share is None or lowest == attrs["anyband_selfcheck_method"]:
@@ -677,7 +680,7 @@ def check(
             skipped[method] = unseen
             continue
         residuals[method] = test.residuals(_fill(method, test.masked, test.missing, wavelength_nm, settings, prior))
-    gain = 1.0
+    gain = None
     if FALLBACK in residuals and prior is not None:
         base = residuals.get(LOWRANK)
         base = test.residuals(prior.complete(test.masked, test.missing)) if base is None else base
@@ -694,13 +697,15 @@ def check(
                      bool(whole_band_loss(test.user_missing).any()), gain)
 
 
-def calibrate(values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray, settings: RepairSettings,
-              seed: int = 0) -> float:
-    """The :func:`correction_gain` of a ``"diffusion"`` repair of the (B, h, w) crop ``values`` (NaN counts as
-    missing; ``missing`` True where missing): observed values hidden like the mask (:func:`hide_like`), the model's
-    correction of the crop's low-rank completion (``lowrank.fit_or_none``, as the repair fits the scene's) scored
-    against the completion on them (0 where the share fitted on half of them does not carry to the other half). 1 where the repair corrects the PCHIP interpolant (the completion cannot be
-    fitted, e.g. whole-band loss: the model then does not run here) or the mask leaves nothing to hide like it."""
+def measure_correction_gain(values: np.ndarray, missing: np.ndarray, wavelength_nm: np.ndarray,
+                            settings: RepairSettings, seed: int = 0) -> float:
+    """The share of its correction a ``"diffusion"`` repair adds, measured on the (B, h, w) crop ``values`` (NaN
+    counts as missing; ``missing`` True where missing): observed values hidden like the mask (:func:`hide_like`),
+    filled by the crop's low-rank completion (``lowrank.fit_or_none``, as the repair fits the scene's) and by the
+    model's correction of it, and weighed as the check weighs the model (``_gained``: 0 unless a share carries
+    between halves of them and beats the completion by :data:`COMPLETION_MARGIN`). 1 where the repair corrects the
+    PCHIP interpolant (the completion cannot be fitted, e.g. whole-band loss: the model does not run here) or the
+    mask leaves nothing to hide like it (the model's whole correction, as trained)."""
     try:
         test = _hidden_test(values, missing, seed, window=(slice(None), slice(None)))
     except NothingToHide:
@@ -722,15 +727,19 @@ def correction_gain(model: np.ndarray, base: np.ndarray) -> float:
 
 
 def _gained(model: np.ndarray, base: np.ndarray, folds: np.ndarray) -> tuple[np.ndarray, float]:
-    """Residuals of ``base + g (model - base)`` with each fold's ``g`` fitted on the other fold (cross-fitting, so
-    its score is out of sample), and what a repair applies: the :func:`correction_gain` of all of them where those
-    out-of-sample residuals beat the base's, else 0 (the correction does not carry from one half to the other)."""
+    """The residuals of what a repair by the model returns, and the share of its correction it adds: each fold's
+    residuals of ``base + g (model - base)`` with ``g`` fitted on the other fold (cross-fitting, so the score is out
+    of sample) and the :func:`correction_gain` of all of them, to the hundredth, where those beat the base's RMSE by
+    :data:`COMPLETION_MARGIN`; else the base's residuals and 0 (the correction does not carry from one half to the
+    other, or too little of it: the repair returns the base without running the model)."""
     out = np.empty_like(model)
     for fold in (0, 1):
         held = folds == fold
         gain = correction_gain(model[~held], base[~held])
         out[held] = base[held] + gain * (model[held] - base[held])
-    return out, correction_gain(model, base) if np.dot(out, out) < np.dot(base, base) else 0.0
+    if np.sqrt(np.mean(out**2)) < (1 - COMPLETION_MARGIN) * np.sqrt(np.mean(base**2)):
+        return out, round(correction_gain(model, base), 2)
+    return base.copy(), 0.0
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,11 @@ class RepairSettings:
         weights: stem or path of the MCD weights, or None for the shipped model (``"gaussian"``: their Gaussian
             spectral prior, ``model.weights.gaussian_prior``).
         reflectance: the data are reflectance (the ``range`` operator then caps at 1 or the brightest observation).
-        correction_gain: share in [0, 1] of the model's correction that a ``"diffusion"`` repair adds where it
-            corrects the scene's low-rank completion (per-value loss); not a keyword: the self-check measures it on
-            the scene's own observed values (``anyband_xr.selfcheck.correction_gain``). 1 where the model corrects
-            the PCHIP interpolant.
+        correction_gain: share in [0, 1] (to the hundredth) of the model's correction that a ``"diffusion"``
+            repair adds where it corrects the scene's low-rank completion (per-value loss); not a keyword of
+            ``build`` or ``repair``: measured on the scene's own observed values
+            (``anyband_xr.selfcheck.measure_correction_gain``, ``SelfCheck.gain``). 1 where the model corrects the
+            PCHIP interpolant.
     """
 
     method: str = "auto"

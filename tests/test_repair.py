@@ -134,8 +134,15 @@ def test_diffusion_corrects_the_scenes_low_rank_completion_on_dropout_lazily_the
     rmse = {name: float(np.sqrt(((out - da) ** 2).where(mask).mean())) for name, out in outs.items()}
     # Measured: 0.0040 against 0.0033 for the completion it corrects and 0.0058 for PCHIP (0.0044 before, when the
     # model corrected the PCHIP interpolant); with the share of its correction the scene backs, the completion's.
+    from anyband_xr import repair as front, selfcheck
+    from anyband_xr.settings import RepairSettings
+
+    values, missing, _, _ = front.prepare(observed, mask)
+    measured = front._self_check(values, missing, RepairSettings.build(method="diffusion", seed=0, **FAST),
+                                 front._run_calibration)
     gain = outs["diffusion"].attrs["anyband_correction_gain"]
-    assert 0.0 <= gain <= 1.0 and rmse["diffusion"] < 1.05 * rmse["lowrank"] and rmse["diffusion"] < 0.8 * rmse["pchip"]
+    assert gain == measured and gain == round(gain, 2) and selfcheck.COMPLETION_MARGIN > 0
+    assert rmse["diffusion"] < 1.05 * rmse["lowrank"] and rmse["diffusion"] < 0.8 * rmse["pchip"]
     lazy = observed.chunk({"y": 10}).anyband.repair(mask, method="diffusion", seed=0, **FAST)
     np.testing.assert_array_equal(lazy.values, outs["diffusion"].values)
     assert "anyband_correction_gain" not in lazy.attrs  # measured when the graph computes

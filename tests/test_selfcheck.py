@@ -220,10 +220,24 @@ def test_a_correction_that_does_not_carry_between_halves_gets_no_share():
     folds = np.arange(2000) % 2
     split = np.where(folds == 0, 0.0, 1.5 * base)  # exact on one half, away from the truth on the other
     residuals, gain = selfcheck._gained(split, base, folds)
-    assert selfcheck.correction_gain(split, base) > 0 and gain == 0.0 and np.mean(residuals**2) > np.mean(base**2)
+    assert selfcheck.correction_gain(split, base) > 0 and gain == 0.0
+    np.testing.assert_array_equal(residuals, base)  # no share: what the repair returns is the completion
     useful = 0.3 * base  # moves 70% of the way to the truth everywhere
     residuals, gain = selfcheck._gained(useful, base, folds)
     assert gain == 1.0 and np.allclose(residuals, useful)
+    assert selfcheck._gained(0.995 * base, base, folds)[1] == 0.0  # a 0.5% gain: within the noise, not kept
+
+
+def test_auto_takes_the_completion_unless_the_model_correcting_it_wins_by_the_margin():
+    ones = np.ones(3)
+    result = lambda d, l: selfcheck.SelfCheck({"diffusion": d, "lowrank": l, "pchip": 2.0},  # noqa: E731
+                                              {m: ones for m in ("diffusion", "lowrank", "pchip")}, ones, ones, ones,
+                                              ones, ones, 1.0, gain=0.3)
+    assert result(0.995, 1.0).best == "lowrank" and result(0.98, 1.0).best == "diffusion"
+    attrs = {**result(0.995, 1.0).to_attrs(), "anyband_selfcheck_window": "y 0:3, x 0:1"}
+    assert "not worth running the model" in selfcheck.report(attrs).splitlines()[0]
+    assert "anyband_selfcheck_correction_gain" not in selfcheck.SelfCheck({"pchip": 1.0}, {"pchip": ones}, ones, ones,
+                                                                          ones, ones, ones, 1.0).to_attrs()
 
 
 def test_the_model_on_dropout_is_scored_with_the_share_of_its_correction_the_crop_backs(jasper):
@@ -232,10 +246,10 @@ def test_the_model_on_dropout_is_scored_with_the_share_of_its_correction_the_cro
     settings = RepairSettings.build(steps=1, tile=16, overlap=4, device="cpu")
     result = selfcheck.check(values, missing, nm, settings, methods=("diffusion", "lowrank"), max_pixels=256)
     assert 0.0 <= result.gain <= 1.0 and result.to_attrs()["anyband_selfcheck_correction_gain"] == result.gain
-    assert selfcheck.calibrate(values[:, 42:58, 42:58], np.broadcast_to(missing, values.shape)[:, 42:58, 42:58], nm,
+    assert selfcheck.measure_correction_gain(values[:, 42:58, 42:58], np.broadcast_to(missing, values.shape)[:, 42:58, 42:58], nm,
                                settings) == result.gain  # the same crop (the central 16 x 16), hidden alike
     lost = _whole(masks.band_loss(scene, 0.3, seed=0), values.shape)  # whole-band loss: the model corrects PCHIP
-    assert selfcheck.calibrate(values[:, :16, :16], lost[:, :16, :16], nm, settings) == 1.0
+    assert selfcheck.measure_correction_gain(values[:, :16, :16], lost[:, :16, :16], nm, settings) == 1.0
 
 
 def test_unprompted_it_picks_lowrank_on_correlated_dropout_and_pchip_on_a_fine_smooth_spectrum(jasper):

@@ -237,23 +237,25 @@ def repair_zarr(
     chosen, checked, check = None, {}, None
     # auto picks its method by a self-check; a classical method's std is calibrated by one (as repair does). What
     # does not depend on the check is checked before it runs (with auto the model is a candidate: its regions).
-    if settings.method == "auto" or (job.with_std and settings.method != "diffusion"):
+    # diffusion measures the share of its correction of a completion that the scene backs (selfcheck._gained)
+    checks = settings.method == "auto" or (job.with_std and settings.method != "diffusion")
+    if checks or settings.method == "diffusion":
         _region_sizes(like.shape[1:], replace(settings, method="diffusion") if settings.method == "auto" else settings,
                       region)
         _check_writable(source, target, resume)
+    if checks:
         check = _self_check(job, like.shape[1:], scheduler)
         if isinstance(check, selfcheck.Unchecked):
             check.warn(settings.method, stacklevel=2)
         checked = check.to_attrs()
-    if settings.method == "diffusion":  # the share of the model's correction of a completion the scene backs
-        _region_sizes(like.shape[1:], settings, region)
-        _check_writable(source, target, resume)
+    if settings.method == "diffusion":
         settings = replace(settings, correction_gain=_self_check(job, like.shape[1:], scheduler, calibrate=True))
     if settings.method == "auto":
         chosen = check.best
+        gain = getattr(check, "gain", None)
         # nothing to repair: the tiles copy the scene ("linear" fills nothing there and does nothing else)
         settings = replace(settings, method="linear" if chosen == selfcheck.NOTHING else chosen,
-                           correction_gain=check.gain if isinstance(check, selfcheck.SelfCheck) else 1.0)
+                           correction_gain=1.0 if gain is None else gain)
     halo = settings.overlap if settings.method == "diffusion" else 0
     grid = TileGrid(like.shape[1], like.shape[2], _region_sizes(like.shape[1:], settings, region), halo)
     job = replace(job, settings=settings, grid=grid, check=check if job.with_std else None)
@@ -311,7 +313,8 @@ def _self_check(job: TileJob, shape: tuple[int, int], scheduler: str | Client | 
     """``method="auto"``: the self-check (``anyband_xr.selfcheck``) on the window ``selfcheck.choose_window`` places
     from the scene's mask, once for the whole job before any tile runs, so tiles never disagree at seams; or why
     none ran (``selfcheck.Unchecked``: nothing to repair, or nothing to hide like the mask). With ``calibrate``
-    (``method="diffusion"``): the model's correction gain measured there (``selfcheck.calibrate``; 1 with no window).
+    (``method="diffusion"``): the model's correction gain measured there (``selfcheck.measure_correction_gain``;
+    1 with no window).
 
     With a running scheduler it is one task on a worker, where the tiles will run: the job's ``device`` (e.g. the
     workers' GPU) may not exist on this machine. Without one it runs here, the LocalCluster's machine."""
@@ -336,8 +339,10 @@ def _check_window(job: TileJob, shape: tuple[int, int],
     if window is not None:
         values, flags, _ = read_window(job, *window[1:])
     if calibrate:
-        return 1.0 if window is None else selfcheck.calibrate(values, flags, np.asarray(job.wavelength_nm),
-                                                              job.settings, seed=job.settings.seed)
+        if window is None:
+            return 1.0
+        return selfcheck.measure_correction_gain(values, flags, np.asarray(job.wavelength_nm), job.settings,
+                                                 seed=job.settings.seed)
     methods = selfcheck.CANDIDATES if job.settings.method == "auto" else (job.settings.method,)
     return selfcheck.check_or_skip(values, flags, window, np.asarray(job.wavelength_nm), job.settings,
                                    methods=methods, seed=job.settings.seed, dims=tuple(job.dims[1:]))
