@@ -90,7 +90,7 @@ def repair(
             the first scene along the loop dims, unless the mask misses values mostly elsewhere: a corner patch, a
             later time step; ``anyband_xr.selfcheck.choose_window``), and the one with the lowest held-out RMSE
             fills the scene, under whole-band loss only when it beats the model in most hidden bands
-            (``SelfCheck.best``; a fixed cost: a 256 x 256 scene takes 1.04x the time of a plain diffusion repair
+            (``SelfCheck.best``; a fixed cost: a 256 x 256 scene takes 1.05x the time of a plain diffusion repair
             under band loss);
             what it chose, where, and every score are in the attrs (``anyband_method`` is ``"auto:<chosen>"``,
             ``anyband_selfcheck_*``) of an in-memory result. When nothing needs repair (no value is missing in a
@@ -165,9 +165,9 @@ def repair(
         measured = check if check is not None else (_lazy_check if lazy else _self_check)(values, missing, settings,
                                                                                              _run_calibration)
         if lazy:
-            chosen = dask.delayed(_chosen_settings)(measured, settings)
+            chosen = dask.delayed(selfcheck.settings_for)(measured, settings)
         else:
-            settings = _chosen_settings(measured, settings)
+            settings = selfcheck.settings_for(measured, settings)
     mean, std = run_blocks(values, missing, settings, responses=srf.sensor_responses(values), chosen=chosen)
     provenance = {**settings.provenance(), **({} if check is None or lazy else check.to_attrs())}
     if lazy:  # measured when the graph computes
@@ -256,19 +256,6 @@ def _run_check(values: np.ndarray | None, missing: np.ndarray | None, window: tu
     if isinstance(result, selfcheck.Unchecked):
         result.warn(settings.method, stacklevel=4)
     return result
-
-
-def _chosen_settings(check: selfcheck.SelfCheck | selfcheck.Unchecked | float,
-                     settings: RepairSettings) -> RepairSettings:
-    """The settings of the blocks. ``method="auto"``: the check's choice, or ``selfcheck.FALLBACK`` when the mask
-    left nothing to hide like it; when nothing needs repair, "linear" (no value is filled: every method gives the
-    scene as it is, and this one does nothing else). The model's ``correction_gain``: the check's
-    (``SelfCheck.gain``), or a calibration's (a number, :func:`_run_calibration`), else 1."""
-    gain = check if isinstance(check, float) else getattr(check, "gain", None)
-    gain = 1.0 if gain is None else gain
-    if settings.method != "auto":
-        return replace(settings, correction_gain=gain)
-    return replace(settings, method="linear" if check.best == selfcheck.NOTHING else check.best, correction_gain=gain)
 
 
 def _run_calibration(values: np.ndarray | None, missing: np.ndarray | None, window: tuple | None,

@@ -794,6 +794,19 @@ def _hidden_test(values: np.ndarray, missing: np.ndarray, seed: int, max_pixels:
     return _HiddenTest(truth, user_missing, hidden, test_missing, masked, where)
 
 
+def settings_for(check: SelfCheck | Unchecked | float, settings: RepairSettings) -> RepairSettings:
+    """The settings a repair's blocks run with after its check. ``method="auto"``: the check's choice
+    (:attr:`SelfCheck.best`), or :data:`FALLBACK` when the mask left nothing to hide like it; when nothing needs
+    repair, "linear" (no value is filled: every method gives the scene as it is, and this one does nothing else).
+    The model's ``correction_gain``: the check's (:attr:`SelfCheck.gain`), or a measured one (a number,
+    :func:`measure_correction_gain`), else 1."""
+    gain = check if isinstance(check, float) else getattr(check, "gain", None)
+    gain = 1.0 if gain is None else gain
+    if settings.method != "auto":
+        return replace(settings, correction_gain=gain)
+    return replace(settings, method="linear" if check.best == NOTHING else check.best, correction_gain=gain)
+
+
 def check_or_skip(
     values: np.ndarray | None,
     missing: np.ndarray | None,

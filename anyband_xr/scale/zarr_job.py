@@ -252,10 +252,7 @@ def repair_zarr(
         settings = replace(settings, correction_gain=_self_check(job, like.shape[1:], scheduler, calibrate=True))
     if settings.method == "auto":
         chosen = check.best
-        gain = getattr(check, "gain", None)
-        # nothing to repair: the tiles copy the scene ("linear" fills nothing there and does nothing else)
-        settings = replace(settings, method="linear" if chosen == selfcheck.NOTHING else chosen,
-                           correction_gain=1.0 if gain is None else gain)
+        settings = selfcheck.settings_for(check, settings)
     halo = settings.overlap if settings.method == "diffusion" else 0
     grid = TileGrid(like.shape[1], like.shape[2], _region_sizes(like.shape[1:], settings, region), halo)
     job = replace(job, settings=settings, grid=grid, check=check if job.with_std else None)
